@@ -1,0 +1,101 @@
+"""Typed events the trainer emits to plain callables (GUI, CLI progress bar, tests).
+
+Only plain values and numpy arrays travel in events, never tensors, so a listener on another
+thread can use them safely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TrainStarted:
+    total_steps: int | None  # None when the budget is a time limit
+    time_limit_s: float | None
+    start_step: int  # > 0 when resuming or continuing
+    device: str  # e.g. "cuda:0 (NVIDIA H100, 80 GB)" or "cpu"
+    n_images: int
+    resolution: int
+    recipe: str
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """Emitted at most ~10 times per second (and on the last step)."""
+
+    step: int
+    total_steps: int | None
+    g_loss: float
+    d_loss: float
+    d_real: float  # mean D(x) as a probability (sigmoid of the logit)
+    d_fake: float  # mean D(G(z)) as a probability
+    aug_p: float  # current augmentation probability (0 when off)
+    img_per_s: float
+    elapsed_s: float
+    eta_s: float | None
+    extra: dict[str, float] = field(default_factory=dict)  # e.g. r1, lr
+
+
+@dataclass(frozen=True)
+class SampleGrid:
+    """Samples from a fixed noise batch, generator in eval/EMA mode."""
+
+    step: int
+    images: np.ndarray  # (N, H, W) float32 in [-1, 1]
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    step: int
+    path: str
+
+
+@dataclass(frozen=True)
+class Paused:
+    step: int
+
+
+@dataclass(frozen=True)
+class Resumed:
+    step: int
+
+
+@dataclass(frozen=True)
+class TrainFinished:
+    step: int
+    elapsed_s: float
+    checkpoint_path: str | None
+
+
+@dataclass(frozen=True)
+class TrainCancelled:
+    step: int
+    elapsed_s: float
+    checkpoint_path: str | None  # saved on stop, so nothing is lost
+
+
+@dataclass(frozen=True)
+class TrainFailed:
+    step: int
+    message: str
+    advice: str | None
+    checkpoint_path: str | None  # the last good checkpoint
+
+
+TrainEvent = Union[
+    TrainStarted,
+    StepMetrics,
+    SampleGrid,
+    CheckpointSaved,
+    Paused,
+    Resumed,
+    TrainFinished,
+    TrainCancelled,
+    TrainFailed,
+]
+
+EventListener = Callable[[TrainEvent], Any]
