@@ -16,7 +16,12 @@ want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16) $torch_spe
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-pipi() { "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"; }
+log="$venv/setup.log"
+echo "Setting up the Python environment in $venv (log: $log) ..."
+pipi() {
+  "$venv/bin/python" -m pip install --disable-pip-version-check "$@" >>"$log" 2>&1 || {
+    tail -n 30 "$log" >&2; echo "error: pip install $* failed (full log: $log)" >&2; exit 1; }
+}
 pipi --upgrade pip
 if [ -n "${MEDGAN_TORCH_INDEX:-}" ]; then
   pipi "$torch_spec" --extra-index-url "$MEDGAN_TORCH_INDEX"
