@@ -1,0 +1,198 @@
+"""Live training curves: G/D losses and D(x)/D(G(z)), raw and EMA-smoothed, drawn with pyqtgraph.
+
+Points are appended to growable numpy buffers (amortised O(1)); redraws are coalesced by a
+timer so that even a burst of events costs one ``setData`` per curve per frame.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+log = logging.getLogger(__name__)
+
+SERIES = ("g_loss", "d_loss", "d_real", "d_fake")
+_COLORS = {"g_loss": "#1f77b4", "d_loss": "#d62728", "d_real": "#2ca02c", "d_fake": "#ff7f0e"}
+_LABELS = {"g_loss": "G loss", "d_loss": "D loss", "d_real": "D(x)", "d_fake": "D(G(z))"}
+
+
+def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
+    """Debiased exponential moving average (as TensorBoard draws it); smoothing in [0, 1)."""
+    out = np.empty(len(values), dtype=np.float64)
+    acc = 0.0
+    weight = 0.0
+    for i, v in enumerate(values):
+        if np.isfinite(v):  # a NaN/inf step must not poison the whole smoothed curve
+            acc = smoothing * acc + (1.0 - smoothing) * float(v)
+        weight = smoothing * weight + (1.0 - smoothing)
+        out[i] = acc / weight if weight > 0 else float(v)
+    return out
+
+
+class _Buffer:
+    """Growable column store for step + metric values, with an incremental EMA."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.size = 0
+        self.steps = np.zeros(capacity, dtype=np.float64)
+        self.raw = {k: np.zeros(capacity, dtype=np.float64) for k in SERIES}
+        self.smooth = {k: np.zeros(capacity, dtype=np.float64) for k in SERIES}
+        self._acc = dict.fromkeys(SERIES, 0.0)
+        self._weight = 0.0
+
+    def _grow(self) -> None:
+        cap = len(self.steps) * 2
+        self.steps = np.resize(self.steps, cap)
+        for d in (self.raw, self.smooth):
+            for k in d:
+                d[k] = np.resize(d[k], cap)
+
+    def append(self, step: float, values: dict[str, float], smoothing: float) -> None:
+        if self.size == len(self.steps):
+            self._grow()
+        i = self.size
+        self.steps[i] = step
+        self._weight = smoothing * self._weight + (1.0 - smoothing)
+        for k in SERIES:
+            v = float(values[k])
+            self.raw[k][i] = v
+            if np.isfinite(v):
+                self._acc[k] = smoothing * self._acc[k] + (1.0 - smoothing) * v
+            self.smooth[k][i] = self._acc[k] / self._weight if self._weight > 0 else v
+        self.size += 1
+
+    def recompute_smooth(self, smoothing: float) -> None:
+        for k in SERIES:
+            self.smooth[k][: self.size] = ema(self.raw[k][: self.size], smoothing)
+        # Keep the running state consistent for further appends.
+        self._weight = 1.0 - smoothing**self.size if self.size else 0.0
+        for k in SERIES:
+            self._acc[k] = self.smooth[k][self.size - 1] * self._weight if self.size else 0.0
+
+
+class LossPlot(QWidget):
+    """Two stacked plots: losses (G, D) and discriminator outputs (D(x), D(G(z)))."""
+
+    def __init__(self, parent: QWidget | None = None, *, refresh_ms: int = 100) -> None:
+        super().__init__(parent)
+        self._smoothing = 0.9
+        self._buf = _Buffer()
+        self._dirty = False
+
+        self.loss_widget = pg.PlotWidget()
+        self.prob_widget = pg.PlotWidget()
+        for w, title in ((self.loss_widget, "Losses"), (self.prob_widget, "Discriminator")):
+            w.setBackground("w")
+            w.showGrid(x=True, y=True, alpha=0.25)
+            w.setTitle(title, color="#333", size="9pt")
+            w.addLegend(offset=(-10, 10))
+            item = w.getPlotItem()
+            item.setClipToView(True)
+            item.setDownsampling(auto=True, mode="peak")
+            item.setLabel("bottom", "step")
+        self.prob_widget.setYRange(0.0, 1.0)
+        self.prob_widget.setXLink(self.loss_widget)
+
+        self._raw_curves: dict[str, pg.PlotDataItem] = {}
+        self._smooth_curves: dict[str, pg.PlotDataItem] = {}
+        for k in SERIES:
+            target = self.loss_widget if k in ("g_loss", "d_loss") else self.prob_widget
+            color = pg.mkColor(_COLORS[k])
+            faint = pg.mkColor(color)
+            faint.setAlpha(70)
+            self._raw_curves[k] = target.plot(pen=pg.mkPen(faint, width=1))
+            self._smooth_curves[k] = target.plot(pen=pg.mkPen(color, width=2), name=_LABELS[k])
+
+        self.raw_box = QCheckBox("Raw")
+        self.raw_box.setChecked(True)
+        self.smooth_box = QCheckBox("Smoothed")
+        self.smooth_box.setChecked(True)
+        self.smooth_slider = QSlider(Qt.Orientation.Horizontal)
+        self.smooth_slider.setRange(0, 99)
+        self.smooth_slider.setValue(int(self._smoothing * 100))
+        self.smooth_slider.setToolTip("EMA smoothing factor")
+        self.smooth_slider.setMaximumWidth(140)
+        self.raw_box.toggled.connect(self._update_visibility)
+        self.smooth_box.toggled.connect(self._update_visibility)
+        self.smooth_slider.valueChanged.connect(self._on_smoothing_changed)
+
+        controls = QHBoxLayout()
+        controls.addWidget(self.raw_box)
+        controls.addWidget(self.smooth_box)
+        controls.addWidget(QLabel("Smoothing"))
+        controls.addWidget(self.smooth_slider)
+        controls.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.loss_widget, 3)
+        layout.addWidget(self.prob_widget, 2)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(refresh_ms)
+        self._timer.timeout.connect(self.flush)
+        self._timer.start()
+
+    # ----------------------------------------------------------------- data
+    @property
+    def n_points(self) -> int:
+        return self._buf.size
+
+    def series(self, name: str, *, smoothed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) for one series, copies; ``name`` in :data:`SERIES`."""
+        n = self._buf.size
+        src = self._buf.smooth if smoothed else self._buf.raw
+        return self._buf.steps[:n].copy(), src[name][:n].copy()
+
+    def append(self, step: int, g_loss: float, d_loss: float, d_real: float, d_fake: float) -> None:
+        """Add one point to every curve; the redraw happens on the next refresh tick."""
+        values = {"g_loss": g_loss, "d_loss": d_loss, "d_real": d_real, "d_fake": d_fake}
+        self._buf.append(float(step), values, self._smoothing)
+        self._dirty = True
+
+    def append_metrics(self, metrics: object) -> None:
+        """Add a :class:`medgan.train.events.StepMetrics` (duck-typed)."""
+        self.append(
+            metrics.step,  # type: ignore[attr-defined]
+            metrics.g_loss,  # type: ignore[attr-defined]
+            metrics.d_loss,  # type: ignore[attr-defined]
+            metrics.d_real,  # type: ignore[attr-defined]
+            metrics.d_fake,  # type: ignore[attr-defined]
+        )
+
+    def clear(self) -> None:
+        self._buf = _Buffer()
+        self._dirty = True
+        self.flush()
+
+    def flush(self) -> None:
+        """Push buffered points to the curves (no-op when nothing changed)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        n = self._buf.size
+        x = self._buf.steps[:n]
+        for k in SERIES:
+            self._raw_curves[k].setData(x, self._buf.raw[k][:n])
+            self._smooth_curves[k].setData(x, self._buf.smooth[k][:n])
+
+    def curve_point_count(self, name: str, *, smoothed: bool = True) -> int:
+        """How many points a drawn curve currently holds (for tests and screenshots)."""
+        curve = (self._smooth_curves if smoothed else self._raw_curves)[name]
+        xs = curve.xData
+        return 0 if xs is None else len(xs)
+
+    # ----------------------------------------------------------- controls
+    def _update_visibility(self) -> None:
+        for k in SERIES:
+            self._raw_curves[k].setVisible(self.raw_box.isChecked())
+            self._smooth_curves[k].setVisible(self.smooth_box.isChecked())
+
+    def _on_smoothing_changed(self, value: int) -> None:
+        self._smoothing = value / 100.0
+        self._buf.recompute_smooth(self._smoothing)
+        self._dirty = True
