@@ -1,0 +1,372 @@
+"""Portable model file: one ``.safetensors`` file, weights plus JSON metadata in its header.
+
+Layout: tensors named ``generator.<param>`` and ``discriminator.<param>``; the header's
+``__metadata__`` holds ``format`` (``"medgan-model"``), ``medgan_metadata`` (the
+:class:`ModelMetadata` as JSON) and ``weights_sha256`` (a digest of every tensor's name, dtype,
+shape and bytes, so a file whose weights were swapped or altered is refused).
+
+Loading never uses pickle or ``torch.load``: the header is parsed as JSON and checked before
+the tensors are read with ``safetensors``, which maps raw bytes and cannot run code. A file that
+is not a safetensors file (a pickle, a PyTorch ``.pt`` zip, anything else) is refused with a
+message saying so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import struct
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from medgan import __version__
+from medgan.errors import ModelFileError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+log = logging.getLogger(__name__)
+
+FORMAT_NAME = "medgan-model"
+FORMAT_VERSION = 1
+SUFFIX = ".safetensors"
+PARTS = ("generator", "discriminator")
+_MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
+
+
+@dataclass
+class ModelMetadata:
+    """Everything needed to rebuild, use and describe a trained generator (no patient data).
+
+    ``window`` is ``(center, width)`` in modality units: a sample ``v`` in [-1, 1] maps back to
+    ``center + v * width / 2`` (e.g. Hounsfield units for CT).
+    """
+
+    recipe: str
+    resolution: int
+    z_dim: int = 128
+    channels: int = 1
+    window: tuple[float, float] | None = None
+    normalization: dict[str, Any] = field(
+        default_factory=lambda: {"range": [-1.0, 1.0], "method": "window", "inverse": "c+v*w/2"}
+    )
+    modality: str = ""
+    pixel_spacing: tuple[float, float] | None = None  # (row, col) mm at the model resolution
+    training_summary: dict[str, Any] = field(default_factory=dict)  # de-identified
+    train_config: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    step: int = 0
+    medgan_version: str = __version__
+    torch_version: str = ""
+    created: str = ""  # ISO 8601 UTC, when the file was written
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("window", "pixel_spacing"):
+            if data[key] is not None:
+                data[key] = [float(v) for v in data[key]]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelMetadata:
+        """Build from parsed JSON; unknown keys (from newer versions) are ignored."""
+        if not isinstance(data, dict):
+            raise ModelFileError("The model file's metadata is not a JSON object.")
+        known = {f.name for f in fields(cls)}
+        missing = [k for k in ("recipe", "resolution") if k not in data]
+        if missing:
+            raise ModelFileError(
+                f"The model file's metadata lacks {', '.join(missing)}.",
+                advice="The file was not written by MedGAN Studio or was damaged.",
+            )
+        kwargs = {k: v for k, v in data.items() if k in known}
+        try:
+            meta = cls(**kwargs)
+            meta.resolution = int(meta.resolution)
+            meta.z_dim = int(meta.z_dim)
+            meta.channels = int(meta.channels)
+            meta.step = int(meta.step)
+            meta.seed = int(meta.seed)
+            meta.format_version = int(meta.format_version)
+            if meta.window is not None:
+                c, w = (float(v) for v in meta.window)
+                meta.window = (c, w)
+            if meta.pixel_spacing is not None:
+                r, c2 = (float(v) for v in meta.pixel_spacing)
+                meta.pixel_spacing = (r, c2)
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(
+                f"The model file's metadata is invalid ({exc}).",
+                advice="The file was not written by MedGAN Studio or was damaged.",
+            ) from exc
+        if not isinstance(meta.recipe, str) or not meta.recipe:
+            raise ModelFileError("The model file's metadata names no recipe.")
+        return meta
+
+
+@dataclass
+class LoadedModel:
+    """A model file read into memory: metadata and CPU state dicts per part."""
+
+    path: str
+    metadata: ModelMetadata
+    state: dict[str, dict[str, torch.Tensor]]
+
+    @property
+    def recipe(self) -> str:
+        return self.metadata.recipe
+
+    @property
+    def resolution(self) -> int:
+        return self.metadata.resolution
+
+
+# --------------------------------------------------------------------------- saving
+
+
+def _flatten(state: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    flat: dict[str, torch.Tensor] = {}
+    if "generator" not in state:
+        raise ModelFileError("Cannot save a model without generator weights.")
+    for part, tensors in state.items():
+        if part not in PARTS:
+            raise ModelFileError(f"Unknown model part {part!r}; expected {', '.join(PARTS)}.")
+        for name, tensor in tensors.items():
+            # Own, contiguous CPU copies: safetensors refuses shared or strided storage.
+            flat[f"{part}.{name}"] = tensor.detach().to("cpu").contiguous().clone()
+    return flat
+
+
+def weights_digest(flat: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and raw bytes, in name order."""
+    import torch
+
+    h = hashlib.sha256()
+    for name in sorted(flat):
+        t = flat[name].detach().to("cpu").contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(repr(tuple(t.shape)).encode())
+        # A uint8 view is valid for every dtype (bf16 included).
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def save_model(
+    path: str | os.PathLike[str],
+    state: dict[str, dict[str, torch.Tensor]],
+    metadata: ModelMetadata,
+) -> Path:
+    """Write one ``.safetensors`` model file atomically (temp file in the same folder + rename).
+
+    ``state`` maps ``generator`` (the EMA generator for recipes that keep one) and optionally
+    ``discriminator`` to state dicts. ``created`` and ``torch_version`` are filled in when empty.
+    Returns the path written.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    out = Path(path)
+    if out.suffix != SUFFIX:
+        out = out.with_name(out.name + SUFFIX) if out.suffix == "" else out
+    if out.is_dir():
+        raise ModelFileError(f"{out} is a folder; give a file name such as model{SUFFIX}.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    meta = ModelMetadata.from_dict(metadata.to_dict())  # validated copy
+    if not meta.created:
+        meta.created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    if not meta.torch_version:
+        meta.torch_version = torch.__version__
+    flat = _flatten(state)
+    header = {
+        "format": FORMAT_NAME,
+        "format_version": str(meta.format_version),
+        "medgan_metadata": json.dumps(meta.to_dict(), sort_keys=True),
+        "weights_sha256": weights_digest(flat),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        save_file(flat, tmp, metadata=header)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except OSError as exc:
+        raise ModelFileError(
+            f"Could not write the model file {out}: {exc.strerror or exc}.",
+            advice="Check free disk space and that the folder is writable.",
+        ) from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    log.info("Model saved to %s (%d tensors, step %d)", out, len(flat), meta.step)
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _describe_foreign(head: bytes) -> str | None:
+    if head[:1] == b"\x80" and len(head) > 1 and head[1] in range(2, 6):
+        return "a Python pickle"
+    if head[:4] == b"PK\x03\x04":
+        return "a zip archive (for example a PyTorch .pt/.pth checkpoint, which holds pickles)"
+    if head[:8] == b"\x93NUMPY\x01\x00"[:8] or head[:6] == b"\x93NUMPY":
+        return "a NumPy array file"
+    if head[:4] == b"\x89HDF":
+        return "an HDF5 file"
+    return None
+
+
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse and check a safetensors header (JSON only; nothing is executed).
+
+    Raises :class:`ModelFileError` for a missing file, a non-safetensors payload, a corrupt
+    header or tensor offsets that do not fit the file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ModelFileError(f"Model file not found: {p}.", advice="Check the path.")
+    if p.is_dir():
+        raise ModelFileError(f"{p} is a folder, not a model file.")
+    size = p.stat().st_size
+    refuse = "MedGAN Studio only loads .safetensors model files it wrote; nothing was run."
+    with open(p, "rb") as fh:
+        head = fh.read(9)
+        n = struct.unpack("<Q", head[:8])[0] if len(head) >= 8 else 0
+        plausible = 0 < n <= _MAX_HEADER_BYTES and 8 + n <= size and head[8:9] == b"{"
+        foreign = None if plausible else _describe_foreign(head)
+        if foreign:
+            raise ModelFileError(
+                f"{p.name} is {foreign}, not a safetensors model file. Such files can run code "
+                "when opened, so it was refused.",
+                advice=refuse,
+            )
+        if len(head) < 9:
+            raise ModelFileError(f"{p.name} is too short to be a model file ({size} bytes).")
+        if not 0 < n <= _MAX_HEADER_BYTES or 8 + n > size:
+            raise ModelFileError(
+                f"{p.name} is not a safetensors model file (its header length is invalid).",
+                advice=refuse,
+            )
+        fh.seek(8)
+        raw = fh.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(
+            f"{p.name} has a corrupt header ({exc.__class__.__name__}).",
+            advice="The file is damaged or not a model file; copy it again or retrain.",
+        ) from exc
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{p.name} has a corrupt header (not a JSON object).")
+    data_len = size - 8 - n
+    end_max = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            begin, end = (int(v) for v in info["data_offsets"])
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ModelFileError(f"{p.name} has a corrupt entry for tensor {name!r}.") from exc
+        if not 0 <= begin <= end <= data_len:
+            raise ModelFileError(
+                f"{p.name} is truncated or corrupt (tensor {name!r} lies beyond the file end).",
+                advice="Copy the file again; it was probably cut short.",
+            )
+        end_max = max(end_max, end)
+    if end_max != data_len:
+        raise ModelFileError(
+            f"{p.name} has {data_len - end_max} unexplained bytes after its tensors.",
+            advice="The file was altered after it was written; it was refused.",
+        )
+    return header
+
+
+def read_metadata(path: str | os.PathLike[str]) -> ModelMetadata:
+    """Read and validate only the metadata (fast: the weights are not loaded)."""
+    header = read_header(path)
+    return _metadata_from_header(Path(path), header)
+
+
+def _metadata_from_header(p: Path, header: dict[str, Any]) -> ModelMetadata:
+    meta_raw = header.get("__metadata__")
+    if not isinstance(meta_raw, dict) or meta_raw.get("format") != FORMAT_NAME:
+        raise ModelFileError(
+            f"{p.name} is a safetensors file but not a MedGAN Studio model (no medgan metadata).",
+            advice="Use a model file written by `medgan train` or the Train page.",
+        )
+    try:
+        version = int(meta_raw.get("format_version", "0"))
+    except ValueError:
+        version = -1
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{p.name} uses model format version {version}; this MedGAN Studio reads version "
+            f"{FORMAT_VERSION}.",
+            advice="Open it with the MedGAN Studio version that wrote it, or retrain.",
+        )
+    try:
+        data = json.loads(meta_raw.get("medgan_metadata", ""))
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{p.name} has invalid metadata JSON ({exc.msg}).") from exc
+    meta = ModelMetadata.from_dict(data)
+    if meta.format_version != FORMAT_VERSION:
+        raise ModelFileError(f"{p.name} has inconsistent format versions in its metadata.")
+    return meta
+
+
+def load_model(path: str | os.PathLike[str]) -> LoadedModel:
+    """Read a model file: checked header, metadata and CPU tensors. Never unpickles anything."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    p = Path(path)
+    header = read_header(p)
+    meta = _metadata_from_header(p, header)
+    try:
+        flat = load_file(str(p), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{p.name} could not be read as safetensors ({exc}).") from exc
+    expected = header["__metadata__"].get("weights_sha256", "")
+    if not expected or weights_digest(flat) != expected:
+        raise ModelFileError(
+            f"The weights in {p.name} do not match their recorded checksum: the file was "
+            "altered or damaged after it was written, so it was refused.",
+            advice="Use the original file or retrain.",
+        )
+    state: dict[str, dict[str, Any]] = {}
+    for name, tensor in flat.items():
+        part, _, key = name.partition(".")
+        if part not in PARTS or not key:
+            raise ModelFileError(f"{p.name} holds an unexpected tensor {name!r}.")
+        state.setdefault(part, {})[key] = tensor
+    if "generator" not in state:
+        raise ModelFileError(f"{p.name} holds no generator weights.")
+    return LoadedModel(path=str(p), metadata=meta, state=state)
+
+
+def check_compatible(loaded: LoadedModel | ModelMetadata, recipe: str, resolution: int) -> None:
+    """Refuse, with a message that says what to change, a model built for another recipe/size."""
+    meta = loaded.metadata if isinstance(loaded, LoadedModel) else loaded
+    problems = []
+    if meta.recipe != recipe:
+        problems.append(f"recipe {meta.recipe!r} (you asked for {recipe!r})")
+    if int(meta.resolution) != int(resolution):
+        problems.append(
+            f"resolution {meta.resolution}x{meta.resolution} (you asked for "
+            f"{resolution}x{resolution})"
+        )
+    if problems:
+        raise ModelFileError(
+            "The model file is incompatible: it was trained with " + " and ".join(problems) + ".",
+            advice=f"Use --recipe {meta.recipe} --res {meta.resolution} (or leave them out to "
+            "take them from the model), or start from a matching model.",
+        )
