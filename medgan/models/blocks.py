@@ -1,0 +1,99 @@
+"""Layers shared by the recipes: spectral-norm convolutions, skip-layer excitation, init."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+SUPPORTED_RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 256)
+"""Square image sizes the recipes build for (32 is for quick tests and previews)."""
+
+
+def check_resolution(resolution: int) -> int:
+    """Return log2(resolution) after checking that the recipes support it."""
+    if resolution not in SUPPORTED_RESOLUTIONS:
+        raise ValueError(
+            f"Unsupported resolution {resolution}; choose one of "
+            f"{', '.join(str(r) for r in SUPPORTED_RESOLUTIONS)}."
+        )
+    return int(math.log2(resolution))
+
+
+def sn_conv(in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0,
+            bias: bool = True) -> nn.Module:
+    """A Conv2d with spectral normalization (Miyato et al. 2018), one power iteration per step."""
+    conv = nn.Conv2d(in_ch, out_ch, kernel, stride, padding, bias=bias)
+    return nn.utils.parametrizations.spectral_norm(conv)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """Weight init from the DCGAN paper: N(0, 0.02) for convs, N(1, 0.02) for norm scales."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d,)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class GLU(nn.Module):
+    """Gated linear unit over channels: a * sigmoid(b) (used by FastGAN's generator)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x.chunk(2, dim=1)
+        return a * torch.sigmoid(b)
+
+
+class SkipExcitation(nn.Module):
+    """Skip-layer excitation (Liu et al. 2021): low-res features gate high-res channels."""
+
+    def __init__(self, low_ch: int, high_ch: int) -> None:
+        super().__init__()
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(4),
+            nn.Conv2d(low_ch, high_ch, 4, 1, 0, bias=False),
+            nn.LeakyReLU(0.1),
+            nn.Conv2d(high_ch, high_ch, 1, 1, 0, bias=False),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+        return high * self.gate(low)
+
+
+class UpBlock(nn.Module):
+    """Nearest upsample ×2, 3×3 conv, BatchNorm, GLU (FastGAN-style generator stage)."""
+
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(in_ch, out_ch * 2, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(out_ch * 2),
+            GLU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class SNDownBlock(nn.Module):
+    """Residual spectral-norm downsampling block: two 3×3 convs + 1×1 shortcut, avg-pool ×½."""
+
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            sn_conv(in_ch, out_ch, 3, 1, 1),
+            nn.LeakyReLU(0.2),
+            sn_conv(out_ch, out_ch, 3, 1, 1),
+            nn.LeakyReLU(0.2),
+            nn.AvgPool2d(2),
+        )
+        self.skip = nn.Sequential(nn.AvgPool2d(2), sn_conv(in_ch, out_ch, 1, 1, 0, bias=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.main(x) + self.skip(x)) * (1.0 / math.sqrt(2.0))
