@@ -1,0 +1,10 @@
+"""Launch MedGAN Studio: ``python main.py [--demo] [FOLDER]``."""
+
+from __future__ import annotations
+
+import sys
+
+from ui.app import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Application start-up: QApplication, logging into the log panel, global excepthook, style.
+
+Nothing heavy is imported here: torch and MONAI load only when a job needs them, so the window
+appears fast. ``main()`` is the ``medgan-studio`` entry point and what ``python main.py`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from ui.widgets.error_dialog import show_error
+from ui.widgets.log_panel import QtLogHandler
+
+log = logging.getLogger(__name__)
+
+RESOURCES = Path(__file__).resolve().parent.parent / "resources"
+ORGANIZATION = "MedGAN Studio"
+APPLICATION = "MedGAN Studio"
+
+_log_handler: QtLogHandler | None = None
+_in_hook = False
+
+
+def resource_path(name: str) -> Path:
+    """Path of a file in ``resources/``."""
+    return RESOURCES / name
+
+
+def load_stylesheet() -> str:
+    path = resource_path("style.qss")
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        log.warning("Stylesheet %s not found; using the default look", path.name)
+        return ""
+
+
+def app_icon() -> QIcon:
+    for name in ("icon.svg", "icon.png"):
+        path = resource_path(name)
+        if path.exists():
+            return QIcon(str(path))
+    return QIcon()
+
+
+def log_handler() -> QtLogHandler:
+    """The process-wide handler feeding the log panel (installed on the root logger)."""
+    global _log_handler
+    if _log_handler is None:
+        _log_handler = QtLogHandler(logging.INFO)
+        root = logging.getLogger()
+        root.addHandler(_log_handler)
+        if root.level > logging.INFO or root.level == logging.NOTSET:
+            root.setLevel(logging.INFO)
+    return _log_handler
+
+
+def remove_log_handler() -> None:
+    global _log_handler
+    if _log_handler is not None:
+        logging.getLogger().removeHandler(_log_handler)
+        _log_handler = None
+
+
+def _excepthook(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """Log an uncaught exception and show it, instead of letting the app die."""
+    global _in_hook
+    if issubclass(exc_type, KeyboardInterrupt):
+        QApplication.quit()
+        return
+    details = "".join(traceback.format_exception(exc_type, exc, tb))
+    log.error("Unexpected error:\n%s", details)
+    app = QApplication.instance()
+    if _in_hook or app is None or threading.current_thread() is not threading.main_thread():
+        return
+    _in_hook = True
+    try:
+        show_error(
+            QApplication.activeWindow(),
+            f"Something went wrong: {exc_type.__name__}: {exc}",
+            "Your data and settings are safe. The details are in the log panel; "
+            "if this keeps happening, please report them.",
+            details=details,
+        )
+    finally:
+        _in_hook = False
+
+
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    details = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
+    log.error("Unexpected error in a background thread:\n%s", details)
+
+
+def install_excepthooks() -> None:
+    sys.excepthook = _excepthook
+    threading.excepthook = _thread_excepthook
+
+
+def create_app(argv: list[str] | None = None) -> QApplication:
+    """The QApplication, configured (style, icon, names, logging, excepthooks)."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0], *(argv or [])])
+    assert isinstance(app, QApplication)
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName(APPLICATION)
+    app.setWindowIcon(app_icon())
+    app.setStyleSheet(load_stylesheet())
+    logging.captureWarnings(True)
+    log_handler()
+    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, QtLogHandler)
+               for h in logging.getLogger().handlers):
+        stream = logging.StreamHandler()
+        stream.setLevel(logging.WARNING)
+        stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(stream)
+    install_excepthooks()
+    return app
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="medgan-studio", description="MedGAN Studio desktop app")
+    parser.add_argument("folder", nargs="?", help="DICOM folder to open")
+    parser.add_argument("--demo", action="store_true", help="open the built-in demo study")
+    parser.add_argument("--startup-check", action="store_true",
+                        help="print start-up timing as JSON once the window shows, then quit")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start MedGAN Studio; returns the exit code."""
+    started = time.perf_counter()
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    app = create_app()
+    from ui.main_window import MainWindow  # after QApplication, so widgets can be built
+    from ui.state import AppState
+
+    state = AppState()
+    window = MainWindow(state)
+    window.show()
+    if args.startup_check:
+        def report() -> None:
+            shown = time.perf_counter() - started
+            try:
+                import psutil
+
+                shown = time.time() - psutil.Process().create_time()  # from process start
+            except Exception:  # noqa: BLE001 - fall back to time since main()
+                pass
+            heavy = sorted(m for m in ("torch", "monai") if m in sys.modules)
+            print(json.dumps({"shown_s": round(shown, 3), "heavy_modules": heavy,
+                              "title": window.windowTitle()}), flush=True)
+            window.close()
+        QTimer.singleShot(0, report)
+    elif args.demo:
+        QTimer.singleShot(0, window.open_demo_study)
+    elif args.folder:
+        QTimer.singleShot(0, lambda: window.open_folder(args.folder))
+    code = app.exec()
+    remove_log_handler()
+    return int(code)

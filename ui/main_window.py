@@ -1,0 +1,500 @@
+"""The main window: workflow pages (Data → Train → Generate → Export), status bar, log dock,
+menus, drag-and-drop of folders, settings remembered between runs, and a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import logging
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QProcess, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QWidget,
+)
+
+from ui.state import AppState
+from ui.widgets.error_dialog import show_error
+from ui.widgets.log_panel import LogPanel
+from ui.workers import FunctionWorker, WorkerHandle, registry, start_worker
+
+log = logging.getLogger(__name__)
+
+TITLE = "MedGAN Studio"
+MAX_RECENT = 8
+PAGES: tuple[tuple[str, str, str], ...] = (
+    # (key, label, "module:Class")
+    ("data", "1  Data", "ui.pages.data_page:DataPage"),
+    ("train", "2  Train", "ui.pages.train_page:TrainPage"),
+    ("generate", "3  Generate", "ui.pages.generate_page:GeneratePage"),
+    ("export", "4  Export", "ui.pages.export_page:ExportPage"),
+)
+
+# Runs in a separate process so importing torch never competes with the UI thread.
+_DEVICE_PROBE = r"""
+import json, os
+info = {"device": "cpu", "name": "CPU", "memory_gb": None, "torch": None}
+try:
+    import psutil
+    info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
+except Exception:
+    pass
+info["cores"] = os.cpu_count()
+try:
+    import torch
+    info["torch"] = torch.__version__
+    if torch.cuda.is_available():
+        p = torch.cuda.get_device_properties(0)
+        info.update(device="cuda", name=p.name, memory_gb=round(p.total_memory / 2**30, 1))
+    elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        info.update(device="mps", name="Apple GPU (MPS)")
+except Exception as exc:
+    info["error"] = str(exc)
+print(json.dumps(info))
+"""
+
+
+def describe_device(info: dict[str, Any]) -> str:
+    """Status-bar text for the probe's JSON."""
+    if info.get("device") == "cuda":
+        return f"GPU: {info.get('name')} ({info.get('memory_gb')} GiB)"
+    if info.get("device") == "mps":
+        return "GPU: Apple (MPS)"
+    mem = info.get("memory_gb")
+    cores = info.get("cores")
+    return f"CPU only ({cores} cores, {mem} GiB RAM)" if mem else "CPU only"
+
+
+class _ComingSoon(QLabel):
+    def __init__(self, state: AppState, parent: QWidget | None = None, *, name: str = "") -> None:
+        super().__init__(f"The {name} page is coming.", parent)
+        self.state = state
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+
+def _load_page(spec: str, state: AppState, parent: QWidget, label: str) -> QWidget:
+    module_name, cls_name = spec.split(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), cls_name)
+        return cls(state, parent)
+    except Exception:  # noqa: BLE001 - one broken page must not take the window down
+        log.exception("Could not build the %s page", label)
+        return _ComingSoon(state, parent, name=label.split()[-1])
+
+
+class MainWindow(QMainWindow):
+    """Workflow shell around the pages; owns the status bar, the log dock and the menus."""
+
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state or AppState(self)
+        self.setWindowTitle(TITLE)
+        self.setObjectName("MainWindow")
+        self.setAcceptDrops(True)
+        self.resize(1400, 900)
+        self.settings = QSettings()
+        self._closing = False
+        self._demo_handle: WorkerHandle | None = None
+        self._probe: QProcess | None = None
+        self.device_info: dict[str, Any] = {}
+
+        self.nav = QListWidget(self)
+        self.nav.setObjectName("WorkflowNav")
+        self.nav.setFixedWidth(150)
+        self.stack = QStackedWidget(self)
+        self.pages: dict[str, QWidget] = {}
+        for key, label, spec in PAGES:
+            page = _load_page(spec, self.state, self.stack, label)
+            page.setObjectName(f"{key.capitalize()}Page")
+            self.pages[key] = page
+            self.stack.addWidget(page)
+            QListWidgetItem(label, self.nav)
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.currentRowChanged.connect(lambda row: self._on_page_changed(row))
+        splitter = QSplitter(self)
+        splitter.addWidget(self.nav)
+        splitter.addWidget(self.stack)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
+
+        self._build_log_dock()
+        self._build_status_bar()
+        self._build_menus()
+        self._wire_pages()
+        self.state.task_changed.connect(self._show_task)
+        self.state.device_changed.connect(self.device_label.setText)
+        self.state.model_changed.connect(lambda _p: self._update_title())
+        self.state.scan_changed.connect(lambda _s: self._update_title())
+        self._restore_settings()
+        QTimer.singleShot(200, self.probe_device)  # after the window is on screen
+
+    # -- construction -----------------------------------------------------------------------
+    def _build_log_dock(self) -> None:
+        self.log_panel = LogPanel(self)
+        from ui.app import log_handler
+
+        self.log_panel.attach(log_handler())
+        self.log_dock = QDockWidget("Log", self)
+        self.log_dock.setObjectName("LogDock")
+        self.log_dock.setWidget(self.log_panel)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.log_dock)
+        self.log_dock.hide()
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.device_label = QLabel("Device: probing…", self)
+        self.device_label.setObjectName("DeviceLabel")
+        self.memory_label = QLabel("", self)
+        self.memory_label.setObjectName("MemoryLabel")
+        self.task_label = QLabel("Ready", self)
+        self.task_label.setObjectName("TaskLabel")
+        self.task_bar = QProgressBar(self)
+        self.task_bar.setObjectName("TaskProgress")
+        self.task_bar.setFixedWidth(220)
+        self.task_bar.setRange(0, 1000)
+        self.task_bar.hide()
+        bar.addWidget(self.task_label, 1)
+        bar.addWidget(self.task_bar)
+        bar.addPermanentWidget(self.memory_label)
+        bar.addPermanentWidget(self.device_label)
+        self._memory_timer = QTimer(self)
+        self._memory_timer.timeout.connect(self._update_memory)
+        self._memory_timer.start(2000)
+        self._update_memory()
+
+    def _action(self, text: str, slot: Any, shortcut: QKeySequence | str | None = None,
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        self.open_folder_action = self._action(
+            "Open DICOM folder…", self.choose_folder, QKeySequence.StandardKey.Open,
+            "Scan a folder of DICOM files (subfolders included)")
+        self.open_demo_action = self._action("Open demo study", self.open_demo_study, "Ctrl+D",
+                                             "Open the built-in synthetic head-CT study")
+        self.open_model_action = self._action("Open model…", self.choose_model, "Ctrl+M",
+                                              "Load a trained model file (.safetensors)")
+        file_menu.addAction(self.open_folder_action)
+        file_menu.addAction(self.open_demo_action)
+        file_menu.addAction(self.open_model_action)
+        self.recent_menu = file_menu.addMenu("Recent folders")
+        file_menu.addSeparator()
+        self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
+        file_menu.addAction(self.quit_action)
+
+        view_menu = menu.addMenu("&View")
+        for row, (key, label, _spec) in enumerate(PAGES):
+            view_menu.addAction(self._action(f"{label.split()[-1]} page",
+                                             lambda r=row: self.nav.setCurrentRow(r), f"Ctrl+{row + 1}"))
+        view_menu.addSeparator()
+        toggle = self.log_dock.toggleViewAction()
+        toggle.setShortcut(QKeySequence("Ctrl+L"))
+        view_menu.addAction(toggle)
+
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self._action("About MedGAN Studio", self.show_about, "F1"))
+        self._refresh_recent_menu()
+
+    def _wire_pages(self) -> None:
+        data = self.pages.get("data")
+        scan_done = getattr(data, "scan_finished", None)
+        if scan_done is not None:
+            scan_done.connect(self._on_scan_finished)
+
+    # -- settings ---------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        win_state = self.settings.value("window/state")
+        if isinstance(win_state, QByteArray):
+            self.restoreState(win_state)
+        page = self.settings.value("window/page", "data")
+        keys = [k for k, _l, _s in PAGES]
+        self.nav.setCurrentRow(keys.index(page) if page in keys else 0)
+
+    def _save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/page", self.current_page_name())
+        self.settings.sync()
+
+    def recent_folders(self) -> list[str]:
+        value = self.settings.value("recent_folders", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def add_recent_folder(self, folder: str) -> None:
+        folders = [f for f in self.recent_folders() if f != folder]
+        folders.insert(0, folder)
+        self.settings.setValue("recent_folders", folders[:MAX_RECENT])
+        self._refresh_recent_menu()
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        folders = self.recent_folders()
+        for folder in folders:
+            self.recent_menu.addAction(self._action(folder, lambda f=folder: self.open_folder(f)))
+        if folders:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction(self._action("Clear list", self._clear_recent))
+        self.recent_menu.setEnabled(bool(folders))
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("recent_folders", [])
+        self._refresh_recent_menu()
+
+    # -- navigation -------------------------------------------------------------------------
+    def current_page_name(self) -> str:
+        row = max(0, self.nav.currentRow())
+        return PAGES[row][0]
+
+    def show_page(self, key: str) -> QWidget:
+        keys = [k for k, _l, _s in PAGES]
+        self.nav.setCurrentRow(keys.index(key))
+        return self.pages[key]
+
+    def _on_page_changed(self, row: int) -> None:
+        page = self.stack.widget(row)
+        hook = getattr(page, "on_shown", None)
+        if callable(hook):
+            hook()
+
+    def _update_title(self) -> None:
+        parts = [TITLE]
+        scan = self.state.scan
+        if scan is not None:
+            parts.append(Path(scan.root).name or scan.root)
+        if self.state.model_path:
+            parts.append(Path(self.state.model_path).name)
+        self.setWindowTitle(" — ".join(parts))
+
+    # -- opening things ---------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        start = (self.recent_folders() or [str(Path.home())])[0]
+        folder = QFileDialog.getExistingDirectory(self, "Open DICOM folder", start)
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str | Path) -> None:
+        """Scan ``folder`` on the Data page (in the background)."""
+        self.show_page("data")
+        data = self.pages["data"]
+        scan = getattr(data, "scan_folder", None)
+        if scan is None:
+            show_error(self, "The Data page is not available.", "See the log panel for details.")
+            return
+        scan(str(folder))
+
+    def _on_scan_finished(self, root: str, ok: bool) -> None:
+        if ok and root and root != self._demo_root():
+            self.add_recent_folder(root)
+
+    def _demo_root(self) -> str:
+        return str(self.settings.value("demo/root", ""))
+
+    def open_demo_study(self) -> None:
+        """Open the demo study, writing it first (in a worker, with progress) if needed."""
+        if self._demo_handle is not None:
+            return
+        try:
+            from medgan.demo import ensure_demo_study
+        except ImportError:
+            show_error(self, "The demo study is not available in this installation.",
+                       "Open a DICOM folder instead (File → Open DICOM folder…).")
+            return
+        params = inspect.signature(ensure_demo_study).parameters
+        worker = FunctionWorker(
+            ensure_demo_study, name="demo-study",
+            progress_kw="progress" if "progress" in params else None,
+            cancel_kw="cancel" if "cancel" in params else None)
+        self.state.set_task("Preparing the demo study…", -1.0, key="demo")
+        self._demo_handle = start_worker(
+            worker, self,
+            on_progress=lambda f, _m: self.state.set_task("Preparing the demo study…", f, key="demo"),
+            on_result=self._on_demo_ready,
+            on_failed=lambda m, a: show_error(self, f"The demo study could not be written: {m}", a),
+            on_finished=self._on_demo_finished)
+
+    def _on_demo_ready(self, path: Any) -> None:
+        self.settings.setValue("demo/root", str(path))
+        if not self._closing:
+            self.open_folder(str(path))
+
+    def _on_demo_finished(self) -> None:
+        self.state.clear_task("demo")
+        self._demo_handle = None
+
+    def choose_model(self) -> None:
+        start = str(self.settings.value("last_model_dir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", start,
+                                              "MedGAN model (*.safetensors);;All files (*)")
+        if path:
+            self.open_model(path)
+
+    def open_model(self, path: str) -> None:
+        self.settings.setValue("last_model_dir", str(Path(path).parent))
+        self.state.set_model_path(path)
+        log.info("Model selected: %s", Path(path).name)
+        self.show_page("generate")
+
+    # -- drag and drop ----------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if self._dropped_path(event) is not None:
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        path = self._dropped_path(event)
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        if path.is_dir():
+            self.open_folder(str(path))
+        elif path.suffix == ".safetensors":
+            self.open_model(str(path))
+        else:
+            self.open_folder(str(path.parent))
+
+    @staticmethod
+    def _dropped_path(event: QDragEnterEvent | QDropEvent) -> Path | None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        for url in urls:
+            if url.isLocalFile():
+                path = Path(url.toLocalFile())
+                if path.exists():
+                    return path
+        return None
+
+    # -- status bar -------------------------------------------------------------------------
+    def _show_task(self, text: str, progress: float) -> None:
+        if not text:
+            self.task_label.setText("Ready")
+            self.task_bar.hide()
+            return
+        self.task_label.setText(text)
+        self.task_bar.show()
+        if progress < 0:
+            self.task_bar.setRange(0, 0)  # busy indicator
+        else:
+            self.task_bar.setRange(0, 1000)
+            self.task_bar.setValue(int(round(min(progress, 1.0) * 1000)))
+
+    def _update_memory(self) -> None:
+        try:
+            import psutil
+
+            rss = psutil.Process().memory_info().rss / 2**30
+        except Exception:  # noqa: BLE001 - optional information
+            return
+        text = f"RAM {rss:.1f} GiB"
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            try:
+                if torch.cuda.is_available() and torch.cuda.is_initialized():
+                    used = torch.cuda.memory_allocated() / 2**30
+                    text += f" · GPU {used:.1f} GiB"
+            except Exception:  # noqa: BLE001
+                pass
+        self.memory_label.setText(text)
+
+    def probe_device(self) -> None:
+        """Find the compute device in a child process (torch never loads in the UI process)."""
+        if self._probe is not None or self._closing:
+            return
+        self._probe = QProcess(self)
+        self._probe.finished.connect(self._on_probe_finished)
+        self._probe.start(sys.executable, ["-c", _DEVICE_PROBE])
+
+    def _on_probe_finished(self, *_args: Any) -> None:
+        if self._probe is None:
+            return
+        raw = bytes(self._probe.readAllStandardOutput().data()).decode(errors="replace")
+        self._probe.deleteLater()
+        self._probe = None
+        try:
+            info = json.loads(raw.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            info = {"device": "cpu", "name": "CPU"}
+        self.device_info = info
+        self.state.set_device(describe_device(info))
+
+    # -- about ------------------------------------------------------------------------------
+    def about_text(self) -> str:
+        versions = {"Python": platform.python_version()}
+        for mod in ("PySide6", "pyqtgraph", "numpy", "pydicom"):
+            try:
+                versions[mod] = importlib.import_module(mod).__version__
+            except Exception:  # noqa: BLE001
+                versions[mod] = "?"
+        versions["torch"] = self.device_info.get("torch") or "not checked yet"
+        try:
+            from importlib.metadata import version
+
+            app_version = version("medgan-studio")
+        except Exception:  # noqa: BLE001
+            app_version = "dev"
+        rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in versions.items())
+        return (f"<h3>MedGAN Studio {app_version}</h3>"
+                "<p>Train 2D GANs on your DICOM slices and export curated synthetic images.</p>"
+                f"<p><b>Device:</b> {self.state.device or 'probing…'}<br>"
+                f"<b>System:</b> {platform.system()} {platform.machine()}</p>"
+                f"<table>{rows}</table>")
+
+    def show_about(self) -> None:
+        box = QMessageBox(self)
+        box.setObjectName("AboutDialog")
+        box.setWindowTitle("About MedGAN Studio")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(self.about_text())
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        box.open()
+
+    # -- shutdown ---------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Stop every job cleanly (training saves a checkpoint), then close."""
+        self._closing = True
+        self._save_settings()
+        self._memory_timer.stop()
+        for key in ("train", "generate", "export", "data"):
+            shutdown = getattr(self.pages.get(key), "shutdown", None)
+            if callable(shutdown):
+                try:
+                    shutdown()
+                except Exception:  # noqa: BLE001 - keep closing
+                    log.exception("The %s page did not shut down cleanly", key)
+        if self._probe is not None:
+            self._probe.kill()
+            self._probe.waitForFinished(2000)
+            self._probe = None
+        if not registry().shutdown(timeout_ms=30000):
+            log.error("Some background jobs did not stop in time")
+        super().closeEvent(event)
