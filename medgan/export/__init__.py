@@ -1,0 +1,14 @@
+"""Export curated synthetic slices: one writer per format, a manifest, atomic folders.
+
+Entry point: :func:`export_set` (``medgan.export.run``). Writers and the manifest work on
+plain arrays (:class:`SliceSet`) and model facts (:class:`Provenance`), never on DICOM headers,
+so nothing identifying can reach an export.
+"""
+
+from __future__ import annotations
+
+from medgan.export.config import FORMATS, ExportConfig
+from medgan.export.items import Provenance, SliceSet, to_modality
+from medgan.export.run import ExportResult, export_set
+
+__all__ = ["FORMATS", "ExportConfig", "ExportResult", "Provenance", "SliceSet", "export_set", "to_modality"]

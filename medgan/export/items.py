@@ -1,0 +1,134 @@
+"""Plain values an export is made of: slices with their provenance, scores and decisions.
+
+Writers and the manifest only see these, so they can be tested with plain numpy arrays and do
+not depend on the engine. :func:`medgan.export.run.slices_from_generated` adapts the engine's
+``GeneratedSet`` / ``ScoreTable`` / ``Decisions``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from medgan.errors import ExportError
+
+KINDS = ("synthetic", "real")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the slices come from. Never holds patient data: only model facts.
+
+    ``window`` is the (center, width) in modality units that the model's [-1, 1] range maps
+    to; ``units`` names those units ("HU" for CT).
+    """
+
+    model_sha256: str
+    model_name: str
+    recipe: str
+    resolution: int
+    seed: int
+    modality: str = "OT"
+    window: tuple[float, float] | None = None
+    units: str = ""
+    pixel_spacing: tuple[float, float] | None = None
+    model_step: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_sha256": self.model_sha256,
+            "model_name": self.model_name,
+            "recipe": self.recipe,
+            "resolution": self.resolution,
+            "seed": self.seed,
+            "modality": self.modality,
+            "window": list(self.window) if self.window else None,
+            "units": self.units,
+            "pixel_spacing": list(self.pixel_spacing) if self.pixel_spacing else None,
+            "model_step": self.model_step,
+            **({"extra": self.extra} if self.extra else {}),
+        }
+
+
+@dataclass
+class SliceSet:
+    """N slices of one kind, with optional per-slice scores and filter decisions.
+
+    Args:
+        images: float32 (N, R, R) in [-1, 1] (the model's normalized range).
+        kind: ``synthetic`` or ``real``.
+        modality: float32 (N, R, R) in modality units, or ``None`` to derive it from the
+            provenance window (or to use ``images`` when there is no window).
+        seeds / indices: per-slice generation seed and index within that seed's stream
+            (``None`` for real slices).
+        scores: per-slice score columns (name → (N,) array), written to the manifest.
+        keep: (N,) bool, which slices are exported; ``None`` keeps all.
+        reasons: per-slice reasons for the decision (``""`` when kept without remark).
+        override: (N,) bool, slices kept although the memorization guard flagged them.
+    """
+
+    images: np.ndarray
+    kind: str = "synthetic"
+    modality: np.ndarray | None = None
+    seeds: np.ndarray | None = None
+    indices: np.ndarray | None = None
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    keep: np.ndarray | None = None
+    reasons: list[str] | None = None
+    override: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ExportError(f"Unknown slice kind {self.kind!r}; expected one of {KINDS}.")
+        images = np.asarray(self.images, dtype=np.float32)
+        if images.ndim != 3:
+            raise ExportError(
+                f"Slices must be a (N, rows, cols) stack, got shape {images.shape}."
+            )
+        self.images = images
+        n = len(images)
+        if self.modality is not None:
+            self.modality = np.asarray(self.modality, dtype=np.float32)
+            if self.modality.shape != images.shape:
+                raise ExportError("Modality-unit slices must have the same shape as the images.")
+        for name in ("seeds", "indices", "keep", "override"):
+            value = getattr(self, name)
+            if value is not None:
+                value = np.asarray(value)
+                if value.shape != (n,):
+                    raise ExportError(f"'{name}' must hold one value per slice ({n}).")
+                setattr(self, name, value)
+        for key, column in list(self.scores.items()):
+            column = np.asarray(column)
+            if column.shape != (n,):
+                raise ExportError(f"Score column {key!r} must hold one value per slice ({n}).")
+            self.scores[key] = column
+        if self.reasons is not None and len(self.reasons) != n:
+            raise ExportError(f"'reasons' must hold one entry per slice ({n}).")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def kept(self) -> np.ndarray:
+        """Indices of the slices to export."""
+        if self.keep is None:
+            return np.arange(len(self))
+        return np.flatnonzero(self.keep.astype(bool))
+
+    def modality_units(self, window: tuple[float, float] | None) -> np.ndarray:
+        """Slices in modality units (from ``modality`` or by inverting ``window``)."""
+        if self.modality is not None:
+            return self.modality
+        return to_modality(self.images, window)
+
+
+def to_modality(images: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
+    """Map [-1, 1] back to modality units: -1 → center - width/2, +1 → center + width/2."""
+    if window is None:
+        return np.asarray(images, dtype=np.float32)
+    center, width = float(window[0]), float(window[1])
+    return (np.asarray(images, dtype=np.float32) * (width / 2.0) + center).astype(np.float32)
