@@ -51,6 +51,7 @@ class ModelMetadata:
     resolution: int
     z_dim: int = 128
     channels: int = 1
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # extra build_models args (width)
     window: tuple[float, float] | None = None
     normalization: dict[str, Any] = field(
         default_factory=lambda: {"range": [-1.0, 1.0], "method": "window", "inverse": "c+v*w/2"}

@@ -1,0 +1,426 @@
+"""Chosen series → training tensors: decode, resize, window to [-1, 1], filter, split, cache.
+
+Pipeline per chunk of slices: decode in modality units (``medgan.dicom.decode.load_series``),
+pad to a square keeping the aspect ratio (pad value: the chunk's minimum, i.e. background) and
+resize to the model resolution with MONAI transforms (area averaging when shrinking). After all
+slices are in, one window is chosen for the whole set (preset, the files' own window, automatic
+or explicit) so that every sample of a model maps back to modality units the same way; slices
+with too little foreground are dropped, and an optional hold-out split is made **by patient**.
+
+The result is cached as ``.npz`` (no identifiers inside) under ``$MEDGAN_CACHE/trainsets`` or
+``~/.cache/medgan-studio/trainsets``, keyed by the files' paths, sizes and modification times,
+the chosen slices and the config, so re-training does not decode again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medgan.dicom.records import SeriesRecord
+from medgan.errors import Cancelled, DataError
+
+log = logging.getLogger(__name__)
+
+RESOLUTIONS = (64, 128, 256)
+CACHE_VERSION = 1
+_CHUNK = 32  # slices decoded at once: bounds memory for large series
+
+SliceRange = range | slice | tuple[int, int] | Sequence[int]
+ProgressFn = Callable[[int, int], Any]
+
+
+@dataclass(frozen=True)
+class TrainingSetConfig:
+    """How slices become training images.
+
+    Args:
+        resolution: output side, 64, 128 or 256.
+        window: ``"auto"`` (robust percentiles of the chosen slices), ``"file"`` (the window
+            stored in the files, else auto), ``"preset:<name>"`` (``CT_PRESETS``), or
+            ``"explicit"`` with ``window_center``/``window_width`` (setting both implies it).
+        foreground_level: windowed value in [-1, 1] above which a pixel counts as foreground.
+        min_foreground: slices whose foreground fraction is below this are dropped.
+        holdout_fraction: share of *patients* kept out of training (0 = no hold-out).
+        seed: seed of the hold-out draw.
+    """
+
+    resolution: int = 64
+    window: str = "auto"
+    window_center: float | None = None
+    window_width: float | None = None
+    foreground_level: float = -0.9
+    min_foreground: float = 0.05
+    holdout_fraction: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.resolution not in RESOLUTIONS:
+            raise DataError(f"Resolution {self.resolution} is not supported; use 64, 128 or 256.")
+        explicit = self.window_center is not None or self.window_width is not None
+        if explicit:
+            if self.window_center is None or self.window_width is None or self.window_width <= 0:
+                raise DataError("An explicit window needs a center and a width > 0.")
+            object.__setattr__(self, "window", "explicit")
+        elif self.window == "explicit":
+            raise DataError("window='explicit' needs window_center and window_width.")
+        elif self.window not in ("auto", "file") and not self.window.startswith("preset:"):
+            raise DataError(
+                f"Unknown window {self.window!r}; use auto, file, preset:<name> or center,width."
+            )
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise DataError("The hold-out fraction must be in [0, 1).")
+        if not 0.0 <= self.min_foreground < 1.0:
+            raise DataError("The foreground threshold must be in [0, 1).")
+
+    @classmethod
+    def with_window(cls, text: str, **kwargs: Any) -> TrainingSetConfig:
+        """Parse a window given as text: ``auto``, ``file``, ``preset:brain``, ``40,400``."""
+        text = text.strip()
+        if "," in text:
+            try:
+                center, width = (float(v) for v in text.split(","))
+            except ValueError as exc:
+                raise DataError(f"Cannot read window {text!r}; write it as center,width.") from exc
+            return cls(window_center=center, window_width=width, **kwargs)
+        return cls(window=text, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingSetConfig:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class HeldOut:
+    """Slices of the held-out patients (for evaluation, never trained on)."""
+
+    images: np.ndarray  # float32 (M, R, R) in [-1, 1]
+    patient_keys: np.ndarray  # hashed patient key per image
+
+
+@dataclass
+class TrainingSet:
+    """Training images in [-1, 1] with hashed patient keys and the window that maps them back."""
+
+    images: np.ndarray  # float32 (N, R, R)
+    patient_keys: np.ndarray  # str, hashed, one per image
+    window: Any  # medgan.dicom.window.Window(center, width), modality units
+    holdout: HeldOut | None
+    config: TrainingSetConfig
+    info: dict[str, Any] = field(default_factory=dict)  # de-identified facts for summary()
+    from_cache: bool = False
+
+    @property
+    def resolution(self) -> int:
+        return int(self.images.shape[-1])
+
+    def summary(self) -> dict[str, Any]:
+        """De-identified description (counts, modality, sizes, spacing; no names, IDs, dates)."""
+        out = dict(self.info)
+        out.update(
+            n_train=int(len(self.images)),
+            n_holdout=int(len(self.holdout.images)) if self.holdout is not None else 0,
+            n_train_patients=int(len(set(self.patient_keys.tolist()))),
+            resolution=self.resolution,
+            window={"center": float(self.window.center), "width": float(self.window.width)},
+            config=self.config.to_dict(),
+        )
+        return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("MEDGAN_CACHE")
+    base = Path(root) if root else Path.home() / ".cache" / "medgan-studio"
+    return base / "trainsets"
+
+
+def _indices(series: SeriesRecord, spec: SliceRange | None) -> list[int]:
+    n = series.n_images
+    if spec is None:
+        return list(range(n))
+    if isinstance(spec, slice):
+        return list(range(n))[spec]
+    if isinstance(spec, tuple) and len(spec) == 2:
+        spec = range(int(spec[0]), int(spec[1]))
+    idx = [int(i) for i in spec]
+    bad = [i for i in idx if not 0 <= i < n]
+    if bad:
+        raise DataError(
+            f"Slice {bad[0]} is outside series {series.series_number or ''} "
+            f"({series.description or 'no description'}), which has {n} slices."
+        )
+    return sorted(set(idx))
+
+
+def _cache_key(
+    series_list: Sequence[SeriesRecord], indices: list[list[int]], config: TrainingSetConfig
+) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"v": CACHE_VERSION, "config": config.to_dict()}, sort_keys=True).encode())
+    for series, idx in zip(series_list, indices):
+        h.update(b"\x00series")
+        for i in idx:
+            ref = series.images[i]
+            try:
+                st = os.stat(ref.path)
+                stamp = f"{st.st_size}:{st.st_mtime_ns}"
+            except OSError:
+                stamp = "missing"
+            h.update(f"{ref.path}|{ref.frame}|{stamp}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def _square_resize(pixels: np.ndarray, resolution: int) -> np.ndarray:
+    """(n, H, W) modality units → (n, R, R): pad to a square with the minimum, then resize."""
+    from monai.transforms import Resize, ResizeWithPadOrCrop
+
+    n, rows, cols = pixels.shape
+    side = max(rows, cols)
+    arr = pixels.astype(np.float32, copy=False)
+    if rows != cols:
+        arr = np.asarray(
+            ResizeWithPadOrCrop((side, side), mode="constant", value=float(arr.min()))(arr)
+        )
+    if side != resolution:
+        mode = "area" if side > resolution else "bilinear"
+        kwargs = {} if mode == "area" else {"align_corners": False}
+        arr = np.asarray(Resize((resolution, resolution), mode=mode, **kwargs)(arr))
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _choose_window(
+    config: TrainingSetConfig, series_list: Sequence[SeriesRecord], pixels: np.ndarray
+) -> Any:
+    from medgan.dicom.window import CT_PRESETS, Window, auto_window
+
+    mode = config.window
+    if mode == "explicit":
+        return Window(float(config.window_center), float(config.window_width))  # type: ignore[arg-type]
+    if mode.startswith("preset:"):
+        name = mode.split(":", 1)[1]
+        presets = {k.lower(): v for k, v in CT_PRESETS.items()}
+        if name.lower() not in presets:
+            raise DataError(
+                f"Unknown window preset {name!r}.", advice=f"Choose one of {', '.join(CT_PRESETS)}."
+            )
+        return presets[name.lower()]
+    if mode == "file":
+        stored = [s.window for s in series_list if s.window is not None and s.window[1] > 0]
+        if stored:
+            center = float(np.median([w[0] for w in stored]))
+            width = float(np.median([w[1] for w in stored]))
+            return Window(center, width)
+        log.warning("No window stored in the chosen series; using an automatic window.")
+    return auto_window(pixels)
+
+
+def _holdout_patients(keys: list[str], fraction: float, seed: int) -> set[str]:
+    unique = sorted(set(keys))
+    if fraction <= 0:
+        return set()
+    if len(unique) < 2:
+        log.warning("Only one patient: no hold-out split is possible (it must be by patient).")
+        return set()
+    k = min(len(unique) - 1, max(1, round(fraction * len(unique))))
+    order = np.random.default_rng(seed).permutation(len(unique))
+    return {unique[i] for i in order[:k]}
+
+
+def _save_cache(path: Path, ts: TrainingSet) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    held = ts.holdout
+    arrays = {
+        "images": ts.images,
+        "patient_keys": ts.patient_keys.astype(str),
+        "holdout_images": held.images if held else np.zeros((0,) + ts.images.shape[1:], np.float32),
+        "holdout_keys": (held.patient_keys if held else np.zeros(0)).astype(str),
+        "window": np.array([ts.window.center, ts.window.width], dtype=np.float64),
+        "info": np.array(json.dumps(ts.info)),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=".trainset.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("Could not cache the training set (%s); it will be rebuilt next time.", exc)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load_cache(path: Path, config: TrainingSetConfig) -> TrainingSet | None:
+    from medgan.dicom.window import Window
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            images = data["images"].astype(np.float32, copy=False)
+            keys = data["patient_keys"]
+            h_images, h_keys = data["holdout_images"], data["holdout_keys"]
+            center, width = (float(v) for v in data["window"])
+            info = json.loads(str(data["info"]))
+    except (OSError, KeyError, ValueError) as exc:
+        log.warning("Ignoring an unreadable training-set cache (%s).", exc)
+        return None
+    holdout = HeldOut(h_images.astype(np.float32), h_keys) if len(h_images) else None
+    return TrainingSet(images, keys, Window(center, width), holdout, config, info, from_cache=True)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def build_training_set(
+    series_list: Sequence[SeriesRecord],
+    config: TrainingSetConfig | None = None,
+    *,
+    slice_ranges: Mapping[str, SliceRange] | None = None,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    use_cache: bool = True,
+    cache_root: str | os.PathLike[str] | None = None,
+) -> TrainingSet:
+    """Decode, resize, window, filter and split the chosen slices (see the module docstring).
+
+    Args:
+        series_list: series from :func:`medgan.dicom.index.scan_folder`.
+        slice_ranges: per series UID, a ``range``/``slice``, a ``(start, stop)`` tuple or a list
+            of indices into the series' sorted images; series not named use all slices.
+        progress: ``progress(done, total)`` in slices.
+        cancel: set it to stop; raises :class:`medgan.errors.Cancelled`.
+    Raises:
+        DataError: no series, untrainable or mixed-modality series, or no usable slice left.
+    """
+    from medgan.dicom.decode import load_series
+    from medgan.dicom.window import apply_window
+    from medgan.privacy import hash_id
+
+    config = config or TrainingSetConfig()
+    series_list = list(series_list)
+    if not series_list:
+        raise DataError("No series chosen.", advice="Pick at least one series to learn from.")
+    for s in series_list:
+        if not s.trainable:
+            raise DataError(
+                f"Series {s.series_number or ''} ({s.description or 'no description'}) cannot be "
+                f"trained on: {s.reason or 'not trainable'}.",
+                advice="Leave it out of the selection.",
+            )
+    modalities = sorted({s.modality or "OT" for s in series_list})
+    if len(modalities) > 1:
+        raise DataError(
+            f"The chosen series mix modalities ({', '.join(modalities)}); one model maps its "
+            "samples back to one modality's units.",
+            advice="Train one model per modality.",
+        )
+    ranges = slice_ranges or {}
+    indices = [_indices(s, ranges.get(s.series_uid)) for s in series_list]
+    total = sum(len(i) for i in indices)
+    if total == 0:
+        raise DataError("The chosen slice ranges are empty.")
+
+    key = _cache_key(series_list, indices, config)
+    cache_path = Path(cache_root) / "trainsets" if cache_root else cache_dir()
+    cache_path = cache_path / f"{key}.npz"
+    if use_cache and cache_path.exists():
+        cached = _load_cache(cache_path, config)
+        if cached is not None:
+            log.info("Training set loaded from cache (%d images).", len(cached.images))
+            if progress:
+                progress(total, total)
+            return cached
+
+    resized: list[np.ndarray] = []
+    patient_keys: list[str] = []
+    sizes: dict[str, int] = {}
+    done = 0
+    for s, idx in zip(series_list, indices):
+        pkey = hash_id(s.patient_id)
+        for start in range(0, len(idx), _CHUNK):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            chunk = idx[start : start + _CHUNK]
+            base = done
+
+            def chunk_progress(d: int, _t: int, base: int = base) -> None:
+                if progress:
+                    progress(base + d, total)
+
+            pixels = load_series(s, chunk, progress=chunk_progress, cancel=cancel)
+            n, rows, cols = pixels.shape
+            sizes[f"{rows}x{cols}"] = sizes.get(f"{rows}x{cols}", 0) + n
+            resized.append(_square_resize(pixels, config.resolution))
+            patient_keys.extend([pkey] * n)
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+
+    stack = np.concatenate(resized, axis=0)
+    del resized
+    window = _choose_window(config, series_list, stack)
+    images = apply_window(stack, window).astype(np.float32, copy=False)
+    del stack
+    foreground = (images > config.foreground_level).mean(axis=(1, 2))
+    keep = foreground >= config.min_foreground
+    n_dropped = int((~keep).sum())
+    images, keys = images[keep], np.asarray(patient_keys)[keep]
+    if len(images) == 0:
+        raise DataError(
+            f"All {total} slices were dropped as nearly empty (less than "
+            f"{config.min_foreground:.0%} foreground in the window).",
+            advice="Choose another window or lower the foreground threshold.",
+        )
+    held_patients = _holdout_patients(keys.tolist(), config.holdout_fraction, config.seed)
+    in_holdout = np.isin(keys, list(held_patients)) if held_patients else np.zeros(len(keys), bool)
+    holdout = HeldOut(images[in_holdout], keys[in_holdout]) if in_holdout.any() else None
+    train_images = np.ascontiguousarray(images[~in_holdout])
+
+    spacings = [s.pixel_spacing for s in series_list if s.pixel_spacing]
+    side = [max(int(k.split("x")[0]), int(k.split("x")[1])) for k in sizes]
+    model_spacing = None
+    if spacings and len(set(spacings)) == 1 and len(set(side)) == 1:
+        scale = side[0] / config.resolution
+        model_spacing = [spacings[0][0] * scale, spacings[0][1] * scale]
+    slice_gaps = [s.slice_spacing for s in series_list if s.slice_spacing]
+    info: dict[str, Any] = {
+        "modality": modalities[0],
+        "n_series": len(series_list),
+        "n_patients": len(set(patient_keys)),
+        "n_holdout_patients": len(held_patients),
+        "n_slices_selected": total,
+        "n_dropped_empty": n_dropped,
+        "source_sizes": sizes,
+        "source_pixel_spacing_mm": [
+            list(t) for t in sorted({tuple(map(float, s)) for s in spacings})
+        ],
+        "slice_spacing_mm": [min(slice_gaps), max(slice_gaps)] if slice_gaps else None,
+        "model_pixel_spacing_mm": model_spacing,
+        "window_mode": config.window,
+    }
+    ts = TrainingSet(train_images, keys[~in_holdout], window, holdout, config, info)
+    log.info(
+        "Training set: %d images (%d held out, %d nearly empty dropped) at %dx%d.",
+        len(train_images),
+        len(holdout.images) if holdout else 0,
+        n_dropped,
+        config.resolution,
+        config.resolution,
+    )
+    if use_cache:
+        _save_cache(cache_path, ts)
+    return ts
