@@ -173,7 +173,7 @@ def _cache_key(
 ) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"v": CACHE_VERSION, "config": config.to_dict()}, sort_keys=True).encode())
-    for series, idx in zip(series_list, indices):
+    for series, idx in zip(series_list, indices, strict=True):
         h.update(b"\x00series")
         for i in idx:
             ref = series.images[i]
@@ -349,7 +349,7 @@ def build_training_set(
     patient_keys: list[str] = []
     sizes: dict[str, int] = {}
     done = 0
-    for s, idx in zip(series_list, indices):
+    for s, idx in zip(series_list, indices, strict=True):
         pkey = hash_id(s.patient_id)
         for start in range(0, len(idx), _CHUNK):
             if cancel is not None and cancel.is_set():

@@ -21,7 +21,6 @@ from medgan.errors import Cancelled, ModelFileError
 from medgan.modelfile import LoadedModel, ModelMetadata, load_model
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
     from torch import nn
 
 log = logging.getLogger(__name__)
