@@ -106,7 +106,7 @@ class Decisions:
                 "rejected_by": ";".join(c),
                 "memorization_override": bool(o),
             }
-            for k, r, c, o in zip(self.keep, self.reasons, self.codes, self.overridden)
+            for k, r, c, o in zip(self.keep, self.reasons, self.codes, self.overridden, strict=True)
         ]
 
 
@@ -155,7 +155,9 @@ def apply_filters(scores: ScoreTable, config: FilterConfig | None = None) -> Dec
 
     dedupe_thr: float | None = None
     if cfg.dedupe and n > 1:
-        dedupe_thr = cal.duplicate_threshold if cfg.dedupe_threshold is None else cfg.dedupe_threshold
+        dedupe_thr = (
+            cal.duplicate_threshold if cfg.dedupe_threshold is None else cfg.dedupe_threshold
+        )
         if cfg.dedupe_threshold is None:
             groups = np.asarray(scores["duplicate_group"])
         else:

@@ -116,7 +116,8 @@ class ScoreTable:
         names = self.names
         cols = [self.columns[n].tolist() for n in names]
         return [
-            {n: _clean(v) for n, v in zip(names, row)} for row in zip(*cols)
+            {n: _clean(v) for n, v in zip(names, row, strict=True)}
+            for row in zip(*cols, strict=True)
         ]
 
     def calibration_dict(self) -> dict[str, Any]:
@@ -312,9 +313,7 @@ def duplicate_groups(nn_distance: np.ndarray, nn_index: np.ndarray, threshold: f
     return out
 
 
-def discriminator_realism(
-    model: Any, *, device: str = "auto", batch_size: int = 256
-) -> RealismFn:
+def discriminator_realism(model: Any, *, device: str = "auto", batch_size: int = 256) -> RealismFn:
     """A function images (B, R, R) → discriminator logits (B,), from a model file or a module.
 
     ``model`` is a path to a model file, a loaded model (``medgan.modelfile.LoadedModel``, whose

@@ -5,7 +5,10 @@ each other *across patients*: for every (sub-sampled) training slice we find its
 training slice belonging to another patient, in the pixel and in the robust space
 (:mod:`medgan.nn_search`). The ``quantile`` (default 5th percentile) of those distances is the
 memorization threshold; a much lower quantile (default 1st percentile, robust space) is the
-threshold for calling two synthetic slices near-duplicates.
+threshold for calling two synthetic slices near-duplicates, after scaling by
+``duplicate_factor`` (default 0.5): adjacent slices of one patient are legitimately closer than
+slices of different patients, so only pairs far closer than that are duplicates (in the robust
+space 0.5 of a correlation-distance of ~0.45 means a correlation above ~0.97).
 
 Without patient keys, the nearest *other* slice is used instead (adjacent slices of one patient
 are very similar, so thresholds get stricter and fewer samples are flagged); a warning says so.
@@ -35,6 +38,7 @@ class MemorizationCalibration:
 
     quantile: float
     duplicate_quantile: float
+    duplicate_factor: float
     pixel_threshold: float
     robust_threshold: float
     duplicate_threshold: float
@@ -67,7 +71,7 @@ class MemorizationCalibration:
             if len(a) == 0:
                 return {}
             qs = np.percentile(a, [1, 5, 50, 95])
-            return {f"p{p}": round(float(v), 6) for p, v in zip((1, 5, 50, 95), qs)}
+            return {f"p{p}": round(float(v), 6) for p, v in zip((1, 5, 50, 95), qs, strict=True)}
 
         return {
             "method": "nearest training slice of another patient"
@@ -75,6 +79,7 @@ class MemorizationCalibration:
             else "nearest other training slice (no patient keys)",
             "quantile": self.quantile,
             "duplicate_quantile": self.duplicate_quantile,
+            "duplicate_factor": self.duplicate_factor,
             "pixel_threshold": round(self.pixel_threshold, 6),
             "robust_threshold": round(self.robust_threshold, 6),
             "duplicate_threshold": round(self.duplicate_threshold, 6),
@@ -96,6 +101,7 @@ def calibrate_memorization(
     *,
     quantile: float = 0.05,
     duplicate_quantile: float = 0.01,
+    duplicate_factor: float = 0.5,
     max_queries: int = 1000,
     seed: int = 0,
     device: str = "auto",
@@ -169,9 +175,11 @@ def calibrate_memorization(
     cal = MemorizationCalibration(
         quantile=quantile,
         duplicate_quantile=duplicate_quantile,
+        duplicate_factor=duplicate_factor,
         pixel_threshold=float(np.quantile(dists["pixel"], quantile)),
         robust_threshold=float(np.quantile(dists["robust"], quantile)),
-        duplicate_threshold=float(np.quantile(dists["robust"], duplicate_quantile)),
+        duplicate_threshold=duplicate_factor
+        * float(np.quantile(dists["robust"], duplicate_quantile)),
         n_training=n,
         n_calibration=len(sel),
         n_patients=n_patients,
