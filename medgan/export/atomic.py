@@ -59,23 +59,31 @@ def check_destination(destination: Path | str, *, overwrite: bool = False) -> Pa
     if not str(destination):
         raise ExportError("No export destination was given.", advice="Choose a folder to create.")
     dest = Path(destination).expanduser().absolute()
-    if dest.exists() and not dest.is_dir():
-        raise ExportError(
-            f"The destination {dest} is a file, not a folder.", advice="Choose a folder name."
-        )
-    if dest.is_dir() and any(dest.iterdir()) and not overwrite:
-        raise ExportError(
-            f"The destination {dest} already exists and is not empty; it was left unchanged.",
-            advice="Choose a new folder, or use the overwrite option to replace it.",
-        )
-    parent = dest.parent
     try:
-        name_max = os.pathconf(parent if parent.exists() else "/", "PC_NAME_MAX")
+        name_max = os.pathconf(_existing_ancestor(dest.parent), "PC_NAME_MAX")
     except (OSError, ValueError):
         name_max = 255
-    if len(os.fsencode(dest.name)) > name_max:
+    if any(len(os.fsencode(part)) > name_max for part in dest.parts):
         raise explain_os_error(OSError(errno.ENAMETOOLONG, "File name too long"), dest)
+    try:
+        if dest.exists() and not dest.is_dir():
+            raise ExportError(
+                f"The destination {dest} is a file, not a folder.", advice="Choose a folder name."
+            )
+        if dest.is_dir() and any(dest.iterdir()) and not overwrite:
+            raise ExportError(
+                f"The destination {dest} already exists and is not empty; it was left unchanged.",
+                advice="Choose a new folder, or use the overwrite option to replace it.",
+            )
+    except OSError as exc:
+        raise explain_os_error(exc, dest) from exc
     return dest
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def _fsync_tree(root: Path) -> None:

@@ -102,8 +102,8 @@ class DicomWriter(Writer):
         )
         if prov.modality.upper() in _STANDARD_MODALITIES:
             ds.Modality = prov.modality.upper()
-        ds.RescaleIntercept = f"{self.intercept:.6g}"
-        ds.RescaleSlope = f"{self.slope:.6g}"
+        ds.RescaleIntercept = f"{self.intercept:.10g}"
+        ds.RescaleSlope = f"{self.slope:.10g}"
         ds.RescaleType = "HU" if prov.units.upper() == "HU" else "US"
         center, width = prov.window if prov.window else (0.0, 2.0)
         ds.WindowCenter = f"{center:.6g}"

@@ -69,8 +69,9 @@ def dicom_rescale(window: tuple[float, float] | None, offset: int) -> tuple[floa
     use a fractional slope so that quantization stays well below the window's resolution.
     """
     width = 2.0 if window is None else float(window[1])
-    slope = 1.0 if width >= 1024 else width / 16384.0
-    return slope, -offset * slope
+    # Short decimals, so that the DS strings written are exactly the values used here.
+    slope = 1.0 if width >= 1024 else float(f"{width / 16384.0:.4g}")
+    return slope, float(f"{-offset * slope:.10g}")
 
 
 def to_dicom_stored(modality: np.ndarray, slope: float, intercept: float) -> np.ndarray:
