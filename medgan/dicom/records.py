@@ -19,6 +19,22 @@ class ImageRef:
     instance_number: int | None = None
     position: tuple[float, float, float] | None = None  # ImagePositionPatient (per frame)
     slice_location: float | None = None  # position projected on the slice normal, in mm
+    # Decoding facts gathered by the header pass, so decoding never re-reads headers.
+    rows: int = 0
+    cols: int = 0
+    transfer_syntax: str = ""
+    photometric: str = ""
+    samples_per_pixel: int = 1
+    bits_allocated: int = 0
+    bits_stored: int = 0
+    pixel_representation: int = 0  # 0 unsigned, 1 signed
+    rescale_slope: float = 1.0
+    rescale_intercept: float = 0.0
+    has_modality_lut: bool = False  # a Modality LUT Sequence replaces slope/intercept
+    n_frames: int = 1  # frames in the file this image comes from
+    pixel_offset: int | None = None  # byte offset of native (uncompressed) pixel data, else None
+    big_endian: bool = False
+    orientation: tuple[float, float, float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,9 @@ class SeriesRecord:
     trainable: bool = True
     reason: str | None = None  # why not trainable
     warnings: list[str] = field(default_factory=list)  # gaps, duplicate positions, mixed sizes
+    frame_of_reference_uid: str = ""
+    sop_class_uid: str = ""
+    sorted_by: str = ""  # "position", "instance number" or "file name"
 
     @property
     def n_images(self) -> int:
@@ -96,6 +115,8 @@ class ScanResult:
     problems: list[Problem] = field(default_factory=list)  # DICOM files that cannot be used
     skipped_non_image: list[Problem] = field(default_factory=list)  # SR, RTPLAN, PR, SEG, ...
     skipped_non_dicom: int = 0
+    dicomdir: list[str] = field(default_factory=list)  # DICOMDIR index files (not needed)
+    unreadable_folders: list[str] = field(default_factory=list)  # sub-folders we may not list
     n_files: int = 0  # regular files seen under root
 
     def series_by_uid(self, uid: str) -> SeriesRecord:

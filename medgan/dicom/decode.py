@@ -1,0 +1,325 @@
+"""Pixels in modality units: rescale or Modality LUT, MONOCHROME1 inverted, colour → gray.
+
+Native (uncompressed) pixel data is read straight from its byte offset with ``readinto``
+into a reusable buffer and converted in place into the caller's float32 output; compressed
+data goes through pydicom's decoder plugins (GDCM, pylibjpeg, pyjpegls, Pillow). Decoding
+never re-reads headers except for the rare Modality LUT / PALETTE COLOR images.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import lru_cache
+
+import numpy as np
+from pydicom.uid import UID
+
+from medgan.dicom.records import ImageRef, SeriesRecord
+from medgan.errors import Cancelled, DicomError
+
+log = logging.getLogger(__name__)
+
+_MONO = {"MONOCHROME1", "MONOCHROME2"}
+_COLOUR = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420"}
+_PALETTE = "PALETTE COLOR"
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+Progress = Callable[[int, int], None]
+
+
+@lru_cache(maxsize=64)
+def _decoder_available(ts: str) -> tuple[bool, str]:
+    from pydicom.pixels import get_decoder
+
+    uid = UID(ts)
+    try:
+        decoder = get_decoder(uid)
+    except NotImplementedError:
+        return False, f"transfer syntax {uid.name or ts} is not supported by any pixel decoder"
+    if not decoder.is_available:
+        missing = ", ".join(sorted(decoder.missing_dependencies)) or "a decoder plugin"
+        return False, f"no installed decoder for {uid.name} (needs {missing})"
+    return True, ""
+
+
+def decoder_problem(ts: str, photometric: str, samples: int, bits_allocated: int) -> str | None:
+    """Why an image with these properties cannot be decoded here, or None when it can."""
+    uid = UID(ts)
+    if not uid.is_transfer_syntax:
+        return f"unknown transfer syntax {ts!r}; no decoder can read it"
+    if uid.is_compressed:
+        ok, reason = _decoder_available(str(uid))
+        if not ok:
+            return reason
+    if photometric not in _MONO | _COLOUR and photometric != _PALETTE:
+        return f"photometric interpretation {photometric or '(missing)'!r} is not supported"
+    if samples not in (1, 3):
+        return f"{samples} samples per pixel is not supported (expected 1 or 3)"
+    if bits_allocated not in (1, 8, 16, 32):
+        return f"BitsAllocated={bits_allocated} is not supported"
+    return None
+
+
+def _native_dtype(ref: ImageRef) -> np.dtype:
+    kind = "i" if ref.pixel_representation == 1 else "u"
+    return np.dtype(f"{'>' if ref.big_endian else '<'}{kind}{ref.bits_allocated // 8}")
+
+
+def _stored_range(ref: ImageRef) -> tuple[float, float]:
+    bits = ref.bits_stored or ref.bits_allocated or 16
+    if ref.pixel_representation == 1:
+        return -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1
+    return 0.0, 2.0**bits - 1
+
+
+def _fast_path(ref: ImageRef) -> bool:
+    return (
+        ref.pixel_offset is not None
+        and ref.samples_per_pixel == 1
+        and ref.photometric in _MONO
+        and not ref.has_modality_lut
+        and ref.bits_allocated in (8, 16, 32)
+    )
+
+
+def _finish_mono(raw: np.ndarray, ref: ImageRef, out: np.ndarray) -> None:
+    """Stored values → modality units (slope/intercept), MONOCHROME1 inverted, into ``out``."""
+    bits = ref.bits_stored
+    if 0 < bits < raw.dtype.itemsize * 8 and np.issubdtype(raw.dtype, np.integer):
+        raw = raw.astype(raw.dtype.newbyteorder("="), copy=False)
+        if ref.pixel_representation == 1:
+            shift = raw.dtype.itemsize * 8 - bits
+            raw = (raw << shift) >> shift  # sign-extend, dropping any overlay bits
+        else:
+            raw = raw & raw.dtype.type((1 << bits) - 1)
+    slope, intercept = np.float32(ref.rescale_slope), np.float32(ref.rescale_intercept)
+    if slope != 1:
+        np.multiply(raw, slope, out=out, casting="unsafe")
+    else:
+        np.copyto(out, raw, casting="unsafe")
+    if intercept != 0:
+        out += intercept
+    if ref.photometric == "MONOCHROME1":
+        lo, hi = _stored_range(ref)
+        a, b = slope * lo + intercept, slope * hi + intercept
+        np.subtract(np.float32(a + b), out, out=out)
+
+
+def _read_native(fp: object, ref: ImageRef, out: np.ndarray, buf: bytearray | None) -> bytearray:
+    """Read one frame of native pixel data at its offset into ``out``; returns the buffer."""
+    dtype = _native_dtype(ref)
+    nbytes = ref.rows * ref.cols * dtype.itemsize
+    if buf is None or len(buf) != nbytes:
+        buf = bytearray(nbytes)
+    frame = ref.frame or 0
+    fp.seek(int(ref.pixel_offset or 0) + frame * nbytes)  # type: ignore[attr-defined]
+    got = fp.readinto(buf)  # type: ignore[attr-defined]
+    if got != nbytes:
+        raise DicomError(f"{ref.path}: the file is truncated (pixel data ends early).")
+    raw = np.frombuffer(buf, dtype=dtype).reshape(ref.rows, ref.cols)
+    _finish_mono(raw, ref, out)
+    return buf
+
+
+def _to_gray(arr: np.ndarray) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[-1] == 3:
+        return arr.astype(np.float32) @ _LUMA
+    return arr
+
+
+def _decoded_to_out(arr: np.ndarray, ref: ImageRef, ds: object, out: np.ndarray) -> None:
+    """A decoded frame (stored values, RGB after YBR conversion) → modality units in ``out``."""
+    from pydicom.pixels import apply_color_lut, apply_modality_lut
+
+    if ref.photometric == _PALETTE:
+        out[...] = _to_gray(apply_color_lut(arr, ds))
+        return
+    if arr.ndim == 3:
+        out[...] = _to_gray(arr)
+        return
+    if ref.has_modality_lut:
+        values = apply_modality_lut(arr, ds)
+        out[...] = values
+        if ref.photometric == "MONOCHROME1":
+            lut = np.asarray(ds.ModalityLUTSequence[0].LUTData, dtype=np.float32)  # type: ignore[attr-defined]
+            np.subtract(np.float32(lut.min() + lut.max()), out, out=out)
+        return
+    _finish_mono(arr, ref, out)
+
+
+def _decode_file(
+    path: str,
+    items: Sequence[tuple[int, ImageRef]],
+    out: np.ndarray,
+    cancel: threading.Event | None,
+) -> None:
+    """Decode the frames ``items`` (output index, ref) that all live in ``path``."""
+    try:
+        if all(_fast_path(ref) for _, ref in items):
+            buf: bytearray | None = None
+            with open(path, "rb") as fp:
+                for i, ref in items:
+                    if cancel is not None and cancel.is_set():
+                        return
+                    buf = _read_native(fp, ref, out[i], buf)
+            return
+        _decode_with_plugins(path, items, out, cancel)
+    except (DicomError, Cancelled):
+        raise
+    except MemoryError:
+        raise
+    except FileNotFoundError:
+        raise DicomError(f"{path}: the file has disappeared since the scan.") from None
+    except Exception as exc:  # noqa: BLE001 - a codec error names the file, never crashes
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise DicomError(f"{path}: the image cannot be decoded ({first}).") from exc
+
+
+def _decode_with_plugins(
+    path: str,
+    items: Sequence[tuple[int, ImageRef]],
+    out: np.ndarray,
+    cancel: threading.Event | None,
+) -> None:
+    from pydicom.dataset import Dataset
+    from pydicom.pixels import iter_pixels
+
+    first = items[0][1]
+    if UID(first.transfer_syntax) == UID("1.2.840.10008.1.2.1.99"):
+        _decode_deflated(path, items, out)
+        return
+    wanted = {ref.frame or 0: i for i, ref in items}
+    by_frame = {ref.frame or 0: ref for _, ref in items}
+    ds_out = Dataset()
+    indices = sorted(wanted) if first.n_frames > 1 else None
+    for pos, arr in enumerate(iter_pixels(path, ds_out=ds_out, indices=indices, as_rgb=True)):
+        if cancel is not None and cancel.is_set():
+            return
+        frame = indices[pos] if indices is not None else 0
+        _decoded_to_out(np.asarray(arr), by_frame[frame], ds_out, out[wanted[frame]])
+
+
+def _decode_deflated(path: str, items: Sequence[tuple[int, ImageRef]], out: np.ndarray) -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    arr = ds.pixel_array
+    for i, ref in items:
+        frame = arr[ref.frame] if ref.n_frames > 1 else arr
+        _decoded_to_out(np.asarray(frame), ref, ds, out[i])
+
+
+def read_image(ref: ImageRef) -> np.ndarray:
+    """One 2D image as float32 (rows, cols) in modality units; ``DicomError`` with the reason."""
+    problem = decoder_problem(
+        ref.transfer_syntax, ref.photometric, ref.samples_per_pixel, ref.bits_allocated or 8
+    )
+    if problem:
+        raise DicomError(f"{ref.path}: {problem}.")
+    out = np.empty((1, ref.rows, ref.cols), dtype=np.float32)
+    _decode_file(ref.path, [(0, ref)], out, None)
+    return out[0]
+
+
+def default_workers() -> int:
+    """Threads for decoding: I/O and codecs release the GIL, so a few more than cores."""
+    return max(2, min(8, 2 * (os.cpu_count() or 1)))
+
+
+def load_series(
+    series: SeriesRecord,
+    indices: Sequence[int] | None = None,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    workers: int | None = None,
+) -> np.ndarray:
+    """Decode a series (or the images at ``indices``) into float32 (N, rows, cols), in order.
+
+    The output is allocated once and filled in place by a thread pool; frames from one
+    multi-frame file are decoded together. Raises ``Cancelled`` within a fraction of a second
+    of ``cancel`` being set, ``DicomError`` naming the first file that cannot be decoded.
+    """
+    picked = list(range(series.n_images)) if indices is None else [int(i) for i in indices]
+    refs = []
+    for i in picked:
+        if not -series.n_images <= i < series.n_images:
+            raise DicomError(f"Image index {i} is out of range (the series has {series.n_images}).")
+        refs.append(series.images[i])
+    if not refs:
+        return np.empty((0, series.rows, series.cols), dtype=np.float32)
+    shapes = {(r.rows, r.cols) for r in refs}
+    if len(shapes) > 1:
+        raise DicomError(
+            "The chosen images have different sizes and cannot be stacked.",
+            advice="Pick images of one size.",
+        )
+    rows, cols = shapes.pop()
+    out = np.empty((len(refs), rows, cols), dtype=np.float32)
+    by_file: dict[str, list[tuple[int, ImageRef]]] = {}
+    for i, ref in enumerate(refs):
+        by_file.setdefault(ref.path, []).append((i, ref))
+    tasks = list(by_file.items())
+    total = len(refs)
+    n_workers = max(1, workers or default_workers())
+    if n_workers == 1 or len(tasks) == 1:
+        done = 0
+        for path, items in tasks:
+            _check(cancel)
+            _decode_file(path, items, out, cancel)
+            done += len(items)
+            if progress is not None:
+                progress(done, total)
+        _check(cancel)
+        return out
+    _run_pool(tasks, out, total, n_workers, progress, cancel)
+    return out
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("Loading the series was cancelled.")
+
+
+def _run_pool(
+    tasks: list[tuple[str, list[tuple[int, ImageRef]]]],
+    out: np.ndarray,
+    total: int,
+    n_workers: int,
+    progress: Progress | None,
+    cancel: threading.Event | None,
+) -> None:
+    done = 0
+    last_report = 0.0
+    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="medgan-decode")
+    pending: dict[Future[None], int] = {}
+    queue = iter(tasks)
+    try:
+        # Keep a bounded number of tasks in flight so cancel never waits on a long queue.
+        for path, items in queue:
+            pending[pool.submit(_decode_file, path, items, out, cancel)] = len(items)
+            if len(pending) >= 4 * n_workers:
+                break
+        while pending:
+            finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            _check(cancel)
+            for fut in finished:
+                fut.result()
+                done += pending.pop(fut)
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending[pool.submit(_decode_file, nxt[0], nxt[1], out, cancel)] = len(nxt[1])
+            now = time.monotonic()
+            if progress is not None and (now - last_report > 0.05 or done == total):
+                last_report = now
+                progress(done, total)
+        _check(cancel)
+    finally:
+        for fut in pending:
+            fut.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,369 @@
+"""Header-only reading of one file: is it DICOM, an image, what does decoding need?
+
+Each file becomes exactly one :class:`FileHeader` whose ``kind`` says how the scan accounts
+for it: ``image``, ``non_image``, ``dicomdir``, ``non_dicom`` or ``problem`` (with a reason).
+Nothing here reads pixel values; for native (uncompressed) pixel data the byte offset is
+recorded so that decoding can read straight into an array.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
+
+from medgan.dicom.records import ImageRef
+
+log = logging.getLogger(__name__)
+
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+_PIXEL_TAGS = {
+    0x7FE00010: "Pixel Data",
+    0x7FE00008: "Float Pixel Data",
+    0x7FE00009: "Double Float Pixel Data",
+}
+_LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"}
+_SEQ_DELIMITER = 0xFFFEE0DD
+_ITEM = 0xFFFEE000
+
+# SOP class prefixes of objects that carry no trainable image.
+_NON_IMAGE_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("1.2.840.10008.5.1.4.1.1.88.", "structured report"),
+    ("1.2.840.10008.5.1.4.1.1.11.", "presentation state"),
+    ("1.2.840.10008.5.1.4.1.1.9.", "waveform"),
+    ("1.2.840.10008.5.1.4.1.1.66", "segmentation, registration or raw data"),
+    ("1.2.840.10008.5.1.4.1.1.104.", "encapsulated document"),
+    ("1.2.840.10008.5.1.4.1.1.481.2", "RT dose grid"),
+    ("1.2.840.10008.5.1.4.1.1.481.3", "RT structure set"),
+    ("1.2.840.10008.5.1.4.1.1.481.", "RT plan or treatment record"),
+    ("1.2.840.10008.5.1.4.34.", "RT plan or treatment record"),
+    ("1.2.840.10008.5.1.4.1.1.68.", "surface model"),
+    ("1.2.840.10008.5.1.4.1.1.90.", "content assessment"),
+    ("1.2.840.10008.5.1.4.1.1.200.", "protocol"),
+    ("1.2.840.10008.5.1.4.38.", "hanging protocol"),
+    ("1.2.840.10008.5.1.4.39.", "colour palette"),
+    ("1.2.840.10008.5.1.4.43.", "generic implant template"),
+    ("1.2.840.10008.5.1.4.1.1.481.1", ""),  # RT Image is an image: handled below
+)
+_NON_IMAGE_MODALITIES = {
+    "SR": "structured report", "PR": "presentation state", "SEG": "segmentation",
+    "RTPLAN": "RT plan", "RTSTRUCT": "RT structure set", "RTDOSE": "RT dose grid",
+    "RTRECORD": "RT treatment record", "KO": "key object selection", "REG": "registration",
+    "ECG": "waveform", "HD": "waveform", "AU": "audio waveform", "DOC": "encapsulated document",
+    "PLAN": "plan",
+}  # fmt: skip
+
+
+@dataclass
+class FileHeader:
+    """What the header pass learnt about one file."""
+
+    path: str
+    kind: str  # image | non_image | dicomdir | non_dicom | problem
+    reason: str = ""
+    series_uid: str = ""
+    study_uid: str = ""
+    sop_instance_uid: str = ""
+    patient_id: str = ""
+    patient_name: str = ""
+    modality: str = ""
+    series_description: str = ""
+    study_description: str = ""
+    study_date: str = ""
+    series_number: int | None = None
+    frame_of_reference_uid: str = ""
+    sop_class_uid: str = ""
+    pixel_spacing: tuple[float, float] | None = None
+    slice_thickness: float | None = None
+    window: tuple[float, float] | None = None
+    images: list[ImageRef] = field(default_factory=list)
+
+
+def looks_like_dicom(prefix: bytes) -> bool:
+    """Cheap test on the first 132 bytes: 'DICM' preamble, or a plausible first element."""
+    if len(prefix) >= 132 and prefix[128:132] == b"DICM":
+        return True
+    if len(prefix) < 8:
+        return False
+    # Files without a preamble (old ACR-NEMA style) start with a low group, little endian.
+    group, elem = struct.unpack("<HH", prefix[:4])
+    if group not in (0x0002, 0x0008) or elem > 0x0100:
+        return False
+    vr = prefix[4:6]
+    return vr.isalpha() and vr.isupper() or struct.unpack("<I", prefix[4:8])[0] < 0x10000
+
+
+def _float(value: Any, default: float | None = None) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _first(value: Any) -> Any:
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return value[0] if len(value) else None
+    return value
+
+
+def _floats(value: Any, n: int) -> tuple[float, ...] | None:
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return out if len(out) == n else None
+
+
+def _non_image_reason(ds: Dataset, sop_class: str, has_pixels: bool) -> str | None:
+    """Return a description when the object is not an image, else None."""
+    if sop_class.startswith("1.2.840.10008.5.1.4.1.1.481.1"):
+        return None  # RT Image: a real radiograph
+    for prefix, what in _NON_IMAGE_PREFIXES:
+        if what and sop_class.startswith(prefix):
+            return what
+    modality = str(ds.get("Modality", "") or "").upper()
+    if not has_pixels:
+        if modality in _NON_IMAGE_MODALITIES:
+            return _NON_IMAGE_MODALITIES[modality]
+        if "Rows" not in ds and sop_class:
+            return "object without an image"
+    return None
+
+
+def _pixel_element(fp: BinaryIO, ts: UID, file_size: int) -> tuple[int, int, int] | None:
+    """Parse the element header at the current position: (tag, value offset, length)."""
+    start = fp.tell()
+    head = fp.read(12)
+    if len(head) < 8:
+        return None
+    endian = ">" if ts == ExplicitVRBigEndian else "<"
+    group, elem = struct.unpack(endian + "HH", head[:4])
+    tag = group << 16 | elem
+    if not ts.is_implicit_VR:
+        vr = head[4:6]
+        if vr in _LONG_VRS:
+            if len(head) < 12:
+                return None
+            return tag, start + 12, struct.unpack(endian + "I", head[8:12])[0]
+        return tag, start + 8, struct.unpack(endian + "H", head[6:8])[0]
+    return tag, start + 8, struct.unpack(endian + "I", head[4:8])[0]
+
+
+def _check_encapsulated(fp: BinaryIO, offset: int, file_size: int, n_frames: int) -> str | None:
+    """Walk the fragments of encapsulated pixel data; return a reason when broken."""
+    pos = offset
+    items = 0
+    while True:
+        fp.seek(pos)
+        head = fp.read(8)
+        if len(head) < 8:
+            return "the file is truncated: compressed pixel data ends before its end marker"
+        tag_group, tag_elem, length = struct.unpack("<HHI", head)
+        tag = tag_group << 16 | tag_elem
+        if tag == _SEQ_DELIMITER:
+            break
+        if tag != _ITEM or length == 0xFFFFFFFF:
+            return "compressed pixel data is corrupt (unexpected bytes between fragments)"
+        pos += 8 + length
+        if pos > file_size:
+            return "the file is truncated: compressed pixel data is incomplete"
+        items += 1
+    if items - 1 < 1:
+        return "compressed pixel data holds no image fragments"
+    return None
+
+
+def read_header(path: str) -> FileHeader:
+    """Classify one file from its header; never raises for bad input."""
+    try:
+        return _read_header(path)
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one broken file must not stop a scan
+        log.debug("unreadable DICOM header in a file: %s", type(exc).__name__)
+        return FileHeader(path, "problem", f"unreadable DICOM header ({type(exc).__name__})")
+
+
+def _read_header(path: str) -> FileHeader:
+    try:
+        file_size = os.path.getsize(path)
+        fp = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        return FileHeader(path, "problem", f"cannot open the file ({exc.strerror or exc})")
+    with fp:
+        prefix = fp.read(132)
+        if not looks_like_dicom(prefix):
+            return FileHeader(path, "non_dicom")
+        fp.seek(0)
+        has_preamble = prefix[128:132] == b"DICM"
+        try:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, force=not has_preamble)
+        except Exception as exc:  # noqa: BLE001
+            if not has_preamble:
+                return FileHeader(path, "non_dicom")
+            return FileHeader(path, "problem", f"unreadable DICOM header ({_short(exc)})")
+        if not has_preamble and not ("SOPClassUID" in ds or "SeriesInstanceUID" in ds):
+            return FileHeader(path, "non_dicom")  # forced parse of something that is not DICOM
+        meta = getattr(ds, "file_meta", None)
+        media_class = str(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
+        if media_class == DICOMDIR_SOP_CLASS or "DirectoryRecordSequence" in ds:
+            return FileHeader(path, "dicomdir")
+        ts = UID(str(meta.get("TransferSyntaxUID", "")) if meta is not None else "")
+        if not ts:
+            ts = UID("1.2.840.10008.1.2")  # no meta: implicit VR little endian by definition
+        pixel = None
+        if ts != DeflatedExplicitVRLittleEndian:
+            pixel = _pixel_element(fp, ts, file_size)
+        return _from_dataset(path, ds, ts, pixel, fp, file_size)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:160]
+
+
+def _from_dataset(
+    path: str,
+    ds: Dataset,
+    ts: UID,
+    pixel: tuple[int, int, int] | None,
+    fp: BinaryIO,
+    file_size: int,
+) -> FileHeader:
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    has_pixels = pixel is not None and pixel[0] in _PIXEL_TAGS
+    if ts == DeflatedExplicitVRLittleEndian:
+        has_pixels = "Rows" in ds  # stream position unknown in a deflated file; decode will tell
+    head = FileHeader(
+        path,
+        "image",
+        series_uid=str(ds.get("SeriesInstanceUID", "") or ""),
+        study_uid=str(ds.get("StudyInstanceUID", "") or ""),
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
+        patient_id=str(ds.get("PatientID", "") or ""),
+        patient_name=str(ds.get("PatientName", "") or ""),
+        modality=str(ds.get("Modality", "") or ""),
+        series_description=str(ds.get("SeriesDescription", "") or ""),
+        study_description=str(ds.get("StudyDescription", "") or ""),
+        study_date=str(ds.get("StudyDate", "") or ""),
+        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "") or ""),
+        sop_class_uid=sop_class,
+    )
+    try:
+        head.series_number = (
+            int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None
+        )
+    except (TypeError, ValueError):
+        head.series_number = None
+    what = _non_image_reason(ds, sop_class, has_pixels)
+    if what is not None:
+        name = UID(sop_class).name if sop_class else what
+        head.kind, head.reason = "non_image", f"{name} ({what}): no image to train on"
+        return head
+    if not has_pixels:
+        head.kind, head.reason = "problem", "image header without pixel data"
+        return head
+    assert pixel is not None or ts == DeflatedExplicitVRLittleEndian
+    if pixel is not None and pixel[0] != 0x7FE00010:
+        head.kind = "problem"
+        head.reason = f"{_PIXEL_TAGS[pixel[0]]} (floating point pixels) is not supported"
+        return head
+    reason = _image_facts(head, ds, ts, pixel, fp, file_size)
+    if reason:
+        head.kind, head.reason, head.images = "problem", reason, []
+    return head
+
+
+def _image_facts(
+    head: FileHeader,
+    ds: Dataset,
+    ts: UID,
+    pixel: tuple[int, int, int] | None,
+    fp: BinaryIO,
+    file_size: int,
+) -> str | None:
+    """Fill ``head.images``; return a reason when the image cannot be used."""
+    from medgan.dicom.decode import decoder_problem
+
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    if rows <= 0 or cols <= 0:
+        return "image without valid Rows/Columns"
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    bits_alloc = int(ds.get("BitsAllocated", 0) or 0)
+    bits_stored = int(ds.get("BitsStored", bits_alloc) or bits_alloc)
+    rep = int(ds.get("PixelRepresentation", 0) or 0)
+    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+    try:
+        n_frames = max(1, int(ds.get("NumberOfFrames", 1) or 1))
+    except (TypeError, ValueError):
+        n_frames = 1
+    problem = decoder_problem(ts, photometric, samples, bits_alloc)
+    if problem:
+        return problem
+    offset: int | None = None
+    if pixel is not None:
+        _, value_offset, length = pixel
+        if length == 0xFFFFFFFF:
+            if not ts.is_encapsulated:
+                return "undefined-length pixel data in an uncompressed transfer syntax"
+            reason = _check_encapsulated(fp, value_offset, file_size, n_frames)
+            if reason:
+                return reason
+        else:
+            if ts.is_encapsulated:
+                return "compressed transfer syntax but the pixel data is not encapsulated"
+            expected = (rows * cols * samples * n_frames * bits_alloc + 7) // 8
+            available = min(length, file_size - value_offset)
+            if available < expected:
+                return (
+                    f"the file is truncated: pixel data holds {max(available, 0)} of the "
+                    f"{expected} bytes its header promises"
+                )
+            offset = value_offset if bits_alloc in (8, 16, 32) else None
+    head.pixel_spacing = _floats(ds.get("PixelSpacing"), 2)  # type: ignore[assignment]
+    head.slice_thickness = _float(ds.get("SliceThickness"))
+    center, width = _float(_first(ds.get("WindowCenter"))), _float(_first(ds.get("WindowWidth")))
+    if center is not None and width is not None and width > 0:
+        head.window = (center, width)
+    slope = _float(ds.get("RescaleSlope"), 1.0) or 1.0
+    intercept = _float(ds.get("RescaleIntercept"), 0.0) or 0.0
+    has_lut = "ModalityLUTSequence" in ds and "RescaleSlope" not in ds
+    orientation = _floats(ds.get("ImageOrientationPatient"), 6)
+    position = _floats(ds.get("ImagePositionPatient"), 3)
+    instance = ds.get("InstanceNumber")
+    try:
+        instance_number = int(instance) if instance not in (None, "") else None
+    except (TypeError, ValueError):
+        instance_number = None
+    common: dict[str, Any] = {
+        "path": head.path,
+        "sop_instance_uid": head.sop_instance_uid,
+        "instance_number": instance_number,
+        "rows": rows,
+        "cols": cols,
+        "transfer_syntax": str(ts),
+        "photometric": photometric,
+        "samples_per_pixel": samples,
+        "bits_allocated": bits_alloc,
+        "bits_stored": bits_stored,
+        "pixel_representation": rep,
+        "rescale_slope": slope,
+        "rescale_intercept": intercept,
+        "has_modality_lut": has_lut,
+        "n_frames": n_frames,
+        "pixel_offset": offset,
+        "big_endian": ts == ExplicitVRBigEndian,
+    }
+    if n_frames == 1:
+        head.images = [ImageRef(frame=None, position=position, orientation=orientation, **common)]  # type: ignore[arg-type]
+        return None
+    from medgan.dicom.frames import frame_refs
+
+    head.images = frame_refs(ds, common, position, orientation, head)
+    return None
