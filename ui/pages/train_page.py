@@ -1,18 +1,473 @@
-"""TrainPage: the train step of the workflow (being built out, see issue 5)."""
+"""Train page: settings, Start / Pause / Stop, live progress, loss plots, samples, checkpoints.
+
+Training runs in a :class:`~ui.train_worker.TrainWorker` on its own QThread; this page only
+draws the events it forwards. Every way a run ends (finished, stopped, failed, window closed)
+returns the buttons to a usable state; failures are shown with the engine's advice.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QStandardPaths, Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+import ui.compat  # noqa: F401  (must precede heavy Qt use)
+from medgan.train import events as ev
+from ui.jobs import format_duration, probe_devices, save_trained_model
+from ui.train_worker import TrainerFactory, TrainWorker
+from ui.widgets.error_dialog import show_error
+from ui.widgets.loss_plot import LossPlot
+from ui.widgets.sample_grid import SampleGrid
+from ui.widgets.train_settings import TrainSettings, make_train_config
+from ui.workers import FunctionWorker, WorkerHandle, start_worker
+
+log = logging.getLogger(__name__)
+
+TASK_KEY = "training"
+
+
+def default_runs_dir() -> Path:
+    """Where checkpoints of GUI runs go (one sub-folder per run)."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".medgan-studio") / "runs"
 
 
 class TrainPage(QWidget):
-    """The train step of the workflow."""
+    """The Train step. ``phase`` is one of idle, running, paused, stopping, finished."""
 
-    def __init__(self, state: object, parent: QWidget | None = None) -> None:
+    run_ended = Signal(str)  # "finished", "cancelled" or "failed"
+    model_saved = Signal(str)
+
+    def __init__(self, state: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Train"))
+        self.trainer_factory: TrainerFactory | None = None  # tests inject a fake trainer
+        self.runs_dir = default_runs_dir()
+        self.config_overrides: dict[str, Any] = {}  # e.g. sample_every for tests and demos
+        self.worker: TrainWorker | None = None
+        self.handle: WorkerHandle | None = None
+        self.phase = "idle"
+        self.last_result: Any = None
+        self.last_error: tuple[str, str] | None = None
+        self.error_box: QMessageBox | None = None
+        self.init_model: str | None = None
+        self.resume_from: str | None = None
+        self.checkpoints: list[str] = []
+        self.metrics_seen = 0
+        self.samples_seen = 0
+        self._run_started = 0.0
+        self._devices_probed = False
+        self._build()
+        self.state.training_set_changed.connect(self._on_training_set_changed)
+        self._on_training_set_changed(self.state.training_set)
 
-    def shutdown(self, timeout_ms: int = 30000) -> None:
-        """Stop any running job and wait for it (called when the window closes)."""
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.settings = TrainSettings()
+        self.finetune_button = QPushButton("Fine-tune from model…")
+        self.finetune_button.setToolTip("Start from an existing model file instead of from scratch")
+        self.finetune_label = QLabel("Training from scratch")
+        self.finetune_label.setWordWrap(True)
+        self.clear_init_button = QPushButton("From scratch")
+        self.clear_init_button.setEnabled(False)
+        self.finetune_button.clicked.connect(self._choose_init_model)
+        self.clear_init_button.clicked.connect(lambda: self.set_init_model(None))
+
+        settings_box = QGroupBox("Settings")
+        sv = QVBoxLayout(settings_box)
+        sv.addWidget(self.settings)
+        ft = QHBoxLayout()
+        ft.addWidget(self.finetune_button)
+        ft.addWidget(self.clear_init_button)
+        sv.addLayout(ft)
+        sv.addWidget(self.finetune_label)
+
+        self.data_label = QLabel()
+        self.data_label.setWordWrap(True)
+        self.start_button = QPushButton("Start")
+        self.start_button.setShortcut("Ctrl+Return")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.save_button = QPushButton("Save model…")
+        self.start_button.clicked.connect(self.start_training)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop_training)
+        self.save_button.clicked.connect(self._choose_save_path)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.stop_button, self.save_button):
+            buttons.addWidget(b)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat("%p%")
+        self.status_label = QLabel("Not started")
+
+        self.checkpoint_list = QListWidget()
+        self.checkpoint_list.setToolTip("Double-click a checkpoint to resume from it")
+        self.checkpoint_list.itemDoubleClicked.connect(self._on_checkpoint_activated)
+        ckpt_box = QGroupBox("Checkpoints")
+        cv = QVBoxLayout(ckpt_box)
+        cv.addWidget(self.checkpoint_list)
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.addWidget(self.data_label)
+        lv.addWidget(settings_box)
+        lv.addLayout(buttons)
+        lv.addWidget(self.progress)
+        lv.addWidget(self.status_label)
+        lv.addWidget(ckpt_box, 1)
+
+        self.loss_plot = LossPlot()
+        self.sample_grid = SampleGrid()
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.loss_plot)
+        right.addWidget(self.sample_grid)
+        right.setSizes([400, 300])
+
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(split)
+        self._update_buttons()
+
+    # --------------------------------------------------------------- data/devices
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._devices_probed:
+            self._devices_probed = True
+            start_worker(
+                FunctionWorker(probe_devices, name="device-probe", progress_kw=None, cancel_kw=None),
+                self,
+                on_result=self._on_devices,
+            )
+
+    def _on_devices(self, devices: list[dict[str, Any]]) -> None:
+        self.settings.set_devices(devices)
+        auto = next((d for d in devices if d["key"] == "auto"), None)
+        if auto and not self.state.device:
+            self.state.set_device(auto["label"])
+
+    def _on_training_set_changed(self, training_set: Any) -> None:
+        images = self.state.training_images
+        if images is None:
+            self.data_label.setText("No training set yet: choose series on the Data page.")
+        else:
+            n, r = int(images.shape[0]), int(images.shape[-1])
+            self.data_label.setText(f"Training set: {n} slices at {r} × {r}.")
+            self.settings.set_resolution(r)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ actions
+    def set_init_model(self, path: str | None) -> None:
+        """Fine-tune from ``path`` (a model file), or train from scratch when None."""
+        self.init_model = path
+        self.resume_from = None
+        if path:
+            self.finetune_label.setText(f"Fine-tuning from {Path(path).name}")
+            try:
+                from medgan.modelfile import read_metadata
+
+                meta = read_metadata(path)
+                self.settings.set_values({"recipe": meta.recipe, "resolution": meta.resolution})
+            except Exception as exc:  # noqa: BLE001 - shown to the user, start stays possible
+                self._show_error("This model cannot be used for fine-tuning.", str(exc), "")
+                self.init_model = None
+                self.finetune_label.setText("Training from scratch")
+        else:
+            self.finetune_label.setText("Training from scratch")
+        self.clear_init_button.setEnabled(bool(self.init_model))
+
+    def _choose_init_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Fine-tune from model", "", "MedGAN model (*.safetensors)"
+        )
+        if path:
+            self.set_init_model(path)
+
+    def _on_checkpoint_activated(self, item: QListWidgetItem) -> None:
+        if self.phase in ("running", "paused", "stopping"):
+            return
+        self.resume_from = item.data(Qt.ItemDataRole.UserRole)
+        self.init_model = None
+        self.finetune_label.setText(f"Resuming from {Path(self.resume_from or '').name}")
+        self.clear_init_button.setEnabled(True)
+
+    def start_training(self) -> bool:
+        """Start a run with the current settings; False (with a dialog) when it cannot."""
+        if self.phase in ("running", "paused", "stopping"):
+            return False
+        images = self.state.training_images
+        if images is None or len(images) == 0:
+            self._show_error("There is no training set.", "Choose series on the Data page first.", "")
+            return False
+        values = self.settings.values()
+        run_dir = self.runs_dir / time.strftime("run-%Y%m%d-%H%M%S")
+        try:
+            config = make_train_config(
+                values, **{"checkpoint_dir": str(run_dir), **self.config_overrides}
+            )
+            from ui.train_worker import resize_images
+
+            images = resize_images(images, values["resolution"])
+        except Exception as exc:  # noqa: BLE001 - bad settings must not crash the app
+            from ui.workers import describe_error
+
+            message, advice = describe_error(exc)
+            self._show_error("These settings cannot be used.", message, advice)
+            return False
+        self.loss_plot.clear()
+        self.sample_grid.clear()
+        self.checkpoint_list.clear()
+        self.checkpoints = []
+        self.metrics_seen = self.samples_seen = 0
+        self.last_result = None
+        self.last_error = None
+        self.worker = TrainWorker(
+            config,
+            images,
+            init_model=self.init_model,
+            resume_from=self.resume_from,
+            trainer_factory=self.trainer_factory,
+        )
+        self._run_started = time.monotonic()
+        self.phase = "running"
+        self.progress.setValue(0)
+        self.status_label.setText("Starting…")
+        self.state.set_task("Training: starting", -1.0, key=TASK_KEY)
+        self.handle = start_worker(
+            self.worker,
+            self,
+            on_event=self._on_event,
+            on_result=self._on_result,
+            on_failed=self._on_failed,
+            on_finished=self._on_finished,
+        )
+        self._update_buttons()
+        return True
+
+    def toggle_pause(self) -> None:
+        if self.worker is None:
+            return
+        if self.phase == "running":
+            self.worker.pause()
+            self.phase = "paused"
+            self.status_label.setText("Pausing…")
+        elif self.phase == "paused":
+            self.worker.resume()
+            self.phase = "running"
+            self.status_label.setText("Resuming…")
+        self._update_buttons()
+
+    def stop_training(self) -> None:
+        """Ask the trainer to stop; it saves a checkpoint and the run ends as cancelled."""
+        if self.worker is None or self.phase not in ("running", "paused"):
+            return
+        self.worker.cancel()
+        self.phase = "stopping"
+        self.status_label.setText("Stopping and saving a checkpoint…")
+        self._update_buttons()
+
+    def is_training(self) -> bool:
+        return self.handle is not None and self.handle.is_running()
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Stop training, let the trainer save its checkpoint, and wait for the thread."""
+        if self.handle is None or not self.handle.is_running():
+            return True
+        log.info("Window closing: stopping training and saving a checkpoint")
+        if self.worker is not None:
+            self.worker.cancel()
+        self.phase = "stopping"
+        ok = self.handle.wait(timeout_ms)
+        if not ok:
+            log.error("Training did not stop within %d ms", timeout_ms)
+        return ok
+
+    # ----------------------------------------------------------------- events
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, ev.StepMetrics):
+            self._on_metrics(event)
+        elif isinstance(event, ev.SampleGrid):
+            self.samples_seen += 1
+            self.sample_grid.set_images(event.images, event.step)
+        elif isinstance(event, ev.CheckpointSaved):
+            self._add_checkpoint(event.path, event.step)
+        elif isinstance(event, ev.TrainStarted):
+            budget = (
+                f"{event.total_steps} steps"
+                if event.total_steps
+                else f"{format_duration(event.time_limit_s or 0)}"
+            )
+            self.status_label.setText(
+                f"Training {event.recipe} at {event.resolution}² on {event.n_images} slices, "
+                f"{budget}, on {event.device}"
+            )
+            self.state.set_device(event.device)
+        elif isinstance(event, ev.Paused):
+            self.status_label.setText(f"Paused at step {event.step}")
+            self.state.set_task(f"Training paused at step {event.step}", -1.0, key=TASK_KEY)
+        elif isinstance(event, ev.Resumed):
+            self.status_label.setText(f"Resumed at step {event.step}")
+        elif isinstance(event, (ev.TrainFinished, ev.TrainCancelled)):
+            if event.checkpoint_path:
+                self._add_checkpoint(event.checkpoint_path, event.step)
+        elif isinstance(event, ev.TrainFailed):
+            self.last_error = (event.message, event.advice or "")
+            if event.checkpoint_path:
+                self._add_checkpoint(event.checkpoint_path, event.step)
+
+    def _on_metrics(self, m: ev.StepMetrics) -> None:
+        self.metrics_seen += 1
+        self.loss_plot.append_metrics(m)
+        if m.total_steps:
+            fraction = m.step / m.total_steps
+        elif m.eta_s is not None and m.elapsed_s + m.eta_s > 0:
+            fraction = m.elapsed_s / (m.elapsed_s + m.eta_s)
+        else:
+            fraction = -1.0
+        if fraction >= 0:
+            self.progress.setValue(int(min(1.0, fraction) * 1000))
+        eta = format_duration(m.eta_s) if m.eta_s is not None else "—"
+        total = f"/{m.total_steps}" if m.total_steps else ""
+        text = (
+            f"Step {m.step}{total} · {m.img_per_s:,.0f} img/s · ETA {eta} · "
+            f"G {m.g_loss:.3f} · D {m.d_loss:.3f} · D(x) {m.d_real:.2f} · D(G(z)) {m.d_fake:.2f}"
+        )
+        if m.aug_p:
+            text += f" · aug p {m.aug_p:.2f}"
+        if self.phase != "paused":
+            self.status_label.setText(text)
+            self.state.set_task(f"Training: step {m.step}{total}, ETA {eta}", fraction, key=TASK_KEY)
+
+    def _add_checkpoint(self, path: str, step: int) -> None:
+        if path in self.checkpoints:
+            return
+        self.checkpoints.append(path)
+        item = QListWidgetItem(f"step {step} — {Path(path).name}")
+        item.setData(Qt.ItemDataRole.UserRole, path)
+        item.setToolTip(path)
+        self.checkpoint_list.addItem(item)
+        # The trainer keeps only the last K checkpoints; drop entries whose file is gone.
+        for i in reversed(range(self.checkpoint_list.count())):
+            p = self.checkpoint_list.item(i).data(Qt.ItemDataRole.UserRole)
+            if p != path and not os.path.exists(p):
+                self.checkpoint_list.takeItem(i)
+                self.checkpoints.remove(p)
+
+    def _on_result(self, result: Any) -> None:
+        self.last_result = result
+        status = getattr(result, "status", "finished")
+        message = getattr(result, "message", "") or ""
+        step = getattr(result, "step", 0)
+        if status == "failed":
+            msg, advice = self.last_error or (message or "Training failed.", "")
+            self.status_label.setText(f"Failed at step {step}: {msg}")
+            self._show_error("Training failed.", msg, advice)
+        elif status == "cancelled":
+            self.status_label.setText(f"Stopped at step {step}. A checkpoint was saved; you can save the model.")
+        else:
+            self.progress.setValue(1000)
+            self.status_label.setText(f"Finished {step} steps. Save the model to generate images.")
+        self.run_ended.emit(status)
+
+    def _on_failed(self, message: str, advice: str) -> None:
+        self.last_error = (message, advice)
+        self.status_label.setText(f"Failed: {message}")
+        self._show_error("Training failed.", message, advice)
+        self.run_ended.emit("failed")
+
+    def _on_finished(self) -> None:
+        self.phase = "finished" if self.last_result is not None else "idle"
+        self.resume_from = None
+        self.state.clear_task(TASK_KEY)
+        self._update_buttons()
+
+    # ------------------------------------------------------------------- saving
+    def can_save(self) -> bool:
+        """A run that finished or was stopped after at least one step can be saved."""
+        return (
+            self.phase == "finished"
+            and self.worker is not None
+            and self.worker.trainer is not None
+            and getattr(self.last_result, "status", "") in ("finished", "cancelled")
+            and int(getattr(self.last_result, "step", 0)) > 0
+        )
+
+    def _choose_save_path(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save model", str(Path.home() / "model.safetensors"), "MedGAN model (*.safetensors)"
+        )
+        if path:
+            self.save_model_to(path)
+
+    def save_model_to(self, path: str) -> WorkerHandle | None:
+        """Write the trained generator as a model file (in a worker); updates AppState."""
+        if not self.can_save() or self.worker is None:
+            return None
+        worker = FunctionWorker(
+            save_trained_model,
+            self.worker,
+            path,
+            self.state.training_summary,
+            name="save-model",
+            progress_kw=None,
+            cancel_kw=None,
+        )
+        self.save_button.setEnabled(False)
+        self.status_label.setText("Saving the model…")
+
+        def saved(written: str) -> None:
+            self.status_label.setText(f"Model saved to {written}")
+            self.state.set_model_path(written)
+            self.model_saved.emit(written)
+
+        def failed(message: str, advice: str) -> None:
+            self._show_error("The model could not be saved.", message, advice)
+
+        return start_worker(
+            worker, self, on_result=saved, on_failed=failed, on_finished=self._update_buttons
+        )
+
+    # -------------------------------------------------------------------- state
+    def _update_buttons(self) -> None:
+        busy = self.phase in ("running", "paused", "stopping")
+        has_data = self.state.training_images is not None
+        self.start_button.setEnabled(not busy and has_data)
+        self.pause_button.setEnabled(self.phase in ("running", "paused"))
+        self.pause_button.setText("Resume" if self.phase == "paused" else "Pause")
+        self.stop_button.setEnabled(self.phase in ("running", "paused"))
+        self.save_button.setEnabled(not busy and self.can_save())
+        self.settings.setEnabled(not busy)
+        self.finetune_button.setEnabled(not busy)
+        self.clear_init_button.setEnabled(not busy and bool(self.init_model or self.resume_from))
+        self.checkpoint_list.setEnabled(True)
+
+    def _show_error(self, title: str, message: str, advice: str) -> None:
+        """A non-blocking error dialog (the page stays usable; tests can read and close it)."""
+        log.warning("%s %s", title, message)
+        if self.error_box is not None and self.error_box.isVisible():
+            self.error_box.done(0)
+        text = f"{title}\n\n{message}" if message else title
+        self.error_box = show_error(self, text, advice, title="Training")

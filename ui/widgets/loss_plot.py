@@ -13,6 +13,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+import ui.compat  # noqa: F401  (PySide6 6.12 work-around, see the module)
+
 log = logging.getLogger(__name__)
 
 SERIES = ("g_loss", "d_loss", "d_real", "d_fake")

@@ -1,0 +1,195 @@
+"""Plain functions the pages run in workers: device probe, model saving, generate + score,
+export. They take ``progress``/``cancel`` keywords where the work is long and return plain
+values (numpy arrays, dataclasses) so results can cross the thread boundary.
+
+torch and the engine are imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[..., Any] | None
+
+# Keys a training summary may carry into a model file: counts, sizes and modality only.
+_SUMMARY_KEYS_BLOCKLIST = ("name", "patient", "birth", "date", "institution", "physician",
+                           "accession", "station", "operator", "address", "path", "folder")
+
+
+def format_duration(seconds: float | None) -> str:
+    """``75`` → ``1:15``; ``3725`` → ``1:02:05``; None → ``—``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    s = max(0, int(round(seconds)))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def probe_devices() -> list[dict[str, Any]]:
+    """Available compute devices with names and memory; the first entry is ``auto``."""
+    import psutil
+    import torch
+
+    cores = os.cpu_count() or 1
+    mem_gib = psutil.virtual_memory().total / 2**30
+    cpu_name = platform.processor() or platform.machine() or "CPU"
+    devices = [{"key": "cpu", "label": f"{cpu_name}, {cores} cores, {mem_gib:.0f} GiB", "available": True}]
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        devices.append({
+            "key": "cuda",
+            "label": f"{props.name}, {props.total_memory / 2**30:.0f} GiB",
+            "available": True,
+        })
+    else:
+        devices.append({"key": "cuda", "label": "not available", "available": False})
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append({"key": "mps", "label": "Apple GPU (Metal)", "available": True})
+    else:
+        devices.append({"key": "mps", "label": "not available", "available": False})
+    by_key = {d["key"]: d for d in devices}
+    best = next(
+        (by_key[k] for k in ("cuda", "mps") if by_key[k]["available"]), by_key["cpu"]
+    )  # CUDA, then MPS, then CPU: the order the trainer picks
+    devices.insert(0, {"key": "auto", "label": f"{best['key']}: {best['label']}", "available": True})
+    return devices
+
+
+def deidentified_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """Keep only plain, non-identifying values of a training-set summary for a model file."""
+    out: dict[str, Any] = {}
+    for key, value in summary.items():
+        if any(bad in key.lower() for bad in _SUMMARY_KEYS_BLOCKLIST):
+            continue
+        if isinstance(value, (bool, int, float)) or value is None:
+            out[key] = value
+        elif isinstance(value, str) and len(value) <= 32:
+            out[key] = value
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
+            out[key] = list(value)
+        elif isinstance(value, dict):
+            inner = deidentified_summary(value)
+            if inner:
+                out[key] = inner
+    return out
+
+
+def save_trained_model(worker: Any, path: str, summary: dict[str, Any]) -> str:
+    """Save a finished :class:`~ui.train_worker.TrainWorker`'s model; returns the path written."""
+    from medgan.modelfile import ModelMetadata, save_model
+
+    config = worker.config
+    result = getattr(worker.trainer, "result", None)
+    step = int(getattr(result, "step", 0) or worker.last_step)
+    to_dict = getattr(config, "to_dict", None)
+    config_dict = to_dict() if callable(to_dict) else {}
+    config_dict.pop("checkpoint_dir", None)  # a local path: not part of a portable model
+    clean = deidentified_summary(summary)
+    window = clean.get("window")
+    if isinstance(window, dict):
+        window = (window.get("center"), window.get("width"))
+    meta_kwargs: dict[str, Any] = {
+        "recipe": getattr(config, "recipe", "default"),
+        "resolution": int(getattr(config, "resolution", worker.images.shape[-1])),
+        "z_dim": int(getattr(config, "z_dim", 128)),
+        "training_summary": clean,
+        "train_config": config_dict,
+        "seed": int(getattr(config, "seed", 0)),
+        "step": step,
+        "modality": str(clean.get("modality", "") or ""),
+    }
+    if window and all(isinstance(v, (int, float)) for v in window):
+        meta_kwargs["window"] = (float(window[0]), float(window[1]))
+    meta = ModelMetadata(**meta_kwargs)
+    written = save_model(path, worker.model_state(), meta)
+    return str(written)
+
+
+@dataclass
+class GenerationResult:
+    """What the Generate page shows: the generated set and its scores (None if unscored)."""
+
+    generated: Any
+    scores: Any
+    model_path: str
+
+
+def _sub_progress(progress: Progress, start: float, span: float) -> Callable[..., None]:
+    def report(*args: Any) -> None:
+        if progress is None:
+            return
+        if len(args) >= 2 and args[1]:
+            progress(start + span * float(args[0]) / float(args[1]))
+        elif len(args) == 1:
+            progress(start + span * float(args[0]))
+
+    return report
+
+
+def generate_and_score(
+    model_path: str,
+    n: int,
+    *,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str = "auto",
+    training_images: np.ndarray | None = None,
+    progress: Progress = None,
+    cancel: threading.Event | None = None,
+) -> GenerationResult:
+    """Sample ``n`` images from a model file and score them against the training set."""
+    from medgan.errors import Cancelled
+    from medgan.generate import generate, load_generator
+
+    model = load_generator(model_path, device=device)
+    generated = generate(
+        model, n, seed=seed, batch_size=batch_size, device=device,
+        progress=_sub_progress(progress, 0.0, 0.5 if training_images is not None else 1.0),
+        cancel=cancel,
+    )
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+    scores = None
+    if training_images is not None and len(training_images):
+        from medgan.score import score_samples
+
+        kwargs: dict[str, Any] = {"progress": _sub_progress(progress, 0.5, 0.5), "cancel": cancel}
+        realism = _realism(model, generated.images)
+        scores = _call_with_known_kwargs(
+            score_samples, generated.images, training_images, realism=realism, **kwargs
+        )
+    return GenerationResult(generated=generated, scores=scores, model_path=model_path)
+
+
+def _realism(model: Any, images: np.ndarray) -> np.ndarray | None:
+    """The discriminator's score per image when the model carries one (else None)."""
+    fn = getattr(model, "realism", None) or getattr(model, "discriminator_scores", None)
+    if callable(fn):
+        try:
+            return np.asarray(fn(images), dtype=np.float32)
+        except Exception:  # noqa: BLE001 - realism is optional; scoring continues without it
+            log.warning("Discriminator realism score unavailable", exc_info=True)
+    return None
+
+
+def _call_with_known_kwargs(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``fn`` dropping keyword arguments it does not accept."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in params}
+    return fn(*args, **kwargs)

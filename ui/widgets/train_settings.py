@@ -1,0 +1,255 @@
+"""The Train page's settings form: recipe, resolution, budget, batch, rates, augmentation,
+device and seed. It produces a plain dict that :func:`make_train_config` turns into a
+``TrainConfig``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QSpinBox,
+    QWidget,
+)
+
+import ui.compat  # noqa: F401  (PySide6 6.12 work-around, see the module)
+
+log = logging.getLogger(__name__)
+
+try:  # medgan.models imports no torch at module level
+    from medgan.models import RECIPES, SUPPORTED_RESOLUTIONS
+except ImportError:  # pragma: no cover - only while the engine is incomplete
+    RECIPES = {}
+    SUPPORTED_RESOLUTIONS = (32, 64, 128, 256)
+
+RECIPE_NAMES: tuple[str, ...] = tuple(RECIPES) or ("default", "dcgan")
+AUGMENT_CHOICES: tuple[tuple[str, str], ...] = (
+    ("adaptive", "Adaptive (recommended)"),
+    ("fixed", "Always on"),
+    ("off", "Off"),
+)
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+# Form defaults that follow the recipe (mirrors TrainConfig.for_recipe).
+_RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "default": {"lr_g": 2e-4, "lr_d": 4e-4, "batch_size": 32, "augment": "adaptive"},
+    "dcgan": {"lr_g": 2e-4, "lr_d": 2e-4, "batch_size": 64, "augment": "off"},
+}
+FIXED_AUGMENT_P = 0.3
+
+
+def _rate_box(value: float) -> QDoubleSpinBox:
+    box = QDoubleSpinBox()
+    box.setDecimals(6)
+    box.setRange(1e-6, 1e-1)
+    box.setSingleStep(1e-5)
+    box.setValue(value)
+    return box
+
+
+class TrainSettings(QWidget):
+    """Form for one training run; ``changed`` fires on any edit."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+
+        self.recipe = QComboBox()
+        for name in RECIPE_NAMES:
+            info = RECIPES.get(name)
+            self.recipe.addItem(info.title if info else name, name)
+            if info:
+                self.recipe.setItemData(self.recipe.count() - 1, info.description, 3)  # tooltip
+        form.addRow("Recipe", self.recipe)
+
+        self.resolution = QComboBox()
+        for r in SUPPORTED_RESOLUTIONS:
+            self.resolution.addItem(f"{r} × {r}", int(r))
+        self.resolution.setCurrentIndex(max(0, self.resolution.findData(64)))
+        form.addRow("Resolution", self.resolution)
+
+        self.by_steps = QRadioButton("Steps")
+        self.by_time = QRadioButton("Minutes")
+        self.by_steps.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.by_steps)
+        group.addButton(self.by_time)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 10_000_000)
+        self.steps.setValue(2000)
+        self.steps.setSingleStep(100)
+        self.minutes = QDoubleSpinBox()
+        self.minutes.setRange(0.1, 7 * 24 * 60)
+        self.minutes.setValue(10.0)
+        self.minutes.setEnabled(False)
+        budget = QHBoxLayout()
+        budget.addWidget(self.by_steps)
+        budget.addWidget(self.steps, 1)
+        budget.addWidget(self.by_time)
+        budget.addWidget(self.minutes, 1)
+        form.addRow("Budget", budget)
+        self.by_steps.toggled.connect(self._on_budget_toggled)
+
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 4096)
+        self.batch.setValue(32)
+        form.addRow("Batch size", self.batch)
+
+        self.lr_g = _rate_box(2e-4)
+        self.lr_d = _rate_box(4e-4)
+        rates = QHBoxLayout()
+        rates.addWidget(QLabel("G"))
+        rates.addWidget(self.lr_g, 1)
+        rates.addWidget(QLabel("D"))
+        rates.addWidget(self.lr_d, 1)
+        form.addRow("Learning rates", rates)
+
+        self.augment = QComboBox()
+        for key, label in AUGMENT_CHOICES:
+            self.augment.addItem(label, key)
+        form.addRow("Augmentation", self.augment)
+
+        self.device = QComboBox()
+        for key in DEVICE_CHOICES:
+            self.device.addItem(key, key)
+        self.device_info = QLabel("Detecting devices…")
+        self.device_info.setWordWrap(True)
+        form.addRow("Device", self.device)
+        form.addRow("", self.device_info)
+
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        form.addRow("Seed", self.seed)
+
+        self.freeze_d = QSpinBox()
+        self.freeze_d.setRange(0, 6)
+        self.freeze_d.setToolTip("When fine-tuning: keep the first discriminator blocks fixed (FreezeD)")
+        form.addRow("Freeze D blocks", self.freeze_d)
+
+        for w in (self.recipe, self.resolution, self.augment, self.device):
+            w.currentIndexChanged.connect(self.changed)
+        for s in (self.steps, self.batch, self.seed, self.freeze_d):
+            s.valueChanged.connect(self.changed)
+        for d in (self.minutes, self.lr_g, self.lr_d):
+            d.valueChanged.connect(self.changed)
+        self.recipe.currentIndexChanged.connect(self._on_recipe_changed)
+
+    # ------------------------------------------------------------------ API
+    def set_resolution(self, resolution: int) -> None:
+        i = self.resolution.findData(int(resolution))
+        if i >= 0:
+            self.resolution.setCurrentIndex(i)
+
+    def set_devices(self, devices: list[dict[str, Any]]) -> None:
+        """Show probed devices: dicts with ``key``, ``label`` and ``available``."""
+        by_key = {d["key"]: d for d in devices}
+        model = self.device.model()
+        lines = []
+        for i in range(self.device.count()):
+            key = self.device.itemData(i)
+            info = by_key.get(key)
+            if info is None:
+                continue
+            self.device.setItemText(i, f"{key} — {info['label']}")
+            item = model.item(i) if hasattr(model, "item") else None
+            if item is not None:
+                item.setEnabled(bool(info.get("available", True)))
+            if key != "auto" and info.get("available"):
+                lines.append(f"{key}: {info['label']}")
+        self.device_info.setText("; ".join(lines) or "CPU only")
+
+    def values(self) -> dict[str, Any]:
+        """The form as plain values (the budget is either ``steps`` or ``minutes``)."""
+        return {
+            "recipe": self.recipe.currentData(),
+            "resolution": int(self.resolution.currentData()),
+            "steps": int(self.steps.value()) if self.by_steps.isChecked() else None,
+            "minutes": float(self.minutes.value()) if self.by_time.isChecked() else None,
+            "batch_size": int(self.batch.value()),
+            "lr_g": float(self.lr_g.value()),
+            "lr_d": float(self.lr_d.value()),
+            "augment": self.augment.currentData(),
+            "device": self.device.currentData(),
+            "seed": int(self.seed.value()),
+            "freeze_d_blocks": int(self.freeze_d.value()),
+        }
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        """Fill the form (e.g. from a model's saved config); unknown keys are ignored."""
+        if "recipe" in values:
+            i = self.recipe.findData(values["recipe"])
+            if i >= 0:
+                self.recipe.setCurrentIndex(i)
+        if "resolution" in values:
+            self.set_resolution(int(values["resolution"]))
+        if values.get("steps"):
+            self.by_steps.setChecked(True)
+            self.steps.setValue(int(values["steps"]))
+        elif values.get("minutes"):
+            self.by_time.setChecked(True)
+            self.minutes.setValue(float(values["minutes"]))
+        for key, box in (("batch_size", self.batch), ("seed", self.seed)):
+            if key in values:
+                box.setValue(int(values[key]))
+        for key, dbox in (("lr_g", self.lr_g), ("lr_d", self.lr_d)):
+            if key in values:
+                dbox.setValue(float(values[key]))
+
+    def _on_budget_toggled(self, by_steps: bool) -> None:
+        self.steps.setEnabled(by_steps)
+        self.minutes.setEnabled(not by_steps)
+        self.changed.emit()
+
+    def _on_recipe_changed(self) -> None:
+        """Load the recipe's defaults for rates, batch and augmentation."""
+        defaults = _RECIPE_DEFAULTS.get(self.recipe.currentData())
+        if defaults:
+            self.lr_g.setValue(defaults["lr_g"])
+            self.lr_d.setValue(defaults["lr_d"])
+            self.batch.setValue(defaults["batch_size"])
+            self.augment.setCurrentIndex(max(0, self.augment.findData(defaults["augment"])))
+
+
+def make_train_config(values: dict[str, Any], **overrides: Any) -> Any:
+    """Build a validated ``TrainConfig`` from form values (recipe defaults, then the form).
+
+    ``overrides`` (e.g. ``checkpoint_dir``, ``sample_every``) win over the form.
+    Raises ``TrainConfigError`` (a ``MedganError``) with advice when a value is out of range.
+    """
+    from medgan.train.config import AUGMENTATIONS, TrainConfig
+
+    v = dict(values)
+    augment = v.pop("augment", "adaptive")
+    aug: dict[str, Any]
+    if augment == "off":
+        aug = {"augment": (), "ada_target": None, "augment_p": 0.0}
+    elif augment == "fixed":
+        aug = {"augment": AUGMENTATIONS, "ada_target": None, "augment_p": FIXED_AUGMENT_P}
+    else:
+        aug = {"augment": AUGMENTATIONS, "ada_target": 0.6, "augment_p": 0.0}
+    recipe = v.pop("recipe", "default")
+    fields = {
+        "resolution": v.get("resolution"),
+        "steps": v.get("steps"),
+        "minutes": v.get("minutes"),
+        "batch_size": v.get("batch_size"),
+        "lr_g": v.get("lr_g"),
+        "lr_d": v.get("lr_d"),
+        "device": v.get("device"),
+        "seed": v.get("seed"),
+        "freeze_d_blocks": v.get("freeze_d_blocks"),
+    }
+    kwargs = {k: val for k, val in fields.items() if val is not None}
+    if v.get("minutes") is not None and v.get("steps") is None:
+        kwargs["steps"] = None  # a time budget only
+    return TrainConfig.for_recipe(recipe, **{**aug, **kwargs, **overrides})
