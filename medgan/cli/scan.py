@@ -1,0 +1,86 @@
+"""``medgan scan DIR [--json FILE] [--show-names]``: index a DICOM folder and report it.
+
+Prints the patient → study → series tree (patients as hashed ids unless ``--show-names``),
+the file counts and every problem; ``--json FILE`` writes the machine-readable contract
+(``-`` for standard output), atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from medgan.errors import MedganError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "scan",
+        help="index a DICOM folder: series, counts, problems",
+        description=(
+            "Scan a folder (recursively) for DICOM files and print the patient/study/series "
+            "tree, counts and each unusable file with its reason. Patients are shown as "
+            "hashed ids unless --show-names is given."
+        ),
+    )
+    parser.add_argument("folder", metavar="DIR", help="folder to scan (recursively)")
+    parser.add_argument("--json", metavar="FILE", help="write the scan as JSON ('-' for stdout)")
+    parser.add_argument(
+        "--show-names",
+        action="store_true",
+        help="show patient names, IDs, study dates and descriptions (identifying!)",
+    )
+    parser.add_argument("--workers", type=int, default=None, help="header-reading threads")
+    parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.set_defaults(func=run)
+
+
+def write_json_atomic(path: str, document: dict[str, Any]) -> None:
+    """Write ``document`` to ``path`` through a temporary file and ``os.replace``."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise MedganError(f"Cannot write {path}: the folder {folder} does not exist.")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(document, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from medgan.dicom.index import scan_folder
+    from medgan.dicom.report import scan_to_json, scan_to_text
+
+    progress = None
+    if not args.quiet and args.json != "-":
+        try:
+            from medgan.cli.progress import CountProgress
+
+            progress = CountProgress("Reading headers", sys.stderr, unit="files")
+        except ImportError:  # pragma: no cover - progress is optional
+            progress = None
+    try:
+        result = scan_folder(args.folder, progress=progress, workers=args.workers)
+    finally:
+        if progress is not None:
+            progress.close()
+    if args.json == "-":
+        json.dump(scan_to_json(result), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(scan_to_text(result, show_names=args.show_names))
+        if args.json:
+            write_json_atomic(args.json, scan_to_json(result))
+            print(f"JSON written to {args.json}")
+    return 0
