@@ -158,12 +158,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.startup_check:
         def report() -> None:
             shown = time.perf_counter() - started
-            try:
-                import psutil
-
-                shown = time.time() - psutil.Process().create_time()  # from process start
-            except Exception:  # noqa: BLE001 - fall back to time since main()
-                pass
             heavy = sorted(m for m in ("torch", "monai") if m in sys.modules)
             print(json.dumps({"shown_s": round(shown, 3), "heavy_modules": heavy,
                               "title": window.windowTitle()}), flush=True)

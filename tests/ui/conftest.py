@@ -1,0 +1,151 @@
+"""Shared GUI-test fixtures: offscreen Qt, isolated settings, a thread-leak guard, a stall probe.
+
+* Every test runs with ``QT_QPA_PLATFORM=offscreen`` and its own QSettings/cache folders.
+* ``_no_thread_left_running`` (autouse) FAILS a test that leaves any QThread running, after a
+  short grace period, then stops the stray threads so later tests are not affected.
+* ``stall_probe`` measures the longest gap between 10 ms timer ticks: the event loop's
+  worst stall while a job runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import time
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QCoreApplication, QSettings, QThread, QTimer, Qt
+
+_started_threads: list[weakref.ref[QThread]] = []
+_original_start = QThread.start
+
+
+def _tracking_start(self: QThread, *args: object) -> None:
+    _started_threads.append(weakref.ref(self))
+    _original_start(self, *args)
+
+
+QThread.start = _tracking_start  # type: ignore[method-assign]
+
+
+def running_qthreads() -> list[QThread]:
+    """QThreads started in this process that are still running."""
+    alive = []
+    for ref in list(_started_threads):
+        thread = ref()
+        try:
+            if thread is not None and thread.isRunning():
+                alive.append(thread)
+        except RuntimeError:  # C++ object deleted
+            pass
+    return alive
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep the user's settings and caches untouched by tests."""
+    root = tmp_path_factory.mktemp("qt-home")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(root / "settings"))
+    os.environ.setdefault("MEDGAN_CACHE", str(root / "cache"))
+    QCoreApplication.setOrganizationName("MedGAN Studio Tests")
+    QCoreApplication.setApplicationName("MedGAN Studio Tests")
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail any test that leaves a QThread running (after a 3 s grace period)."""
+    _started_threads.clear()
+    yield
+    if not _started_threads:
+        return
+    app = QCoreApplication.instance()
+    deadline = time.monotonic() + 3.0
+    while running_qthreads() and time.monotonic() < deadline:
+        if app is not None:
+            app.processEvents()
+        time.sleep(0.01)
+    leaked = running_qthreads()
+    names = [t.objectName() or type(t).__name__ for t in leaked]
+    from ui.workers import registry
+
+    registry().shutdown(timeout_ms=10000)
+    for thread in running_qthreads():
+        thread.quit()
+        thread.wait(5000)
+    if app is not None:
+        app.processEvents()
+    if leaked:
+        pytest.fail(f"{request.node.name} left QThreads running: {names}")
+
+
+class StallProbe:
+    """Records the longest gap between ticks of a 10 ms timer on the UI thread."""
+
+    def __init__(self, interval_ms: int = 10) -> None:
+        self.interval_ms = interval_ms
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+        self.max_gap_ms = 0.0
+        self.ticks = 0
+        self._last: float | None = None
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.max_gap_ms = max(self.max_gap_ms, (now - self._last) * 1000.0)
+        self._last = now
+        self.ticks += 1
+
+    def start(self) -> StallProbe:
+        self.max_gap_ms, self.ticks, self._last = 0.0, 0, None
+        self.timer.start()
+        return self
+
+    def stop(self) -> float:
+        """Stop probing; returns the worst gap in ms."""
+        self.timer.stop()
+        return self.max_gap_ms
+
+    def assert_responsive(self, limit_ms: float = 100.0) -> None:
+        self.stop()
+        assert self.ticks > 5, "the probe never ran: the event loop was not spinning"
+        assert self.max_gap_ms < limit_ms, (
+            f"the event loop stalled for {self.max_gap_ms:.0f} ms (limit {limit_ms:.0f} ms)")
+
+
+@pytest.fixture
+def stall_probe(qapp: object) -> Iterator[StallProbe]:
+    """A :class:`StallProbe`; call ``start()`` before the job and ``assert_responsive()`` after."""
+    probe = StallProbe()
+    yield probe
+    probe.timer.stop()
+
+
+@pytest.fixture
+def dicom_folder(tmp_path: Path) -> Path:
+    """A small messy folder: two patients, three series (one untrainable colour image),
+    a garbage file, a zero-byte file, a text file and a structured report."""
+    from tests import dicom_factory as f
+
+    root = tmp_path / "dicom"
+    f.write_series(root / "p1" / "ct", n=12, rows=32, cols=32, patient_name="Marker^Alice",
+                   patient_id="PID-ALICE", series_description="Head CT", series_number=1, seed=1)
+    f.write_series(root / "p1" / "ct2", n=6, rows=32, cols=32, patient_name="Marker^Alice",
+                   patient_id="PID-ALICE", series_description="Head CT thin", series_number=2, seed=2)
+    f.write_series(root / "p2", n=8, rows=40, cols=40, patient_name="Marker^Bob",
+                   patient_id="PID-BOB", series_description="Brain MR", modality="MR",
+                   rescale=None, window=None, seed=3)
+    f.write_garbage(root / "junk.dcm")
+    f.write_zero_byte(root / "empty.dcm")
+    f.write_text_file(root / "README.txt")
+    f.write_non_image(root / "report.dcm", kind="SR")
+    return root
