@@ -1,8 +1,8 @@
 """Training in a QThread: a :class:`~ui.workers.Worker` that runs ``Trainer.run``.
 
 Trainer events are forwarded through ``event`` (a ``Signal(object)``); step metrics are
-throttled to ≤ 10 per second, keeping the newest, and flushed before any other event so the
-order the trainer emitted is preserved. Stop is a direct call that sets the trainer's stop
+throttled to ≤ 10 per second, keeping the newest, which is flushed before the run pauses or
+ends so the last step is always shown. Stop is a direct call that sets the trainer's stop
 ``threading.Event``; pause/resume set and clear its pause event.
 """
 
@@ -15,12 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from medgan.train.events import SampleGrid, StepMetrics
+from medgan.train.events import (
+    Paused,
+    SampleGrid,
+    StepMetrics,
+    TrainCancelled,
+    TrainFailed,
+    TrainFinished,
+)
 from ui.workers import MAX_SIGNALS_PER_S, LatestThrottle, Worker
 
 log = logging.getLogger(__name__)
 
 TrainerFactory = Callable[..., Any]
+_FLUSH_BEFORE = (TrainFinished, TrainCancelled, TrainFailed, Paused)
 
 
 def _default_factory(*args: Any, **kwargs: Any) -> Any:
@@ -99,7 +107,8 @@ class TrainWorker(Worker):
                 self.last_step = event.step
                 self._metrics(event)
                 return
-            self._metrics.flush()
+            if isinstance(event, _FLUSH_BEFORE):  # the last step shows before the run ends
+                self._metrics.flush()
             if isinstance(event, SampleGrid):  # never share a buffer the trainer may reuse
                 event = SampleGrid(step=event.step, images=np.array(event.images, copy=True))
             self.event.emit(event)
