@@ -168,6 +168,21 @@ def _indices(series: SeriesRecord, spec: SliceRange | None) -> list[int]:
     return sorted(set(idx))
 
 
+def _chunks(series: SeriesRecord, idx: list[int]) -> list[list[int]]:
+    """Runs of at most ``_CHUNK`` consecutive picks of one image size (a stack needs one size)."""
+    out: list[list[int]] = []
+    last: tuple[int, int] | None = None
+    for i in idx:
+        ref = series.images[i]
+        size = (ref.rows, ref.cols)
+        if out and size == last and len(out[-1]) < _CHUNK:
+            out[-1].append(i)
+        else:
+            out.append([i])
+        last = size
+    return out
+
+
 def _cache_key(
     series_list: Sequence[SeriesRecord], indices: list[list[int]], config: TrainingSetConfig
 ) -> str:
@@ -308,7 +323,7 @@ def build_training_set(
     """
     from medgan.dicom.decode import load_series
     from medgan.dicom.window import apply_window
-    from medgan.privacy import hash_id
+    from medgan.privacy import patient_key
 
     config = config or TrainingSetConfig()
     series_list = list(series_list)
@@ -350,11 +365,10 @@ def build_training_set(
     sizes: dict[str, int] = {}
     done = 0
     for s, idx in zip(series_list, indices, strict=True):
-        pkey = hash_id(s.patient_id)
-        for start in range(0, len(idx), _CHUNK):
+        pkey = patient_key(s)
+        for chunk in _chunks(s, idx):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
-            chunk = idx[start : start + _CHUNK]
             base = done
 
             def chunk_progress(d: int, _t: int, base: int = base) -> None:
@@ -376,12 +390,13 @@ def build_training_set(
     images = apply_window(stack, window).astype(np.float32, copy=False)
     del stack
     foreground = (images > config.foreground_level).mean(axis=(1, 2))
-    keep = foreground >= config.min_foreground
+    flat = images.reshape(len(images), -1).std(axis=1) < 1e-3  # uniform: nothing to learn
+    keep = (foreground >= config.min_foreground) & ~flat
     n_dropped = int((~keep).sum())
     images, keys = images[keep], np.asarray(patient_keys)[keep]
     if len(images) == 0:
         raise DataError(
-            f"All {total} slices were dropped as nearly empty (less than "
+            f"All {total} slices were dropped as nearly empty or uniform (less than "
             f"{config.min_foreground:.0%} foreground in the window).",
             advice="Choose another window or lower the foreground threshold.",
         )

@@ -1,0 +1,341 @@
+"""``medgan train``: DICOM folder → training set → trainer (with a progress bar) → model file.
+
+Ctrl-C stops cleanly at the next step: a checkpoint is saved and the model file is still
+written from the state reached (a second Ctrl-C aborts at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from medgan.errors import DataError, MedganError
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_STEPS = 2000
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train or fine-tune a GAN on DICOM slices and write a model file",
+        description=(
+            "Train a 2D GAN on the slices of a DICOM folder and write one .safetensors model "
+            "file. Ctrl-C stops cleanly, saves a checkpoint and still writes the model."
+        ),
+    )
+    p.add_argument("--data", required=True, metavar="DIR", help="DICOM folder to learn from")
+    p.add_argument(
+        "--series",
+        nargs="+",
+        metavar="UID",
+        help="series instance UIDs (or unique prefixes); default: all trainable "
+        "series of the most common modality",
+    )
+    p.add_argument(
+        "--out", required=True, metavar="MODEL", help="model file to write (.safetensors)"
+    )
+    p.add_argument(
+        "--recipe",
+        choices=("default", "dcgan"),
+        help="training recipe (default: 'default', or the --init model's)",
+    )
+    p.add_argument(
+        "--res",
+        type=int,
+        choices=(64, 128, 256),
+        help="image size (default: 64, or the --init model's)",
+    )
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--steps", type=int, metavar="N", help=f"training steps (default {_DEFAULT_STEPS})"
+    )
+    budget.add_argument("--minutes", type=float, metavar="M", help="train for this many minutes")
+    p.add_argument("--batch", type=int, metavar="B", help="batch size (default: the recipe's)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", metavar="MODEL", help="fine-tune: start from this model file")
+    p.add_argument(
+        "--freeze-d",
+        type=int,
+        default=0,
+        metavar="K",
+        help="fine-tuning: freeze the first K discriminator blocks",
+    )
+    p.add_argument(
+        "--lr-scale",
+        type=float,
+        metavar="X",
+        help="fine-tuning: multiply the learning rates by X (default 0.5)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue a run from a checkpoint file or checkpoint folder",
+    )
+    p.add_argument(
+        "--window",
+        default="auto",
+        metavar="W",
+        help="auto | file | preset:<name> | CENTER,WIDTH (default auto)",
+    )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of patients held out of training (default 0)",
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="where checkpoints go (default: MODEL's name + '.checkpoints')",
+    )
+    p.set_defaults(func=run)
+
+
+# --------------------------------------------------------------------------- series choice
+
+
+def select_series(result: Any, wanted: list[str] | None) -> list[Any]:
+    """Series named by UID (or unique prefix), else all trainable ones of the main modality."""
+    if wanted:
+        chosen = []
+        for uid in wanted:
+            matches = [s for s in result.series if s.series_uid == uid] or [
+                s for s in result.series if s.series_uid.startswith(uid)
+            ]
+            if len(matches) != 1:
+                raise DataError(
+                    f"{'No' if not matches else 'More than one'} series matches {uid!r}.",
+                    advice="Run `medgan scan DIR` to list the series UIDs.",
+                )
+            if not matches[0].trainable:
+                raise DataError(f"Series {uid} cannot be trained on: {matches[0].reason}.")
+            chosen.append(matches[0])
+        return chosen
+    trainable = [s for s in result.series if s.trainable]
+    if not trainable:
+        reasons = sorted({s.reason or "not trainable" for s in result.series})
+        raise DataError(
+            f"No trainable series in the folder ({len(result.series)} series found"
+            + (f": {'; '.join(reasons)}" if reasons else "")
+            + ").",
+            advice="Check the folder with `medgan scan DIR`.",
+        )
+    counts: Counter[str] = Counter()
+    for s in trainable:
+        counts[s.modality or "OT"] += s.n_images
+    modality = counts.most_common(1)[0][0]
+    chosen = [s for s in trainable if (s.modality or "OT") == modality]
+    if len(chosen) < len(trainable):
+        others = ", ".join(sorted(set(counts) - {modality}))
+        print(
+            f"Using the {len(chosen)} {modality} series; leaving out {others} "
+            "(one model per modality).",
+            file=sys.stderr,
+        )
+    return chosen
+
+
+# --------------------------------------------------------------------------- run
+
+
+class _StopOnInterrupt:
+    """First Ctrl-C sets the stop flag (clean stop + checkpoint); the second aborts."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopOnInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.stop.set()
+        print("\nStopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _train_config(
+    args: argparse.Namespace,
+    recipe: str,
+    res: int,
+    base: dict[str, Any] | None,
+    init_meta: Any,
+    ts_config: Any,
+    checkpoint_dir: Path,
+) -> Any:
+    from medgan.models import RECIPES
+    from medgan.train.config import TrainConfig
+
+    overrides: dict[str, Any] = {
+        "resolution": res,
+        "seed": args.seed,
+        "device": args.device,
+        "checkpoint_dir": str(checkpoint_dir),
+    }
+    if args.steps is not None:
+        overrides.update(steps=args.steps, minutes=None)
+    elif args.minutes is not None:
+        overrides.update(steps=None, minutes=args.minutes)
+    elif base is None:
+        overrides.update(steps=_DEFAULT_STEPS, minutes=None)
+    if args.batch is not None:
+        overrides["batch_size"] = args.batch
+    if init_meta is not None:
+        overrides.update(
+            z_dim=init_meta.z_dim,
+            channels=init_meta.channels,
+            width=init_meta.model_kwargs.get("width"),
+            freeze_d_blocks=args.freeze_d,
+        )
+        if args.lr_scale is not None:
+            overrides["finetune_lr_scale"] = args.lr_scale
+    overrides["extra"] = {"trainset": ts_config.to_dict()}
+    if base is not None:  # resuming: the checkpoint's settings, with the new budget
+        merged = dict(base)
+        merged.update({k: v for k, v in overrides.items() if k not in ("resolution", "seed")})
+        return TrainConfig.from_dict(merged)
+    cfg = TrainConfig.for_recipe(recipe, **overrides)
+    if cfg.width is None:
+        cfg = cfg.replace(width=RECIPES[recipe].default_width)
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from medgan.cli.progress import CountProgress, TrainProgress
+    from medgan.data import TrainingSetConfig, build_training_set
+    from medgan.dicom.index import scan_folder
+    from medgan.modelfile import ModelMetadata, check_compatible, load_model, save_model
+
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        out = out.with_name(out.name + ".safetensors")
+    checkpoint_dir = Path(args.checkpoint_dir or out.with_name(out.stem + ".checkpoints"))
+
+    base: dict[str, Any] | None = None
+    saved_trainset: dict[str, Any] | None = None
+    if args.resume:
+        from medgan.train.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(args.resume)
+        base = dict(ckpt.meta.get("config") or {})
+        saved_trainset = (base.get("extra") or {}).get("trainset")
+        if args.recipe and base.get("recipe") and args.recipe != base["recipe"]:
+            raise MedganError(f"The checkpoint is a {base['recipe']} run, not {args.recipe}.")
+        print(f"Resuming from {ckpt.path} (step {ckpt.step}).", file=sys.stderr)
+        if not args.checkpoint_dir and ckpt.path is not None:
+            checkpoint_dir = ckpt.path.parent
+
+    loaded = None
+    if args.init:
+        if args.resume:
+            raise MedganError(
+                "Use --init or --resume, not both.",
+                advice="--resume continues a run; --init starts a new one from a model.",
+            )
+        loaded = load_model(args.init)
+    recipe = args.recipe or (base or {}).get("recipe") or (loaded.recipe if loaded else "default")
+    res = args.res or (base or {}).get("resolution") or (loaded.resolution if loaded else 64)
+    if loaded is not None:
+        check_compatible(loaded, recipe, res)
+
+    if saved_trainset and args.window == "auto" and args.holdout == 0.0:
+        ts_config = TrainingSetConfig.from_dict({**saved_trainset, "resolution": res})
+    else:
+        ts_config = TrainingSetConfig.with_window(
+            args.window, resolution=res, holdout_fraction=args.holdout, seed=args.seed
+        )
+
+    scan = scan_folder(args.data, progress=CountProgress("Scanning", unit="files"))
+    series = select_series(scan, args.series)
+    trainset = build_training_set(
+        series, ts_config, progress=CountProgress("Preparing slices", unit="slices")
+    )
+    info = trainset.summary()
+    print(
+        f"Training set: {info['n_train']} slices from {info['n_patients']} patient(s), "
+        f"{info['n_dropped_empty']} nearly empty dropped, {info['n_holdout']} held out"
+        f"{' (cached)' if trainset.from_cache else ''}.",
+        file=sys.stderr,
+    )
+    config = _train_config(
+        args, recipe, res, base, loaded.metadata if loaded else None, ts_config, checkpoint_dir
+    )
+    return _train_and_save(
+        args, config, trainset, loaded, out, TrainProgress(), ModelMetadata, save_model
+    )
+
+
+def _train_and_save(
+    args: argparse.Namespace,
+    config: Any,
+    trainset: Any,
+    loaded: Any,
+    out: Path,
+    bar: Any,
+    metadata_cls: Any,
+    save_model: Any,
+) -> int:
+    from medgan.train.trainer import Trainer
+
+    stop = threading.Event()
+    trainer = Trainer(
+        config, trainset.images, on_event=bar, stop=stop, init_model=loaded, resume_from=args.resume
+    )
+    with _StopOnInterrupt(stop):
+        result = trainer.run()
+    if result.status == "failed":
+        where = (
+            f" The last good checkpoint is {result.checkpoint_path}."
+            if result.checkpoint_path
+            else ""
+        )
+        print(
+            f"medgan: training failed at step {result.step}: {result.message}{where}",
+            file=sys.stderr,
+        )
+        return 1
+    train_config = config.to_dict()
+    train_config.pop("checkpoint_dir", None)  # a local path: may name a patient's folder
+    summary = trainset.summary()
+    spacing = summary.get("model_pixel_spacing_mm")
+    meta = metadata_cls(
+        recipe=config.recipe,
+        resolution=config.resolution,
+        z_dim=config.z_dim,
+        channels=config.channels,
+        model_kwargs={"width": config.width} if config.width else {},
+        window=(float(trainset.window.center), float(trainset.window.width)),
+        modality=summary.get("modality", ""),
+        pixel_spacing=tuple(spacing) if spacing else None,
+        training_summary=summary,
+        train_config=train_config,
+        seed=config.seed,
+        step=result.step,
+    )
+    path = save_model(out, trainer.model_state(), meta)
+    if result.status == "cancelled":
+        print(
+            f"Stopped at step {result.step}. Model written to {path}; continue with "
+            f"--resume {result.checkpoint_path or config.checkpoint_dir}.",
+            file=sys.stderr,
+        )
+        return 130
+    print(f"Model written to {path} (step {result.step}).", file=sys.stderr)
+    return 0
