@@ -92,7 +92,7 @@ class FakeTrainer:
                 if self.fail_kind == "bug":
                     raise RuntimeError("boom: an unexpected bug")
                 message, advice = {
-                    "nan": ("The losses became NaN at step %d." % step,
+                    "nan": (f"The losses became NaN at step {step}.",
                             "Lower the learning rates or use the default recipe."),
                     "oom": ("The GPU ran out of memory.", "Lower the batch size or the resolution."),
                 }[self.fail_kind]
