@@ -1,0 +1,450 @@
+"""Procedural head-CT-like phantoms in Hounsfield units, for the demo study and for tests.
+
+Each patient is a random :class:`HeadParams` (head size and shape, pose, skull and scalp
+thickness, atrophy, ventricle size, grey/white contrast, lesions, noise); :func:`render_head`
+turns it into a volume on any axial grid. Everything is vectorised numpy and seeded, so the
+same parameters always give the same voxels. Anatomy is approximate but arranged the way a
+head CT is (scalp, three-layer skull, CSF, folded cortex, white matter, ventricles, basal
+ganglia, falx, calcifications), so a model trained on it learns something recognisable.
+
+World coordinates are DICOM patient coordinates (LPS, mm): +x patient left, +y posterior,
++z superior. Example::
+
+    rng = np.random.default_rng(0)
+    params = random_head(rng)
+    hu = render_head(params, rows=256, cols=256, pixel_spacing=0.9375,
+                     slice_z=np.arange(56) * 2.5 - 40.0)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+AIR_HU = -1000.0
+LESION_KINDS = ("haemorrhage", "infarct", "tumour", "subdural")
+
+
+@dataclass(frozen=True)
+class Lesion:
+    """One focal abnormality, in head coordinates (mm from the head centre)."""
+
+    kind: str  # one of LESION_KINDS
+    center: tuple[float, float, float]
+    radius: float  # mm
+    hu: float  # core density
+    edema_mm: float = 0.0  # rim of low density around it
+    push_mm: float = 0.0  # mass effect: how far it displaces neighbouring structures
+
+
+@dataclass(frozen=True)
+class HeadParams:
+    """Anatomy and acquisition of one synthetic patient."""
+
+    semi_axes: tuple[float, float, float] = (74.0, 94.0, 105.0)  # L-R, A-P, S-I (mm)
+    center: tuple[float, float, float] = (0.0, 0.0, 0.0)  # head centre in world mm
+    yaw: float = 0.0  # rotation about the S-I axis (degrees)
+    pitch: float = 0.0  # chin up/down (degrees)
+    roll: float = 0.0  # head tilt to a shoulder (degrees)
+    scalp_mm: float = 5.0
+    skull_mm: float = 6.5
+    csf_mm: float = 1.5  # subarachnoid space; grows with atrophy
+    atrophy: float = 0.3  # 0 young .. 1 very atrophic (wider sulci and ventricles)
+    ventricle_scale: float = 1.0
+    grey_hu: float = 39.0
+    white_hu: float = 27.0
+    bone_hu: float = 1400.0
+    noise_hu: float = 4.0
+    calcified_pineal: bool = True
+    calcified_choroid: bool = False
+    lesions: tuple[Lesion, ...] = field(default_factory=tuple)
+    texture_seed: int = 0
+
+
+def random_head(rng: np.random.Generator) -> HeadParams:
+    """Draw one patient's anatomy: every call gives a different, plausible head."""
+    u = rng.uniform
+    atrophy = float(u(0.0, 1.0) ** 1.5)
+    lesions: list[Lesion] = []
+    n_lesions = int(rng.choice([0, 1, 1, 1, 2], 1)[0])
+    for _ in range(n_lesions):
+        lesions.append(_random_lesion(rng))
+    return HeadParams(
+        semi_axes=(u(68.0, 79.0), u(87.0, 101.0), u(98.0, 112.0)),
+        center=(u(-8.0, 8.0), u(-6.0, 10.0), u(-6.0, 6.0)),
+        yaw=u(-10.0, 10.0),
+        pitch=u(-8.0, 8.0),
+        roll=u(-4.0, 4.0),
+        scalp_mm=u(3.5, 7.0),
+        skull_mm=u(5.0, 8.5),
+        csf_mm=0.8 + 2.2 * atrophy,
+        atrophy=atrophy,
+        ventricle_scale=u(0.75, 1.1) + 0.8 * atrophy,
+        grey_hu=u(37.0, 42.0),
+        white_hu=u(24.0, 29.0),
+        bone_hu=u(1250.0, 1650.0),
+        noise_hu=u(2.5, 4.5),
+        calcified_pineal=bool(rng.random() < 0.7),
+        calcified_choroid=bool(rng.random() < 0.5),
+        lesions=tuple(lesions),
+        texture_seed=int(rng.integers(0, 2**31 - 1)),
+    )
+
+
+def _random_lesion(rng: np.random.Generator) -> Lesion:
+    kind = str(rng.choice(LESION_KINDS))
+    side = float(rng.choice([-1.0, 1.0]))
+    u = rng.uniform
+    if kind == "haemorrhage":
+        r = u(6.0, 18.0)
+        return Lesion(kind, (side * u(12.0, 32.0), u(-35.0, 35.0), u(-20.0, 40.0)), r,
+                      u(60.0, 80.0), edema_mm=u(2.0, 6.0), push_mm=0.35 * r)
+    if kind == "tumour":
+        r = u(9.0, 22.0)
+        return Lesion(kind, (side * u(15.0, 35.0), u(-45.0, 45.0), u(-10.0, 50.0)), r,
+                      u(32.0, 48.0), edema_mm=u(6.0, 15.0), push_mm=0.45 * r)
+    if kind == "infarct":
+        # A wedge from deep white matter out to the cortex: centre marks the apex.
+        return Lesion(kind, (side * u(10.0, 20.0), u(-30.0, 30.0), u(-10.0, 35.0)), u(25.0, 45.0),
+                      u(12.0, 20.0))
+    # Subdural haematoma: a crescent over one convexity; centre gives the direction.
+    return Lesion(kind, (side * 1.0, u(-0.6, 0.6), u(0.0, 0.6)), u(4.0, 12.0), u(55.0, 75.0),
+                  push_mm=u(2.0, 6.0))
+
+
+def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Head frame → world rotation (degrees)."""
+    a, b, c = np.deg2rad([yaw, pitch, roll])
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    ry = np.array([[np.cos(c), 0, np.sin(c)], [0, 1, 0], [-np.sin(c), 0, np.cos(c)]])
+    return rz @ rx @ ry
+
+
+class _Field:
+    """Smooth random field (unit variance, features ~``wavelength`` mm) over a fixed grid.
+
+    Built separably (random knots times three small Gaussian interpolation matrices), so any
+    block of it costs a few matrix products instead of a 3D filter, and blocks agree.
+    """
+
+    def __init__(self, rng: np.random.Generator, z: np.ndarray, y: np.ndarray, x: np.ndarray,
+                 wavelength: float) -> None:
+        self.m = [self._matrix(np.asarray(c, np.float64), wavelength) for c in (z, y, x)]
+        shape = tuple(m.shape[1] for m in self.m)
+        self.knots = rng.standard_normal(shape).astype(np.float32)
+
+    @staticmethod
+    def _matrix(coords: np.ndarray, wavelength: float) -> np.ndarray:
+        lo, hi = float(coords.min()) - wavelength, float(coords.max()) + wavelength
+        knots = np.arange(lo, hi + 1e-6, wavelength / 2.0)
+        w = np.exp(-(((coords[:, None] - knots[None, :]) / (0.5 * wavelength)) ** 2))
+        return (w / np.sqrt((w**2).sum(axis=1, keepdims=True))).astype(np.float32)
+
+    def block(self, zs: slice, ys: slice, xs: slice) -> np.ndarray:
+        mz, my, mx = self.m[0][zs], self.m[1][ys], self.m[2][xs]
+        out = np.tensordot(self.knots, mx, axes=([2], [1]))  # (kz, ky, X)
+        out = np.einsum("yk,zkx->zyx", my, out, optimize=True)  # (kz, Y, X)
+        return np.ascontiguousarray(np.tensordot(mz, out, axes=([1], [0])), dtype=np.float32)
+
+
+def _angular_table(rng: np.random.Generator, shape: tuple[int, int], sigma: tuple[float, float]
+                   ) -> np.ndarray:
+    """Smooth noise over (elevation, azimuth), periodic in azimuth, unit variance."""
+    from scipy import ndimage
+
+    t = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode=("nearest", "wrap"))
+    return ((t - t.mean()) / (t.std() + 1e-9)).astype(np.float32)
+
+
+def _sample_angular(table: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
+                    rad: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    n_el, n_az = table.shape
+    az = (np.arctan2(v, u) + np.pi) * (n_az / (2.0 * np.pi))
+    el = (np.clip(w / rad, -1.0, 1.0) + 1.0) * (0.5 * (n_el - 1))
+    return ndimage.map_coordinates(table, [el, az], order=1, mode="grid-wrap")
+
+
+def _ellipsoid(u: np.ndarray, v: np.ndarray, w: np.ndarray, c: tuple[float, float, float],
+               r: tuple[float, float, float]) -> np.ndarray:
+    return ((u - c[0]) / r[0]) ** 2 + ((v - c[1]) / r[1]) ** 2 + ((w - c[2]) / r[2]) ** 2
+
+
+@dataclass
+class _Textures:
+    bumps: _Field
+    sulci: np.ndarray  # angular table: zero set = sulci
+    sulcal_depth: np.ndarray  # angular table
+
+
+def render_head(
+    p: HeadParams, *, rows: int, cols: int, pixel_spacing: float, slice_z: np.ndarray,
+    chunk: int = 8,
+) -> np.ndarray:
+    """Render ``p`` as float32 HU of shape (len(slice_z), rows, cols) on an axial grid.
+
+    Pixel (i, j) of slice k sits at world x = (j - (cols-1)/2)·spacing,
+    y = (i - (rows-1)/2)·spacing, z = slice_z[k]. Work is done in slabs of ``chunk``
+    slices, each cropped to the head's bounding box.
+    """
+    from scipy import ndimage
+
+    rng = np.random.default_rng(p.texture_seed)
+    xs = ((np.arange(cols) - (cols - 1) / 2.0) * pixel_spacing).astype(np.float32)
+    ys = ((np.arange(rows) - (rows - 1) / 2.0) * pixel_spacing).astype(np.float32)
+    zs = np.asarray(slice_z, dtype=np.float32).reshape(-1)
+    tex = _Textures(
+        bumps=_Field(rng, zs, ys, xs, 70.0),
+        sulci=_angular_table(rng, (96, 320), (1.6, 2.2)),
+        sulcal_depth=_angular_table(rng, (24, 48), (1.5, 2.0)),
+    )
+    vol = np.full((zs.size, rows, cols), AIR_HU, dtype=np.float32)
+    reach = max(p.semi_axes) * 1.12 + 18.0  # skin + bumps + head holder, mm
+    for k0 in range(0, zs.size, chunk):
+        zsl = slice(k0, min(k0 + chunk, zs.size))
+        box = _head_box(p, xs, ys, zs[zsl], reach)
+        if box is None:
+            continue
+        ysl, xsl = box
+        vol[zsl, ysl, xsl] = _render_block(p, tex, (zsl, ysl, xsl), xs[xsl], ys[ysl], zs[zsl])
+
+    # Fine texture: trabecular bone in the skull, faint mottling in soft tissue.
+    fine = ndimage.gaussian_filter(rng.standard_normal(vol.shape, dtype=np.float32),
+                                   sigma=(0.5, 1.2, 1.2), truncate=2.0)
+    fine *= np.float32(1.0 / (fine.std() + 1e-6))
+    bone = vol > 300.0
+    vol[bone] += (0.12 * p.bone_hu) * fine[bone]
+    soft = (vol > -200.0) & (vol < 150.0)
+    vol[soft] += 1.3 * fine[soft]
+    del fine, bone, soft
+    # Scanner: blur (PSF and slice profile), then correlated quantum noise.
+    vol = ndimage.gaussian_filter(vol, sigma=(0.35, 0.6, 0.6), truncate=2.5)
+    noise = rng.standard_normal(vol.shape, dtype=np.float32)
+    noise = ndimage.uniform_filter(noise, size=(1, 2, 2))
+    vol += (2.0 * p.noise_hu) * noise
+    np.clip(vol, -1024.0, 3071.0, out=vol)
+    return vol
+
+
+def _head_box(p: HeadParams, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray, reach: float
+              ) -> tuple[slice, slice] | None:
+    """In-plane index ranges that can hold the head (plus margin) for slices at ``zs``."""
+    # Sample the enlarged head ellipsoid's surface and keep the part near these slices.
+    t, ph = np.meshgrid(np.linspace(0, 2 * np.pi, 96), np.linspace(-np.pi / 2, np.pi / 2, 48))
+    a, b, c = (s * 1.12 + 18.0 for s in p.semi_axes)
+    pts = np.stack([a * np.cos(ph) * np.cos(t), b * np.cos(ph) * np.sin(t), c * np.sin(ph)])
+    world = _rotation(p.yaw, p.pitch, p.roll) @ pts.reshape(3, -1) + np.reshape(p.center, (3, 1))
+    near = (world[2] > zs.min() - 8.0) & (world[2] < zs.max() + 8.0)
+    if not near.any():
+        return None
+    x, y = world[0][near], world[1][near]
+    step = float(xs[1] - xs[0]) if xs.size > 1 else 1.0
+    c0 = int(np.clip(np.searchsorted(xs, x.min() - 2 * step), 0, xs.size))
+    c1 = int(np.clip(np.searchsorted(xs, x.max() + 2 * step), 0, xs.size))
+    r0 = int(np.clip(np.searchsorted(ys, y.min() - 2 * step), 0, ys.size))
+    r1 = int(np.clip(np.searchsorted(ys, y.max() + 2 * step), 0, ys.size))
+    if c1 <= c0 or r1 <= r0:
+        return None
+    return slice(r0, r1), slice(c0, c1)
+
+
+def _render_block(p: HeadParams, tex: _Textures, where: tuple[slice, slice, slice],
+                  xs: np.ndarray, ys: np.ndarray, zs: np.ndarray) -> np.ndarray:
+    """Noise-free anatomy (HU) of one block of the grid."""
+    rot = _rotation(p.yaw, p.pitch, p.roll).T.astype(np.float32)  # world → head
+    dx = (xs - p.center[0])[None, None, :]
+    dy = (ys - p.center[1])[None, :, None]
+    dz = (zs - p.center[2])[:, None, None]
+    u = rot[0, 0] * dx + rot[0, 1] * dy + rot[0, 2] * dz
+    v = rot[1, 0] * dx + rot[1, 1] * dy + rot[1, 2] * dz
+    w = rot[2, 0] * dx + rot[2, 1] * dy + rot[2, 2] * dz
+
+    # Outer head surface: an ellipsoid, wider at the back, with gentle irregular bumps.
+    a, b, c = p.semi_axes
+    a_eff = a * (1.0 + 0.07 * np.clip(v / b, -1.0, 1.0))
+    bumps = tex.bumps.block(*where)
+    f = ((u / a_eff) ** 2 + (v / b) ** 2 + (w / c) ** 2) * (1.0 + 0.025 * bumps)
+    grad = 2.0 * np.sqrt((u / a**2) ** 2 + (v / b**2) ** 2 + (w / c**2) ** 2) + 1e-6
+    depth = (1.0 - f) / grad  # ≈ mm inside the skin (negative outside)
+    del f, grad, a_eff
+
+    rad = np.sqrt(u * u + v * v + w * w) + 1e-3
+    lateral = (u / rad) ** 2
+    # Temporalis muscle thickens the scalp over the temples, below the vertex.
+    low = 1.0 / (1.0 + np.exp((w - 0.4 * c) / 6.0))
+    front = 1.0 / (1.0 + np.exp((v - 0.25 * b) / 8.0))
+    scalp = p.scalp_mm * (1.0 + 1.3 * lateral * low * front)
+    # Direction-dependent skull: thinner over the temples, thicker front and back.
+    skull = p.skull_mm * (1.0 - 0.45 * lateral + 0.15 * (v / rad) ** 2) * (1.0 + 0.08 * bumps)
+    inner_skull = scalp + skull
+    subdural = _subdural(u, v, w, rad, p.lesions)
+    brain_top = inner_skull + p.csf_mm + (subdural if subdural is not None else 0.0)
+    cortex_depth = depth - brain_top
+
+    out = np.full(u.shape, AIR_HU, dtype=np.float32)
+    # Head holder: foam pad and a plastic shell behind the occiput.
+    behind = v > 0.45 * b
+    out[behind & (depth > -8.0) & (depth <= 0)] = -110.0
+    out[behind & (depth > -11.5) & (depth <= -8.0)] = 140.0
+    out[depth > 0] = p.grey_hu - 4.0
+    out[(depth > 1.0) & (depth < 0.4 * scalp) & (lateral < 0.5)] = -70.0  # subcutaneous fat
+    in_skull = (depth > scalp) & (depth <= inner_skull)
+    table = (depth - scalp < 1.6) | (inner_skull - depth < 1.3)
+    out[in_skull] = np.where(table, np.float32(p.bone_hu), np.float32(0.45 * p.bone_hu))[in_skull]
+    del table, in_skull
+    out[(depth > inner_skull) & (cortex_depth <= 0)] = 6.0
+    if subdural is not None:
+        hu = next(les.hu for les in p.lesions if les.kind == "subdural")
+        out[(depth > inner_skull + 0.3) & (depth <= inner_skull + subdural)] = hu
+
+    brain = cortex_depth > 0
+    out[brain] = p.white_hu
+    _cortex(out, brain, u, v, w, rad, cortex_depth, p, tex)
+    bu, bv, bw = _mass_effect(u, v, w, p.lesions)
+    deep = _box(brain & (np.abs(bu) < 55.0) & (np.abs(bv) < 62.0) & (np.abs(bw + 5.0) < 45.0))
+    if deep is not None:
+        _deep_structures(out[deep], brain[deep], bu[deep], bv[deep], bw[deep], p)
+    _lesions(out, brain, u, v, w, p)
+    return out
+
+
+def _box(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """Smallest index box holding every True of ``mask`` (None when there is none)."""
+    out = []
+    for axis in range(mask.ndim):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if hit.size == 0:
+            return None
+        out.append(slice(int(hit[0]), int(hit[-1]) + 1))
+    return tuple(out)
+
+
+def _cortex(out: np.ndarray, brain: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
+            rad: np.ndarray, cortex_depth: np.ndarray, p: HeadParams, tex: _Textures) -> None:
+    """Grey-matter ribbon folded into gyri, with CSF-filled sulci running inwards."""
+    max_depth = 26.0
+    band = brain & (cortex_depth < max_depth)
+    cd = cortex_depth[band]
+    bu, bv, bw, br = u[band], v[band], w[band], rad[band]
+    s = _sample_angular(tex.sulci, bu, bv, bw, br)
+    # Sulci wander a little with depth, so they are not perfectly radial.
+    s += 0.04 * cd * _sample_angular(tex.sulcal_depth, bw, bu, bv, br)
+    sd = 13.0 + 5.0 * p.atrophy + 5.0 * _sample_angular(tex.sulcal_depth, bu, bv, bw, br)
+    grey = (cd < 2.6) | ((np.abs(s) < 0.75) & (cd < sd + 2.5))
+    sulcus = (np.abs(s) < 0.16 + 0.18 * p.atrophy) & (cd < sd)
+    vals = np.where(grey, np.float32(p.grey_hu), np.float32(p.white_hu)).astype(np.float32)
+    vals[sulcus] = 7.0
+    out[band] = vals
+
+
+def _mass_effect(
+    u: np.ndarray, v: np.ndarray, w: np.ndarray, lesions: tuple[Lesion, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Coordinates seen by deep structures: pushed away from space-occupying lesions."""
+    bu, bv, bw = u, v, w
+    for les in lesions:
+        if les.push_mm <= 0 or les.kind == "subdural":
+            continue
+        cu, cv, cw = les.center
+        du, dv, dw = u - cu, v - cv, w - cw
+        fall = np.exp(-(du * du + dv * dv + dw * dw) / (2.0 * (2.2 * les.radius) ** 2))
+        # Sampling nearer the lesion makes structures appear pushed away from it.
+        scale = les.push_mm / max(les.radius, 1.0)
+        bu, bv, bw = bu - scale * du * fall, bv - scale * dv * fall, bw - scale * dw * fall
+    for les in lesions:
+        if les.kind == "subdural":  # midline shift away from the collection
+            bu = bu + np.sign(les.center[0]) * les.push_mm * np.exp(-(w / 70.0) ** 2)
+    return bu, bv, bw
+
+
+def _subdural(
+    u: np.ndarray, v: np.ndarray, w: np.ndarray, rad: np.ndarray, lesions: tuple[Lesion, ...]
+) -> np.ndarray | None:
+    """Extra thickness (mm) of a crescent-shaped subdural collection, or None."""
+    out = None
+    for les in lesions:
+        if les.kind != "subdural":
+            continue
+        d = np.asarray(les.center, dtype=np.float32)
+        d /= np.linalg.norm(d)
+        cos = (u * d[0] + v * d[1] + w * d[2]) / rad
+        thick = les.radius * np.clip((cos - 0.45) / 0.55, 0.0, 1.0) ** 0.7
+        out = thick if out is None else np.maximum(out, thick)
+    return out
+
+
+def _deep_structures(
+    vol: np.ndarray, brain: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray, p: HeadParams
+) -> None:
+    """Ventricles, basal ganglia, thalami, falx, interhemispheric fissure, calcifications."""
+    s = p.ventricle_scale
+    for side in (-1.0, 1.0):
+        vol[brain & (_ellipsoid(u, v, w, (side * 11.0, 6.0, -6.0), (8.0, 13.0, 10.0)) < 1)] = (
+            p.grey_hu - 3.0
+        )
+        vol[brain & (_ellipsoid(u, v, w, (side * 21.0, -6.0, -6.0), (6.0, 14.0, 9.0)) < 1)] = (
+            p.grey_hu - 1.0
+        )
+        vol[brain & (_ellipsoid(u, v, w, (side * 9.0, -22.0, 4.0), (5.0, 8.0, 8.0)) < 1)] = (
+            p.grey_hu - 2.0
+        )
+        # Lateral ventricle: a banana diverging backwards, with frontal and occipital horns.
+        centre_u = side * (4.0 + 0.9 * s + 0.12 * (v + 25.0))
+        centre_w = 12.0 - 0.006 * v * v
+        width = (3.0 + 2.5 * s) * (1.0 + 0.25 * np.clip(v / 25.0, -1.0, 1.0))
+        lat = ((u - centre_u) / width) ** 2 + ((w - centre_w) / (5.0 + 3.0 * s)) ** 2
+        lat += ((v - 2.0) / (30.0 + 4.0 * s)) ** 2
+        vol[brain & (lat < 1)] = 5.0
+        if p.calcified_choroid:
+            vol[brain & (_ellipsoid(u, v, w, (side * (8.0 + 3.0 * s), 24.0, 10.0), (2.5,) * 3) < 1)] = 160.0
+        # Sylvian fissure: an oblique CSF cleft between frontal and temporal lobes.
+        sylvian = (side * u > 36.0) & (np.abs(v + 6.0 - 0.35 * (side * u - 36.0)) < 0.9 + 1.6 * p.atrophy)
+        vol[brain & sylvian & (w > -30.0) & (w < -2.0)] = 7.0
+    # Basal cisterns around the midbrain, low in the volume.
+    vol[brain & (_ellipsoid(u, v, w, (0.0, 3.0, -31.0), (14.0, 13.0, 5.0)) < 1)] = 7.0
+    vol[brain & (_ellipsoid(u, v, w, (0.0, 8.0, -31.0), (9.0, 8.0, 12.0)) < 1)] = p.white_hu + 4.0
+    vol[brain & (_ellipsoid(u, v, w, (0.0, 21.0, -24.0), (7.0, 4.0, 5.0)) < 1)] = 7.0
+    third = (np.abs(u) < 0.8 + 1.2 * s) & (np.abs(v - 2.0) < 11.0) & (w > -22.0) & (w < 2.0)
+    vol[brain & third] = 5.0
+    if p.calcified_pineal:
+        vol[brain & (_ellipsoid(u, v, w, (0.0, 16.0, -4.0), (2.5, 3.0, 2.5)) < 1)] = 180.0
+    # Interhemispheric fissure with the falx, above the corpus callosum and at the poles.
+    above_cc = (w > 24.0 + 0.004 * v * v) | (v < -42.0) | (v > 48.0)
+    fissure = brain & above_cc & (np.abs(u) < 1.0 + 1.5 * p.atrophy)
+    vol[fissure] = 7.0
+    vol[fissure & (np.abs(u) < 0.45)] = 65.0
+
+
+def _lesions(vol: np.ndarray, brain: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
+             p: HeadParams) -> None:
+    """Haemorrhage, tumour (necrotic centre, dense rim, oedema) and infarct wedges."""
+    for les in p.lesions:
+        if les.kind == "subdural":
+            continue
+        if les.kind == "infarct":
+            # Wedge: points within a cone from the apex, pointing outwards, reaching the cortex.
+            cu, cv, cw = les.center
+            d = np.array([cu, cv * 0.6, cw * 0.6 + 10.0], dtype=np.float32)
+            d /= np.linalg.norm(d)
+            du, dv, dw = u - cu, v - cv, w - cw
+            dist = np.sqrt(du * du + dv * dv + dw * dw) + 1e-3
+            cos = (du * d[0] + dv * d[1] + dw * d[2]) / dist
+            wedge = brain & (cos > np.cos(np.deg2rad(24.0))) & (dist < les.radius + 40.0)
+            vol[wedge] = les.hu
+            continue
+        e = _ellipsoid(u, v, w, les.center, (les.radius, les.radius * 1.15, les.radius * 0.9))
+        if les.edema_mm > 0:
+            grow = (les.radius + les.edema_mm) / les.radius
+            edema = brain & (e < grow * grow) & (vol < p.grey_hu - 3.0) & (vol > 15.0)
+            vol[edema] = 0.5 * (p.white_hu + 8.0)
+        core = brain & (e < 1)
+        vol[core] = les.hu
+        if les.kind == "tumour":
+            vol[brain & (e < 0.3)] = 18.0  # necrotic centre
+            vol[brain & (e > 0.75) & (e < 1)] = les.hu + 8.0  # denser rim
