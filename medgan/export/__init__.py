@@ -7,8 +7,26 @@ so nothing identifying can reach an export.
 
 from __future__ import annotations
 
+from medgan.export.adapters import (
+    provenance_from_model,
+    real_from_training,
+    synthetic_from_engine,
+)
+from medgan.export.atomic import check_destination
 from medgan.export.config import FORMATS, ExportConfig
 from medgan.export.items import Provenance, SliceSet, to_modality
 from medgan.export.run import ExportResult, export_set
 
-__all__ = ["FORMATS", "ExportConfig", "ExportResult", "Provenance", "SliceSet", "export_set", "to_modality"]
+__all__ = [
+    "FORMATS",
+    "ExportConfig",
+    "ExportResult",
+    "Provenance",
+    "SliceSet",
+    "check_destination",
+    "export_set",
+    "provenance_from_model",
+    "real_from_training",
+    "synthetic_from_engine",
+    "to_modality",
+]
