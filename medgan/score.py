@@ -357,15 +357,24 @@ def _discriminator_module(model: Any) -> Any:
         )
     from medgan.models import build_models
 
-    recipe = getattr(meta, "recipe", None) or meta.get("recipe")  # type: ignore[union-attr]
-    res = getattr(meta, "resolution", None) or meta.get("resolution")  # type: ignore[union-attr]
-    z_dim = getattr(meta, "z_dim", None) or 128
-    _, disc = build_models(recipe, int(res), z_dim=int(z_dim))
     try:
-        disc.load_state_dict(state["discriminator"])
+        _, disc = build_models(
+            meta.recipe,
+            int(meta.resolution),
+            z_dim=int(meta.z_dim),
+            channels=int(meta.channels),
+            **dict(meta.model_kwargs),
+        )
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"Cannot rebuild the model's discriminator: {exc}") from exc
+    try:
+        disc.load_state_dict(state["discriminator"], strict=True)
     except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
         raise ModelFileError(
-            f"The discriminator in this model file does not match recipe {recipe!r}: {exc}"
+            f"The discriminator in this model file does not fit the {meta.recipe} network "
+            f"({first}).",
+            advice="The file was written by an incompatible version or was altered.",
         ) from exc
     return disc
 
