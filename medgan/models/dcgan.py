@@ -36,7 +36,7 @@ class DCGANGenerator(nn.Module):
                 nn.ReLU(True),
             )
         ]
-        for cin, cout in zip(chans[:-1], chans[1:]):
+        for cin, cout in zip(chans[:-1], chans[1:], strict=True):
             blocks.append(
                 nn.Sequential(
                     nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False),
@@ -68,7 +68,7 @@ class DCGANDiscriminator(nn.Module):
             nn.Sequential(nn.Conv2d(channels, chans[0], 4, 2, 1, bias=False),
                           nn.LeakyReLU(0.2, inplace=True))
         ]
-        for cin, cout in zip(chans[:-1], chans[1:]):
+        for cin, cout in zip(chans[:-1], chans[1:], strict=True):
             blocks.append(
                 nn.Sequential(
                     nn.Conv2d(cin, cout, 4, 2, 1, bias=False),

@@ -61,7 +61,7 @@ class FastGenerator(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.seed(z.reshape(z.shape[0], -1, 1, 1))
         feats = {4: x}
-        for size, block in zip(self.sizes[1:], self.blocks):
+        for size, block in zip(self.sizes[1:], self.blocks, strict=True):
             x = block(x)
             if str(size) in self.excite:
                 x = self.excite[str(size)](feats[size // 8], x)

@@ -1,0 +1,59 @@
+"""GAN losses computed stably from discriminator logits, and the R1 penalty.
+
+With D(x) = sigmoid(logit): −log D(x) = softplus(−logit) and −log(1 − D(x)) = softplus(logit),
+so no probability is ever rounded to 0 or 1 before the log.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """Mean binary cross-entropy against a constant target, from logits."""
+    if target == 1.0:
+        return F.softplus(-logits).mean()
+    if target == 0.0:
+        return F.softplus(logits).mean()
+    return (target * F.softplus(-logits) + (1.0 - target) * F.softplus(logits)).mean()
+
+
+def d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor,
+           label_smoothing: float = 0.0) -> torch.Tensor:
+    """Discriminator loss.
+
+    ``bce`` (DCGAN): −½ (log D(x) + log(1 − D(G(z)))), real target 1 − label_smoothing.
+    ``nonsat``: the same without the ½ (Goodfellow et al. 2014).
+    ``hinge`` (Lim & Ye 2017): E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))].
+    """
+    real_logits = real_logits.float()
+    fake_logits = fake_logits.float()
+    if kind == "bce":
+        return 0.5 * (_bce(real_logits, 1.0 - label_smoothing) + _bce(fake_logits, 0.0))
+    if kind == "nonsat":
+        return _bce(real_logits, 1.0 - label_smoothing) + _bce(fake_logits, 0.0)
+    if kind == "hinge":
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+    raise ValueError(f"Unknown loss {kind!r}.")
+
+
+def g_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Generator loss: ``bce`` −½ log D(G(z)); ``nonsat`` −log D(G(z)); ``hinge`` −E[D(G(z))]."""
+    fake_logits = fake_logits.float()
+    if kind == "bce":
+        return 0.5 * _bce(fake_logits, 1.0)
+    if kind == "nonsat":
+        return _bce(fake_logits, 1.0)
+    if kind == "hinge":
+        return -fake_logits.mean()
+    raise ValueError(f"Unknown loss {kind!r}.")
+
+
+def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): E[‖∇ₓ D(x)‖²] on real images; scale by γ/2 outside.
+
+    ``real_images`` must have ``requires_grad`` set before the discriminator saw them.
+    """
+    (grad,) = torch.autograd.grad(real_logits.float().sum(), real_images, create_graph=True)
+    return grad.float().pow(2).reshape(grad.shape[0], -1).sum(1).mean()
