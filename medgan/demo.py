@@ -58,8 +58,9 @@ def demo_uid(seed: int, *parts: object) -> str:
     """A valid, deterministic UID under pydicom's root for one demo object."""
     from pydicom.uid import generate_uid
 
-    return str(generate_uid(entropy_srcs=["medgan-demo", str(DEMO_VERSION), str(seed),
-                                          *map(str, parts)]))
+    return str(
+        generate_uid(entropy_srcs=["medgan-demo", str(DEMO_VERSION), str(seed), *map(str, parts)])
+    )
 
 
 def demo_patient(seed: int, index: int, *, slices: int, size: int) -> DemoPatient:
@@ -116,35 +117,48 @@ def write_demo_study(
     if n_patients < 1 or slices_per_patient < 1 or size < 16:
         raise MedganError(
             f"Invalid demo settings: {n_patients} patients, {slices_per_patient} slices, "
-            f"{size} px.", advice="Use at least 1 patient, 1 slice and 16 px.")
+            f"{size} px.",
+            advice="Use at least 1 patient, 1 slice and 16 px.",
+        )
     out = Path(out_dir).expanduser().absolute()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ExportError(f"Cannot write the demo study to {out}: it already exists and is "
-                          "not an empty folder.", advice="Choose a new or empty folder.")
+        raise ExportError(
+            f"Cannot write the demo study to {out}: it already exists and is not an empty folder.",
+            advice="Choose a new or empty folder.",
+        )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.parent / f".{out.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
     except OSError as exc:
-        raise ExportError(f"Cannot create the demo study folder next to {out}: {exc}.",
-                          advice="Check that the location exists and is writable.") from exc
+        raise ExportError(
+            f"Cannot create the demo study folder next to {out}: {exc}.",
+            advice="Check that the location exists and is writable.",
+        ) from exc
     total = n_patients * slices_per_patient
-    log.info("Writing demo study (%d patients x %d slices of %d px)", n_patients,
-             slices_per_patient, size)
+    log.info(
+        "Writing demo study (%d patients x %d slices of %d px)",
+        n_patients,
+        slices_per_patient,
+        size,
+    )
     try:
         done = 0
         for p in range(n_patients):
             _check(cancel)
             patient = demo_patient(seed, p, slices=slices_per_patient, size=size)
-            done = _write_patient(tmp, seed, patient, slices_per_patient, size, done, total,
-                                  progress, cancel)
+            done = _write_patient(
+                tmp, seed, patient, slices_per_patient, size, done, total, progress, cancel
+            )
         if out.exists():
             out.rmdir()  # empty (checked above); a rename onto it would fail elsewhere
         os.replace(tmp, out)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ExportError(f"Could not write the demo study to {out}: {exc}.",
-                          advice="Check free disk space and permissions.") from exc
+        raise ExportError(
+            f"Could not write the demo study to {out}: {exc}.",
+            advice="Check free disk space and permissions.",
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -157,15 +171,24 @@ def _check(cancel: threading.Event | None) -> None:
         raise Cancelled("Demo study generation cancelled; nothing was written.")
 
 
-def _write_patient(root: Path, seed: int, patient: DemoPatient, n: int, size: int, done: int,
-                   total: int, progress: ProgressFn | None,
-                   cancel: threading.Event | None) -> int:
+def _write_patient(
+    root: Path,
+    seed: int,
+    patient: DemoPatient,
+    n: int,
+    size: int,
+    done: int,
+    total: int,
+    progress: ProgressFn | None,
+    cancel: threading.Event | None,
+) -> int:
     from pydicom import dcmwrite
 
     z = patient.first_z + patient.slice_spacing * np.arange(n)
     z = np.round(z, 4)
-    hu = render_head(patient.head, rows=size, cols=size, pixel_spacing=patient.pixel_spacing,
-                     slice_z=z)
+    hu = render_head(
+        patient.head, rows=size, cols=size, pixel_spacing=patient.pixel_spacing, slice_z=z
+    )
     stored = np.clip(np.rint(hu) - RESCALE_INTERCEPT, -32768, 32767).astype("<i2")
     folder = root / f"DEMO{patient.index + 1:02d}" / "CT_HEAD"
     folder.mkdir(parents=True)
@@ -182,8 +205,9 @@ def _write_patient(root: Path, seed: int, patient: DemoPatient, n: int, size: in
     return done
 
 
-def _slice_dataset(seed: int, patient: DemoPatient, k: int, instance: int, z: float,
-                   size: int, pixels: np.ndarray):  # -> pydicom.Dataset
+def _slice_dataset(
+    seed: int, patient: DemoPatient, k: int, instance: int, z: float, size: int, pixels: np.ndarray
+):  # -> pydicom.Dataset
     from pydicom.dataset import Dataset, FileMetaDataset
 
     p = patient.index
@@ -260,8 +284,10 @@ def default_cache_root() -> Path:
 def is_complete(folder: Path, n_patients: int = 6, slices_per_patient: int = 56) -> bool:
     """True when ``folder`` holds every file of a demo study with these settings."""
     try:
-        return all((folder / name).stat().st_size > 1024
-                   for name in demo_file_names(n_patients, slices_per_patient))
+        return all(
+            (folder / name).stat().st_size > 1024
+            for name in demo_file_names(n_patients, slices_per_patient)
+        )
     except OSError:
         return False
 
@@ -288,8 +314,10 @@ def ensure_demo_study(
             os.replace(folder, stale)
             shutil.rmtree(stale, ignore_errors=True)
         except OSError as exc:
-            raise ExportError(f"Cannot replace the incomplete demo study at {folder}: {exc}.",
-                              advice="Delete that folder and try again.") from exc
+            raise ExportError(
+                f"Cannot replace the incomplete demo study at {folder}: {exc}.",
+                advice="Delete that folder and try again.",
+            ) from exc
     try:
         return write_demo_study(folder, progress=progress, cancel=cancel)
     except ExportError:

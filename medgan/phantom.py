@@ -101,19 +101,40 @@ def _random_lesion(rng: np.random.Generator) -> Lesion:
     u = rng.uniform
     if kind == "haemorrhage":
         r = u(6.0, 18.0)
-        return Lesion(kind, (side * u(12.0, 32.0), u(-35.0, 35.0), u(-20.0, 40.0)), r,
-                      u(60.0, 80.0), edema_mm=u(2.0, 6.0), push_mm=0.35 * r)
+        return Lesion(
+            kind,
+            (side * u(12.0, 32.0), u(-35.0, 35.0), u(-20.0, 40.0)),
+            r,
+            u(60.0, 80.0),
+            edema_mm=u(2.0, 6.0),
+            push_mm=0.35 * r,
+        )
     if kind == "tumour":
         r = u(9.0, 22.0)
-        return Lesion(kind, (side * u(15.0, 35.0), u(-45.0, 45.0), u(-10.0, 50.0)), r,
-                      u(32.0, 48.0), edema_mm=u(6.0, 15.0), push_mm=0.45 * r)
+        return Lesion(
+            kind,
+            (side * u(15.0, 35.0), u(-45.0, 45.0), u(-10.0, 50.0)),
+            r,
+            u(32.0, 48.0),
+            edema_mm=u(6.0, 15.0),
+            push_mm=0.45 * r,
+        )
     if kind == "infarct":
         # A wedge from deep white matter out to the cortex: centre marks the apex.
-        return Lesion(kind, (side * u(10.0, 20.0), u(-30.0, 30.0), u(-10.0, 35.0)), u(25.0, 45.0),
-                      u(12.0, 20.0))
+        return Lesion(
+            kind,
+            (side * u(10.0, 20.0), u(-30.0, 30.0), u(-10.0, 35.0)),
+            u(25.0, 45.0),
+            u(12.0, 20.0),
+        )
     # Subdural haematoma: a crescent over one convexity; centre gives the direction.
-    return Lesion(kind, (side * 1.0, u(-0.6, 0.6), u(0.0, 0.6)), u(4.0, 12.0), u(55.0, 75.0),
-                  push_mm=u(2.0, 6.0))
+    return Lesion(
+        kind,
+        (side * 1.0, u(-0.6, 0.6), u(0.0, 0.6)),
+        u(4.0, 12.0),
+        u(55.0, 75.0),
+        push_mm=u(2.0, 6.0),
+    )
 
 
 def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -132,8 +153,14 @@ class _Field:
     block of it costs a few matrix products instead of a 3D filter, and blocks agree.
     """
 
-    def __init__(self, rng: np.random.Generator, z: np.ndarray, y: np.ndarray, x: np.ndarray,
-                 wavelength: float) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        z: np.ndarray,
+        y: np.ndarray,
+        x: np.ndarray,
+        wavelength: float,
+    ) -> None:
         self.m = [self._matrix(np.asarray(c, np.float64), wavelength) for c in (z, y, x)]
         shape = tuple(m.shape[1] for m in self.m)
         self.knots = rng.standard_normal(shape).astype(np.float32)
@@ -152,8 +179,9 @@ class _Field:
         return np.ascontiguousarray(np.tensordot(mz, out, axes=([1], [0])), dtype=np.float32)
 
 
-def _angular_table(rng: np.random.Generator, shape: tuple[int, int], sigma: tuple[float, float]
-                   ) -> np.ndarray:
+def _angular_table(
+    rng: np.random.Generator, shape: tuple[int, int], sigma: tuple[float, float]
+) -> np.ndarray:
     """Smooth noise over (elevation, azimuth), periodic in azimuth, unit variance."""
     from scipy import ndimage
 
@@ -161,8 +189,9 @@ def _angular_table(rng: np.random.Generator, shape: tuple[int, int], sigma: tupl
     return ((t - t.mean()) / (t.std() + 1e-9)).astype(np.float32)
 
 
-def _sample_angular(table: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
-                    rad: np.ndarray) -> np.ndarray:
+def _sample_angular(
+    table: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray, rad: np.ndarray
+) -> np.ndarray:
     from scipy import ndimage
 
     n_el, n_az = table.shape
@@ -171,8 +200,13 @@ def _sample_angular(table: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarr
     return ndimage.map_coordinates(table, [el, az], order=1, mode="grid-wrap")
 
 
-def _ellipsoid(u: np.ndarray, v: np.ndarray, w: np.ndarray, c: tuple[float, float, float],
-               r: tuple[float, float, float]) -> np.ndarray:
+def _ellipsoid(
+    u: np.ndarray,
+    v: np.ndarray,
+    w: np.ndarray,
+    c: tuple[float, float, float],
+    r: tuple[float, float, float],
+) -> np.ndarray:
     return ((u - c[0]) / r[0]) ** 2 + ((v - c[1]) / r[1]) ** 2 + ((w - c[2]) / r[2]) ** 2
 
 
@@ -184,7 +218,12 @@ class _Textures:
 
 
 def render_head(
-    p: HeadParams, *, rows: int, cols: int, pixel_spacing: float, slice_z: np.ndarray,
+    p: HeadParams,
+    *,
+    rows: int,
+    cols: int,
+    pixel_spacing: float,
+    slice_z: np.ndarray,
     chunk: int = 8,
 ) -> np.ndarray:
     """Render ``p`` as float32 HU of shape (len(slice_z), rows, cols) on an axial grid.
@@ -215,8 +254,9 @@ def render_head(
         vol[zsl, ysl, xsl] = _render_block(p, tex, (zsl, ysl, xsl), xs[xsl], ys[ysl], zs[zsl])
 
     # Fine texture: trabecular bone in the skull, faint mottling in soft tissue.
-    fine = ndimage.gaussian_filter(rng.standard_normal(vol.shape, dtype=np.float32),
-                                   sigma=(0.5, 1.2, 1.2), truncate=2.0)
+    fine = ndimage.gaussian_filter(
+        rng.standard_normal(vol.shape, dtype=np.float32), sigma=(0.5, 1.2, 1.2), truncate=2.0
+    )
     fine *= np.float32(1.0 / (fine.std() + 1e-6))
     bone = vol > 300.0
     vol[bone] += (0.12 * p.bone_hu) * fine[bone]
@@ -232,8 +272,9 @@ def render_head(
     return vol
 
 
-def _head_box(p: HeadParams, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray, reach: float
-              ) -> tuple[slice, slice] | None:
+def _head_box(
+    p: HeadParams, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray, reach: float
+) -> tuple[slice, slice] | None:
     """In-plane index ranges that can hold the head (plus margin) for slices at ``zs``."""
     # Sample the enlarged head ellipsoid's surface and keep the part near these slices.
     t, ph = np.meshgrid(np.linspace(0, 2 * np.pi, 96), np.linspace(-np.pi / 2, np.pi / 2, 48))
@@ -254,8 +295,14 @@ def _head_box(p: HeadParams, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray, rea
     return slice(r0, r1), slice(c0, c1)
 
 
-def _render_block(p: HeadParams, tex: _Textures, where: tuple[slice, slice, slice],
-                  xs: np.ndarray, ys: np.ndarray, zs: np.ndarray) -> np.ndarray:
+def _render_block(
+    p: HeadParams,
+    tex: _Textures,
+    where: tuple[slice, slice, slice],
+    xs: np.ndarray,
+    ys: np.ndarray,
+    zs: np.ndarray,
+) -> np.ndarray:
     """Noise-free anatomy (HU) of one block of the grid."""
     rot = _rotation(p.yaw, p.pitch, p.roll).T.astype(np.float32)  # world → head
     dx = (xs - p.center[0])[None, None, :]
@@ -325,8 +372,17 @@ def _box(mask: np.ndarray) -> tuple[slice, ...] | None:
     return tuple(out)
 
 
-def _cortex(out: np.ndarray, brain: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
-            rad: np.ndarray, cortex_depth: np.ndarray, p: HeadParams, tex: _Textures) -> None:
+def _cortex(
+    out: np.ndarray,
+    brain: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    w: np.ndarray,
+    rad: np.ndarray,
+    cortex_depth: np.ndarray,
+    p: HeadParams,
+    tex: _Textures,
+) -> None:
     """Grey-matter ribbon folded into gyri, with CSF-filled sulci running inwards."""
     max_depth = 26.0
     band = brain & (cortex_depth < max_depth)
@@ -359,7 +415,7 @@ def _mass_effect(
         bu, bv, bw = bu - scale * du * fall, bv - scale * dv * fall, bw - scale * dw * fall
     for les in lesions:
         if les.kind == "subdural":  # midline shift away from the collection
-            bu = bu + np.sign(les.center[0]) * les.push_mm * np.exp(-(w / 70.0) ** 2)
+            bu = bu + np.sign(les.center[0]) * les.push_mm * np.exp(-((w / 70.0) ** 2))
     return bu, bv, bw
 
 
@@ -402,9 +458,13 @@ def _deep_structures(
         lat += ((v - 2.0) / (30.0 + 4.0 * s)) ** 2
         vol[brain & (lat < 1)] = 5.0
         if p.calcified_choroid:
-            vol[brain & (_ellipsoid(u, v, w, (side * (8.0 + 3.0 * s), 24.0, 10.0), (2.5,) * 3) < 1)] = 160.0
+            vol[
+                brain & (_ellipsoid(u, v, w, (side * (8.0 + 3.0 * s), 24.0, 10.0), (2.5,) * 3) < 1)
+            ] = 160.0
         # Sylvian fissure: an oblique CSF cleft between frontal and temporal lobes.
-        sylvian = (side * u > 36.0) & (np.abs(v + 6.0 - 0.35 * (side * u - 36.0)) < 0.9 + 1.6 * p.atrophy)
+        sylvian = (side * u > 36.0) & (
+            np.abs(v + 6.0 - 0.35 * (side * u - 36.0)) < 0.9 + 1.6 * p.atrophy
+        )
         vol[brain & sylvian & (w > -30.0) & (w < -2.0)] = 7.0
     # Basal cisterns around the midbrain, low in the volume.
     vol[brain & (_ellipsoid(u, v, w, (0.0, 3.0, -31.0), (14.0, 13.0, 5.0)) < 1)] = 7.0
@@ -421,8 +481,9 @@ def _deep_structures(
     vol[fissure & (np.abs(u) < 0.45)] = 65.0
 
 
-def _lesions(vol: np.ndarray, brain: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray,
-             p: HeadParams) -> None:
+def _lesions(
+    vol: np.ndarray, brain: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray, p: HeadParams
+) -> None:
     """Haemorrhage, tumour (necrotic centre, dense rim, oedema) and infarct wedges."""
     for les in p.lesions:
         if les.kind == "subdural":
