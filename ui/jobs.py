@@ -120,21 +120,21 @@ def save_trained_model(worker: Any, path: str, summary: dict[str, Any]) -> str:
 
 @dataclass
 class GenerationResult:
-    """What the Generate page shows: the generated set and its scores (None if unscored)."""
+    """What the Generate page shows: the generated set, its scores (None when there was no
+    training set to score against) and the training slices the scores refer to."""
 
     generated: Any
     scores: Any
+    reference: np.ndarray | None
     model_path: str
 
 
 def _sub_progress(progress: Progress, start: float, span: float) -> Callable[..., None]:
-    def report(*args: Any) -> None:
+    def report(done: float, total: float | None = None) -> None:
         if progress is None:
             return
-        if len(args) >= 2 and args[1]:
-            progress(start + span * float(args[0]) / float(args[1]))
-        elif len(args) == 1:
-            progress(start + span * float(args[0]))
+        fraction = float(done) / float(total) if total else float(done)
+        progress(start + span * min(1.0, fraction))
 
     return report
 
@@ -147,49 +147,43 @@ def generate_and_score(
     batch_size: int = 64,
     device: str = "auto",
     training_images: np.ndarray | None = None,
+    patient_keys: Any = None,
     progress: Progress = None,
     cancel: threading.Event | None = None,
 ) -> GenerationResult:
-    """Sample ``n`` images from a model file and score them against the training set."""
+    """Sample ``n`` images from a model file and score them against the training set.
+
+    Realism comes from the model's own discriminator when the file holds one.
+    """
     from medgan.errors import Cancelled
     from medgan.generate import generate, load_generator
+    from medgan.modelfile import load_model
 
-    model = load_generator(model_path, device=device)
+    loaded = load_model(model_path)
+    model = load_generator(loaded, device=device)
+    has_reference = training_images is not None and len(training_images) > 0
     generated = generate(
         model, n, seed=seed, batch_size=batch_size, device=device,
-        progress=_sub_progress(progress, 0.0, 0.5 if training_images is not None else 1.0),
-        cancel=cancel,
+        progress=_sub_progress(progress, 0.0, 0.4 if has_reference else 1.0), cancel=cancel,
     )
     if cancel is not None and cancel.is_set():
         raise Cancelled()
-    scores = None
-    if training_images is not None and len(training_images):
-        from medgan.score import score_samples
+    if not has_reference:
+        return GenerationResult(generated, None, None, model_path)
+    from medgan.score import score_samples
+    from ui.train_worker import resize_images
 
-        kwargs: dict[str, Any] = {"progress": _sub_progress(progress, 0.5, 0.5), "cancel": cancel}
-        realism = _realism(model, generated.images)
-        scores = _call_with_known_kwargs(
-            score_samples, generated.images, training_images, realism=realism, **kwargs
-        )
-    return GenerationResult(generated=generated, scores=scores, model_path=model_path)
-
-
-def _realism(model: Any, images: np.ndarray) -> np.ndarray | None:
-    """The discriminator's score per image when the model carries one (else None)."""
-    fn = getattr(model, "realism", None) or getattr(model, "discriminator_scores", None)
-    if callable(fn):
-        try:
-            return np.asarray(fn(images), dtype=np.float32)
-        except Exception:  # noqa: BLE001 - realism is optional; scoring continues without it
-            log.warning("Discriminator realism score unavailable", exc_info=True)
-    return None
-
-
-def _call_with_known_kwargs(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` dropping keyword arguments it does not accept."""
-    import inspect
-
-    params = inspect.signature(fn).parameters
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        kwargs = {k: v for k, v in kwargs.items() if k in params}
-    return fn(*args, **kwargs)
+    reference = resize_images(np.asarray(training_images), model.resolution)
+    keys = None if patient_keys is None else np.asarray(patient_keys)
+    if keys is not None and len(keys) != len(reference):
+        keys = None
+    scores = score_samples(
+        generated.images,
+        reference,
+        training_patient_keys=keys,
+        discriminator=loaded if "discriminator" in loaded.state else None,
+        device=device,
+        progress=_sub_progress(progress, 0.4, 0.6),
+        cancel=cancel,
+    )
+    return GenerationResult(generated, scores, reference, model_path)
