@@ -1,0 +1,271 @@
+"""Trainer behaviour: events, stop, pause, resume bit-for-bit, determinism, failures, fine-tuning."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from medgan.errors import DataError, ModelFileError
+from medgan.train.checkpoint import list_checkpoints, load_checkpoint
+from medgan.train.config import TrainConfig, TrainConfigError
+from medgan.train.events import (
+    CheckpointSaved,
+    Paused,
+    Resumed,
+    SampleGrid,
+    StepMetrics,
+    TrainCancelled,
+    TrainFailed,
+    TrainFinished,
+    TrainStarted,
+)
+from medgan.train.trainer import Trainer, read_checkpoint_config
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    """16 blurry discs on black, 32², in [-1, 1]."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:32, :32]
+    out = []
+    for _ in range(16):
+        cy, cx, r = rng.uniform(10, 22), rng.uniform(10, 22), rng.uniform(4, 9)
+        out.append(np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, 0.8, -1.0))
+    return np.asarray(out, dtype=np.float32)
+
+
+def small(recipe: str = "default", **kw) -> TrainConfig:
+    base = dict(resolution=32, steps=6, batch_size=4, width=8, n_samples=4, sample_every=3,
+                checkpoint_every=3, metrics_interval_s=0.0, seed=1)
+    if recipe == "default":
+        base.update(augment_p=0.2, ada_interval=2, ada_speed_images=40, r1_gamma=0.1, r1_every=2)
+    base.update(kw)
+    return TrainConfig.for_recipe(recipe, **base)
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    for part in ("generator", "discriminator"):
+        assert a[part].keys() == b[part].keys()
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs"
+
+
+@pytest.mark.parametrize("recipe", ["dcgan", "default"])
+def test_recipe_trains_with_finite_losses_and_ordered_events(recipe, images, tmp_path):
+    events: list = []
+    trainer = Trainer(small(recipe, checkpoint_dir=str(tmp_path)), images, on_event=events.append)
+    before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    result = trainer.run()
+
+    assert result.status == "finished" and result.step == 6
+    kinds = [type(e) for e in events]
+    assert kinds[0] is TrainStarted and kinds[-1] is TrainFinished
+    metrics = [e for e in events if isinstance(e, StepMetrics)]
+    assert [m.step for m in metrics] == [1, 2, 3, 4, 5, 6]  # interval 0: every step
+    for m in metrics:
+        assert np.isfinite([m.g_loss, m.d_loss]).all()
+        assert 0.0 <= m.d_real <= 1.0 and 0.0 <= m.d_fake <= 1.0 and m.img_per_s > 0
+    assert metrics[-1].eta_s == pytest.approx(0.0, abs=1e-6)
+    grids = [e for e in events if isinstance(e, SampleGrid)]
+    assert [g.step for g in grids] == [3, 6]
+    assert grids[0].images.shape == (4, 32, 32) and grids[0].images.dtype == np.float32
+    assert np.abs(grids[0].images).max() <= 1.0
+    saved = [e for e in events if isinstance(e, CheckpointSaved)]
+    assert [s.step for s in saved] == [3, 6] and events[-1].checkpoint_path == saved[-1].path
+    # a checkpoint event comes after the step's metrics, the finish after everything
+    assert events.index(saved[0]) > events.index(metrics[2])
+    changed = any(not torch.equal(before[k], v) for k, v in trainer.G.state_dict().items())
+    assert changed, "generator weights did not move"
+    state = trainer.model_state()
+    assert set(state) == {"generator", "discriminator"}
+    assert all(t.device.type == "cpu" for t in state["generator"].values())
+
+
+def test_metrics_are_throttled(images):
+    events: list = []
+    Trainer(small("dcgan", steps=8, metrics_interval_s=3600.0), images,
+            on_event=events.append).run()
+    steps = [e.step for e in events if isinstance(e, StepMetrics)]
+    assert steps == [8]  # nothing within the interval, but always the last step
+
+
+def test_stop_within_one_step_saves_checkpoint(images, tmp_path):
+    stop = threading.Event()
+    events: list = []
+
+    def listener(e):
+        events.append(e)
+        if isinstance(e, StepMetrics) and e.step == 2:
+            stop.set()
+
+    cfg = small("dcgan", steps=50, checkpoint_dir=str(tmp_path), checkpoint_every=100)
+    result = Trainer(cfg, images, on_event=listener, stop=stop).run()
+    assert result.status == "cancelled" and result.step == 2
+    assert isinstance(events[-1], TrainCancelled) and events[-1].step == 2
+    assert result.checkpoint_path and Path(result.checkpoint_path).exists()
+    assert load_checkpoint(result.checkpoint_path).step == 2
+
+
+def test_resume_is_bit_for_bit(images, tmp_path):
+    straight = Trainer(small(checkpoint_dir=str(tmp_path / "a")), images)
+    assert straight.run().step == 6
+
+    stop = threading.Event()
+
+    def stop_at_3(e):
+        if isinstance(e, StepMetrics) and e.step == 3:
+            stop.set()
+
+    first = Trainer(small(checkpoint_dir=str(tmp_path / "b"), checkpoint_every=100), images,
+                    on_event=stop_at_3, stop=stop)
+    assert first.run().status == "cancelled"
+    cfg = read_checkpoint_config(tmp_path / "b")
+    assert cfg == small(checkpoint_dir=str(tmp_path / "b"), checkpoint_every=100)
+    events: list = []
+    second = Trainer(cfg, images, resume_from=tmp_path / "b", on_event=events.append)
+    result = second.run()
+    assert result.status == "finished" and result.step == 6
+    assert events[0].start_step == 3
+    assert [e.step for e in events if isinstance(e, StepMetrics)] == [4, 5, 6]
+    assert_same_state(straight.model_state(), second.model_state())
+    assert second.augmenter.p == straight.augmenter.p
+
+
+def test_same_seed_same_weights_other_seed_differs(images):
+    a = Trainer(small("default", steps=3), images)
+    b = Trainer(small("default", steps=3), images)
+    c = Trainer(small("default", steps=3, seed=2), images)
+    for t in (a, b, c):
+        t.run()
+    assert_same_state(a.model_state(), b.model_state())
+    g_a, g_c = a.model_state()["generator"], c.model_state()["generator"]
+    assert any(not torch.equal(g_a[k], g_c[k]) for k in g_a)
+
+
+def test_pause_blocks_and_stop_works_while_paused(images):
+    pause, stop = threading.Event(), threading.Event()
+    events: list = []
+    seen_pause = threading.Event()
+
+    def listener(e):
+        events.append(e)
+        if isinstance(e, StepMetrics) and e.step == 1:
+            pause.set()
+        if isinstance(e, Paused):
+            seen_pause.set()
+
+    trainer = Trainer(small("dcgan", steps=4), images, on_event=listener, stop=stop, pause=pause)
+    worker = threading.Thread(target=lambda: setattr(trainer, "result", trainer.run()))
+    worker.start()
+    assert seen_pause.wait(30)
+    steps_when_paused = trainer.step
+    worker.join(0.3)
+    assert worker.is_alive() and trainer.step == steps_when_paused == 1  # really blocked
+    pause.clear()
+    worker.join(30)
+    assert trainer.result.status == "finished" and trainer.result.step == 4
+    kinds = [type(e) for e in events]
+    assert kinds.index(Paused) < kinds.index(Resumed)
+
+    # stop while paused ends the run promptly, as cancelled
+    pause2, stop2 = threading.Event(), threading.Event()
+    pause2.set()
+    t2 = Trainer(small("dcgan", steps=4), images, pause=pause2, stop=stop2)
+    w2 = threading.Thread(target=lambda: setattr(t2, "result", t2.run()))
+    w2.start()
+    w2.join(0.3)
+    assert w2.is_alive()
+    stop2.set()
+    w2.join(10)
+    assert not w2.is_alive() and t2.result.status == "cancelled" and t2.result.step == 0
+
+
+def test_nan_stops_run_and_keeps_last_good_checkpoint(images, tmp_path):
+    events: list = []
+    trainer: Trainer
+
+    def poison(e):
+        events.append(e)
+        if isinstance(e, CheckpointSaved) and e.step == 2:
+            with torch.no_grad():
+                for p in trainer.G.parameters():
+                    p.fill_(float("nan"))
+
+    cfg = small("dcgan", steps=10, checkpoint_dir=str(tmp_path), checkpoint_every=2)
+    trainer = Trainer(cfg, images, on_event=poison)
+    result = trainer.run()
+    assert result.status == "failed" and result.step == 3
+    assert "NaN" in result.message and "lr_g" in (result.advice or "")
+    assert isinstance(events[-1], TrainFailed)
+    assert result.checkpoint_path and result.checkpoint_path.endswith("ckpt-00000002.safetensors")
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [2]
+    good = load_checkpoint(result.checkpoint_path)
+    assert all(torch.isfinite(t).all() for t in good.modules["G"].values())
+
+
+def test_broken_listener_is_logged_not_fatal(images, caplog):
+    def broken(e):
+        raise RuntimeError("listener bug")
+
+    with caplog.at_level(logging.ERROR, logger="medgan.train.trainer"):
+        result = Trainer(small("dcgan", steps=2), images, on_event=broken).run()
+    assert result.status == "finished"
+    assert "listener failed" in caplog.text and "listener bug" in caplog.text
+
+
+def test_finetune_from_model_state_with_frozen_blocks(images):
+    source = Trainer(small("default", steps=2), images)
+    source.run()
+    init = source.model_state()
+    cfg = small("default", steps=2, freeze_d_blocks=2, finetune_lr_scale=0.25)
+    tuned = Trainer(cfg, images, init_model=init)
+    for key, value in init["generator"].items():  # starts from the model (EMA weights)
+        assert torch.equal(tuned.G.state_dict()[key].cpu(), value)
+    frozen_before = {k: v.clone() for k, v in tuned.D.blocks[:2].state_dict().items()}
+    assert tuned.step_fn.opt_g.param_groups[0]["lr"] == pytest.approx(cfg.lr_g * 0.25)
+    assert tuned.run().status == "finished"
+    for key, value in tuned.D.blocks[:2].state_dict().items():
+        assert torch.equal(value, frozen_before[key]), f"frozen block changed: {key}"
+    moved = tuned.D.blocks[2].state_dict()
+    assert any(not torch.equal(v, init["discriminator"]["blocks.2." + k]) for k, v in moved.items())
+
+
+def test_incompatible_init_model_is_refused_clearly(images):
+    init = Trainer(small("dcgan", steps=1), images).model_state()
+    with pytest.raises(ModelFileError, match="does not fit this run") as info:
+        Trainer(small("default"), images, init_model=init)
+    assert "recipe" in (info.value.advice or "")
+    with pytest.raises(ModelFileError, match="resolution 64"):
+        Trainer(small("dcgan"), images, init_model={**init, "resolution": 64})
+    with pytest.raises(ModelFileError, match="generator"):
+        Trainer(small("dcgan"), images, init_model={"discriminator": {}})
+    with pytest.raises(TrainConfigError, match="whole discriminator"):
+        Trainer(small("dcgan", freeze_d_blocks=3), images)
+
+
+def test_bad_images_are_refused(images):
+    with pytest.raises(DataError, match=r"expected \(N, 64, 64\)"):
+        Trainer(small("dcgan", resolution=64), images)
+    broken = images.copy()
+    broken[0, 0, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        Trainer(small("dcgan"), broken)
+
+
+def test_time_budget_ends_run(images):
+    result = Trainer(small("dcgan", steps=None, minutes=0.02), images).run()
+    assert result.status == "finished" and result.step >= 1
+    assert result.elapsed_s < 10
