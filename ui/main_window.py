@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import logging
+import os
 import platform
 import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QProcess, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -46,28 +46,46 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("export", "4  Export", "ui.pages.export_page:ExportPage"),
 )
 
-# Runs in a separate process so importing torch never competes with the UI thread.
-_DEVICE_PROBE = r"""
-import json, os
-info = {"device": "cpu", "name": "CPU", "memory_gb": None, "torch": None}
-try:
-    import psutil
-    info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
-except Exception:
-    pass
-info["cores"] = os.cpu_count()
-try:
-    import torch
-    info["torch"] = torch.__version__
-    if torch.cuda.is_available():
-        p = torch.cuda.get_device_properties(0)
-        info.update(device="cuda", name=p.name, memory_gb=round(p.total_memory / 2**30, 1))
-    elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        info.update(device="mps", name="Apple GPU (MPS)")
-except Exception as exc:
-    info["error"] = str(exc)
-print(json.dumps(info))
-"""
+WARM_UP_DELAY_MS = 1500
+
+
+def warm_up(*, progress: Any = None, cancel: Any = None) -> dict[str, Any]:
+    """Import torch and MONAI and describe the compute device (runs in a worker).
+
+    Importing torch holds the interpreter lock for a few hundred ms; doing it once while the
+    user is still looking at the fresh window keeps every later job free of that stall.
+    """
+    import os
+
+    info: dict[str, Any] = {"device": "cpu", "name": "CPU", "memory_gb": None,
+                            "torch": None, "cores": os.cpu_count()}
+    try:
+        import psutil
+
+        info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
+    except Exception:  # noqa: BLE001 - optional information
+        pass
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            props = torch.cuda.get_device_properties(0)
+            info.update(device="cuda", name=props.name,
+                        memory_gb=round(props.total_memory / 2**30, 1))
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            info.update(device="mps", name="Apple GPU (MPS)")
+    except Exception as exc:  # noqa: BLE001 - no torch: the app still browses data
+        info["error"] = str(exc)
+    try:
+        import monai.transforms  # noqa: F401 - used by the training-set builder
+
+        import monai
+
+        info["monai"] = monai.__version__
+    except Exception:  # noqa: BLE001
+        pass
+    return info
 
 
 def describe_device(info: dict[str, Any]) -> str:
@@ -111,7 +129,7 @@ class MainWindow(QMainWindow):
         self.settings = QSettings()
         self._closing = False
         self._demo_handle: WorkerHandle | None = None
-        self._probe: QProcess | None = None
+        self._warm_handle: WorkerHandle | None = None
         self.device_info: dict[str, Any] = {}
 
         self.nav = QListWidget(self)
@@ -143,7 +161,11 @@ class MainWindow(QMainWindow):
         self.state.model_changed.connect(lambda _p: self._update_title())
         self.state.scan_changed.connect(lambda _s: self._update_title())
         self._restore_settings()
-        QTimer.singleShot(200, self.probe_device)  # after the window is on screen
+        self._warm_timer = QTimer(self)
+        self._warm_timer.setSingleShot(True)
+        self._warm_timer.timeout.connect(self.probe_device)
+        if os.environ.get("MEDGAN_NO_WARMUP", "") in ("", "0"):
+            self._warm_timer.start(WARM_UP_DELAY_MS)  # once the window is on screen
 
     # -- construction -----------------------------------------------------------------------
     def _build_log_dock(self) -> None:
@@ -427,25 +449,19 @@ class MainWindow(QMainWindow):
         self.memory_label.setText(text)
 
     def probe_device(self) -> None:
-        """Find the compute device in a child process (torch never loads in the UI process)."""
-        if self._probe is not None or self._closing:
+        """Import torch/MONAI in a worker and show the device (torch never loads at start-up)."""
+        if self._warm_handle is not None or self._closing or self.device_info:
             return
-        self._probe = QProcess(self)
-        self._probe.finished.connect(self._on_probe_finished)
-        self._probe.start(sys.executable, ["-c", _DEVICE_PROBE])
+        self._warm_handle = start_worker(
+            FunctionWorker(warm_up, name="warm-up", progress_kw=None, cancel_kw=None), self,
+            on_result=self._on_device_info, on_finished=self._on_warm_up_finished)
 
-    def _on_probe_finished(self, *_args: Any) -> None:
-        if self._probe is None:
-            return
-        raw = bytes(self._probe.readAllStandardOutput().data()).decode(errors="replace")
-        self._probe.deleteLater()
-        self._probe = None
-        try:
-            info = json.loads(raw.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            info = {"device": "cpu", "name": "CPU"}
+    def _on_device_info(self, info: dict[str, Any]) -> None:
         self.device_info = info
         self.state.set_device(describe_device(info))
+
+    def _on_warm_up_finished(self) -> None:
+        self._warm_handle = None
 
     # -- about ------------------------------------------------------------------------------
     def about_text(self) -> str:
@@ -491,10 +507,7 @@ class MainWindow(QMainWindow):
                     shutdown()
                 except Exception:  # noqa: BLE001 - keep closing
                     log.exception("The %s page did not shut down cleanly", key)
-        if self._probe is not None:
-            self._probe.kill()
-            self._probe.waitForFinished(2000)
-            self._probe = None
+        self._warm_timer.stop()
         if not registry().shutdown(timeout_ms=30000):
             log.error("Some background jobs did not stop in time")
         super().closeEvent(event)

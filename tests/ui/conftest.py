@@ -106,18 +106,20 @@ class StallProbe:
         self.ticks += 1
 
     def start(self) -> StallProbe:
-        self.max_gap_ms, self.ticks, self._last = 0.0, 0, None
+        self.max_gap_ms, self.ticks = 0.0, 0
+        self._last = time.perf_counter()  # a stall before the first tick counts too
         self.timer.start()
         return self
 
     def stop(self) -> float:
-        """Stop probing; returns the worst gap in ms."""
-        self.timer.stop()
+        """Stop probing; returns the worst gap in ms (the time since the last tick included)."""
+        if self.timer.isActive():
+            self.timer.stop()
+            self._tick()
         return self.max_gap_ms
 
     def assert_responsive(self, limit_ms: float = 100.0) -> None:
         self.stop()
-        assert self.ticks > 5, "the probe never ran: the event loop was not spinning"
         assert self.max_gap_ms < limit_ms, (
             f"the event loop stalled for {self.max_gap_ms:.0f} ms (limit {limit_ms:.0f} ms)")
 

@@ -134,3 +134,29 @@ def test_throttles_limit_rate_but_keep_the_last_value() -> None:
     assert sent == [0]
     latest.flush()
     assert sent == [0, 4]
+
+
+def test_stall_probe_catches_a_blocked_event_loop(qtbot, stall_probe) -> None:
+    stall_probe.start()
+    qtbot.wait(50)
+    time.sleep(0.25)  # what decoding on the UI thread would do
+    qtbot.wait(30)
+    with pytest.raises(AssertionError, match="stalled"):
+        stall_probe.assert_responsive(100)
+    assert stall_probe.max_gap_ms >= 240
+
+
+def test_leak_guard_sees_running_threads(qtbot) -> None:
+    from PySide6.QtCore import QThread
+
+    from tests.ui.conftest import running_qthreads
+
+    thread = QThread()
+    thread.start()  # an event loop that nobody quits
+    try:
+        qtbot.waitUntil(thread.isRunning, timeout=2000)
+        assert thread in running_qthreads()
+    finally:
+        thread.quit()
+        thread.wait(2000)
+    assert thread not in running_qthreads()

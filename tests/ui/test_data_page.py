@@ -1,0 +1,237 @@
+"""Data page workflows: scan → tree/problems/viewer → choose series and slices → training set;
+cancel and failure paths; the event loop stays responsive throughout."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+
+from tests import dicom_factory as f
+from ui.pages import data_page as data_page_module
+from ui.pages.data_page import DataPage
+from ui.state import AppState
+from ui.widgets.error_dialog import close_all, shown_dialogs
+from ui.widgets.series_tree import COL_NAME, COL_TRAINABLE
+
+def warm_up_heavy_imports() -> None:
+    """What the main window's warm-up does after launch: import torch and MONAI once.
+
+    Importing them holds the interpreter lock for a few hundred ms, which is why the app
+    does it while idle and not in the middle of a job.
+    """
+    from ui.main_window import warm_up
+
+    warm_up()
+
+
+MARKERS = ("Marker^Alice", "PID-ALICE", "Marker^Bob", "PID-BOB")
+
+
+@pytest.fixture
+def page(qtbot):
+    state = AppState()
+    widget = DataPage(state)
+    qtbot.addWidget(widget)
+    widget.resize(1200, 800)
+    widget.show()
+    yield widget
+    widget.shutdown()
+    close_all()
+
+
+@pytest.fixture
+def messy_folder(dicom_folder: Path) -> Path:
+    """The shared folder plus a truncated and a broken DICOM file."""
+    source = next((dicom_folder / "p1" / "ct").iterdir())
+    f.write_truncated(dicom_folder / "cut.dcm", source, keep=0.6)
+    f.write_broken_header(dicom_folder / "broken.dcm")
+    return dicom_folder
+
+
+def scan(qtbot, page: DataPage, folder: Path, timeout: int = 30000) -> None:
+    with qtbot.waitSignal(page.scan_finished, timeout=timeout):
+        page.scan_folder(str(folder))
+    qtbot.waitUntil(lambda: not page.is_scanning(), timeout=5000)
+
+
+def test_scan_fills_tree_problems_and_viewer(qtbot, page, messy_folder, stall_probe, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert not page.cancel_button.isVisible()
+    stall_probe.start()
+    page.scan_folder(str(messy_folder))
+    assert page.cancel_button.isVisible() and not page.open_button.isEnabled()
+    qtbot.waitUntil(lambda: page.state.scan is not None, timeout=30000)
+    qtbot.waitUntil(lambda: not page.is_scanning(), timeout=5000)
+    # tree: 2 patients (names shown in the UI), 3 series with image counts
+    tree = page.tree
+    assert tree.topLevelItemCount() == 2
+    assert {tree.topLevelItem(i).text(COL_NAME) for i in range(2)} == {"Marker^Alice", "Marker^Bob"}
+    assert len(tree.series_uids()) == 3
+    counts = sorted(int(tree.item_for(u).text(3)) for u in tree.series_uids())
+    assert counts == [6, 8, 12]
+    assert all(tree.item_for(u).text(COL_TRAINABLE) == "yes" for u in tree.series_uids())
+    # problems: every refused file with a reason, plus the non-image object
+    rows = page.problems_table.rowCount()
+    listed = {page.problems_table.item(r, 0).text(): page.problems_table.item(r, 2).text() for r in range(rows)}
+    assert "report.dcm" in listed
+    refused = [p for p in ("cut.dcm", "broken.dcm") if p in listed]
+    scan_result = page.state.scan
+    assert len(scan_result.problems) + len(scan_result.skipped_non_image) == rows
+    assert refused or scan_result.skipped_non_dicom >= 3
+    assert all(reason.strip() for reason in listed.values())
+    assert f"Problems ({rows})" == page.tabs.tabText(1)
+    assert "not DICOM" in page.problems_label.text()
+    # viewer: the first series' middle slice is decoded (in a worker) and shown
+    viewer = page.viewer
+    qtbot.waitUntil(lambda: viewer.shown_index() >= 0, timeout=10000)
+    first = viewer.series
+    assert viewer.shown_index() == first.n_images // 2
+    assert viewer.image().shape == (first.rows, first.cols)
+    # thumbnails arrive as icons
+    qtbot.waitUntil(lambda: all(not tree.item_for(u).icon(COL_NAME).isNull() for u in tree.series_uids()),
+                    timeout=10000)
+    stall_probe.assert_responsive(100)
+    assert not page.cancel_button.isVisible() and page.open_button.isEnabled()
+    # privacy: names and IDs appear in the tree, never in the log
+    logged = caplog.text
+    assert not any(marker in logged for marker in MARKERS)
+
+
+def test_slice_viewer_scroll_window_presets_and_drag(qtbot, page, dicom_folder) -> None:
+    scan(qtbot, page, dicom_folder)
+    viewer = page.viewer
+    ct = next(s for s in page.state.scan.series if s.n_images == 12)
+    page.tree.select_series(ct.series_uid)
+    qtbot.waitUntil(lambda: viewer.series is ct and viewer.shown_index() == 6, timeout=10000)
+    middle = viewer.image().copy()
+    # slider / keys move through slices; the decoded pixels change (fixture: +100 per slice)
+    viewer.slider.setValue(7)
+    qtbot.waitUntil(lambda: viewer.shown_index() == 7, timeout=10000)
+    assert viewer.image().mean() == pytest.approx(middle.mean() + 100, abs=1e-3)
+    viewer.setFocus()
+    qtbot.keyClick(viewer, Qt.Key.Key_Home)
+    qtbot.waitUntil(lambda: viewer.shown_index() == 0, timeout=10000)
+    # wheel over the image scrolls one slice
+    from PySide6.QtGui import QWheelEvent
+
+    pos = QPointF(viewer.view.width() / 2, viewer.view.height() / 2)
+    wheel = QWheelEvent(pos, viewer.view.mapToGlobal(pos), QPoint(0, 0), QPoint(0, -120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.sendEvent(viewer.view.viewport(), wheel)
+    qtbot.waitUntil(lambda: viewer.index() == 1, timeout=3000)
+    # presets: the file window (40/400), a CT preset, then a drag makes it custom
+    assert viewer.window() == pytest.approx((40.0, 400.0))
+    viewer.preset_box.setCurrentText("Lung")
+    from medgan.dicom.window import CT_PRESETS
+
+    assert viewer.window() == pytest.approx((CT_PRESETS["lung"].center, CT_PRESETS["lung"].width))
+    levels_before = tuple(viewer.image_item.levels)
+    viewer._drag_window(40.0, -20.0)  # right-drag: wider and higher
+    center, width = viewer.window()
+    assert width > CT_PRESETS["lung"].width and center > CT_PRESETS["lung"].center
+    assert viewer.preset_box.currentText() == "Custom"
+    assert tuple(viewer.image_item.levels) != levels_before
+    viewer.preset_box.setCurrentText("Auto")
+    assert viewer.window()[1] > 0 and viewer.window() != (center, width)
+
+
+def test_selection_count_and_training_set_preview(qtbot, page, dicom_folder, stall_probe) -> None:
+    scan(qtbot, page, dicom_folder)
+    state = page.state
+    ct_series = [s for s in state.scan.series if s.modality == "CT"]
+    assert not page.build_button.isEnabled()
+    for s in ct_series:
+        page.tree.set_checked(s.series_uid, True)
+    assert [s.series_uid for s in state.selected_series] == [s.series_uid for s in ct_series]
+    assert page.selection_table.rowCount() == 2
+    assert "18 slices chosen from 2 series" in page.count_label.text()
+    big = next(s for s in ct_series if s.n_images == 12)
+    page.set_slice_range(big.series_uid, 2, 10)
+    assert state.slice_ranges[big.series_uid] == (2, 10)
+    assert state.selected_slice_count() == 14
+    assert "14 slices" in page.count_label.text()
+    # the spin boxes show the 1-based inclusive range
+    row = [page.selection_table.item(r, 0).data(Qt.ItemDataRole.UserRole)
+           for r in range(2)].index(big.series_uid)
+    assert page.selection_table.cellWidget(row, 1).value() == 3
+    assert page.selection_table.cellWidget(row, 2).value() == 10
+    assert page.build_button.isEnabled()
+
+    warm_up_heavy_imports()  # the app does this at launch, before any job
+    stall_probe.start()
+    with qtbot.waitSignal(state.training_set_changed, timeout=60000) as blocker:
+        page.build_button.click()
+    assert not page.build_button.isEnabled() or blocker.args[0] is not None
+    qtbot.waitUntil(lambda: page.build_button.isEnabled(), timeout=10000)
+    stall_probe.assert_responsive(100)
+    images = state.training_images
+    assert images is not None and images.dtype == np.float32
+    assert images.shape[1:] == (64, 64) and 0 < images.shape[0] <= 14
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    assert state.training_summary["n_images"] == images.shape[0]
+    assert page.preview_item.image is not None
+    assert f"{images.shape[0]} images" in page.preview_label.text()
+
+    # changing the selection invalidates the training set
+    page.set_slice_range(big.series_uid, 0, None)
+    assert state.training_set is None
+    assert "build the training set again" in page.preview_label.text()
+
+
+def test_mixed_modalities_fail_with_advice_and_button_comes_back(qtbot, page, dicom_folder) -> None:
+    scan(qtbot, page, dicom_folder)
+    page.tree.check_all_trainable(True)
+    page.build_training_set()
+    qtbot.waitUntil(lambda: page.build_button.isEnabled(), timeout=30000)
+    dialogs = shown_dialogs()
+    assert dialogs and "modalit" in dialogs[-1].text()
+    assert dialogs[-1].informativeText()  # the advice
+    assert page.state.training_set is None
+
+
+def test_cancel_scan_restores_the_page(qtbot, page, tmp_path, monkeypatch, stall_probe) -> None:
+    started = []
+
+    def slow_scan(root, *, progress=None, cancel=None):
+        started.append(root)
+        for i in range(10000):
+            if cancel.is_set():
+                from medgan.errors import Cancelled
+
+                raise Cancelled()
+            progress(i, 10000)
+            time.sleep(0.005)
+        raise AssertionError("never cancelled")
+
+    monkeypatch.setattr(data_page_module, "run_scan", slow_scan)
+    stall_probe.start()
+    page.scan_folder(str(tmp_path))
+    qtbot.waitUntil(lambda: page.scan_progress.value() > 0, timeout=5000)
+    assert page.state.task_text.startswith("Scanning")
+    t0 = time.monotonic()
+    qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.is_scanning(), timeout=3000)
+    assert time.monotonic() - t0 < 1.5
+    stall_probe.assert_responsive(100)
+    assert page.open_button.isEnabled() and not page.cancel_button.isVisible()
+    assert "cancelled" in page.summary_label.text().lower()
+    assert page.state.scan is None and page.state.task_text == ""
+    assert not shown_dialogs()
+
+
+def test_unusable_folder_shows_error_and_keeps_buttons(qtbot, page, tmp_path) -> None:
+    with qtbot.waitSignal(page.scan_finished, timeout=10000) as blocker:
+        page.scan_folder(str(tmp_path / "does-not-exist"))
+    assert blocker.args[1] is False
+    qtbot.waitUntil(lambda: not page.is_scanning(), timeout=3000)
+    assert page.open_button.isEnabled()
+    assert shown_dialogs() and shown_dialogs()[-1].text()
+    assert "could not be scanned" in page.summary_label.text()
