@@ -1,0 +1,212 @@
+"""The demo study: deterministic, valid DICOM, correct geometry, varied anatomy, cached."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.uid import UID
+
+from medgan import demo
+from medgan.demo import (
+    demo_file_names,
+    demo_patient,
+    ensure_demo_study,
+    is_complete,
+    write_demo_study,
+)
+from medgan.errors import Cancelled, ExportError
+from medgan.phantom import render_head
+
+SMALL = {"n_patients": 2, "slices_per_patient": 4, "size": 32}
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full default demo study, made by ensure_demo_study over an incomplete cache."""
+    cache = tmp_path_factory.mktemp("medgan-cache")
+    stale = cache / f"demo-v{demo.DEMO_VERSION}"
+    (stale / "DEMO01" / "CT_HEAD").mkdir(parents=True)
+    (stale / "DEMO01" / "CT_HEAD" / "IM00001.dcm").write_bytes(b"half-written")
+    folder = ensure_demo_study(cache)
+    assert folder == stale
+    return folder
+
+
+def _read_all(folder: Path) -> list[pydicom.Dataset]:
+    return [pydicom.dcmread(p) for p in sorted(folder.rglob("*.dcm"))]
+
+
+def test_full_demo_counts_sizes_and_rescale(demo_cache: Path) -> None:
+    files = sorted(demo_cache.rglob("*"))
+    files = [f for f in files if f.is_file()]
+    assert len(files) == 6 * 56 >= 300
+    assert sorted(str(f.relative_to(demo_cache)) for f in files) == sorted(demo_file_names(6, 56))
+    assert not [p for p in demo_cache.parent.iterdir() if p.name.startswith(".")]
+    ds = pydicom.dcmread(files[100])
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert (ds.Rows, ds.Columns) == (256, 256)
+    assert (ds.BitsAllocated, ds.BitsStored, ds.PixelRepresentation) == (16, 16, 1)
+    assert ds.pixel_array.dtype == np.int16
+    assert float(ds.RescaleSlope) == 1.0 and float(ds.RescaleIntercept) == -1024.0
+    assert (float(ds.WindowCenter), float(ds.WindowWidth)) == (40.0, 80.0)
+    assert str(ds.PatientName).startswith("DEMO^PATIENT")
+    assert "not a real patient" in ds.ImageComments
+
+
+def test_full_demo_scans_as_six_trainable_patients(demo_cache: Path) -> None:
+    from medgan.dicom.index import scan_folder
+
+    result = scan_folder(demo_cache)
+    assert not result.problems and result.skipped_non_dicom == 0
+    assert len(result.patients()) == 6
+    assert len(result.series) == 6
+    for series in result.series:
+        assert series.trainable, series.reason
+        assert series.n_images == 56 and (series.rows, series.cols) == (256, 256)
+        assert series.warnings == []
+        assert series.slice_spacing == pytest.approx(2.5)
+
+
+def test_full_demo_files_pass_dcmtk_and_dciodvfy(demo_cache: Path) -> None:
+    if not shutil.which("dcmdump") or not shutil.which("dciodvfy"):
+        pytest.skip("dcmtk / dicom3tools are not installed")
+    sample = [
+        demo_cache / f"DEMO{p:02d}" / "CT_HEAD" / f"IM{k:05d}.dcm"
+        for p, k in [(1, 1), (2, 28), (3, 56), (4, 9), (5, 40), (6, 17)]
+    ]
+    for path in sample:
+        dump = subprocess.run(["dcmdump", "+E", str(path)], capture_output=True, text=True)
+        assert dump.returncode == 0, dump.stderr
+        assert not [ln for ln in dump.stderr.splitlines() if ln.startswith("E:")], dump.stderr
+        assert "(7fe0,0010) OW" in dump.stdout
+        check = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+        lines = (check.stdout + check.stderr).splitlines()
+        errors = [ln for ln in lines if ln.lstrip().startswith("Error")]
+        assert errors == [], "\n".join(errors)
+        assert "CTImage" in lines[0]
+
+
+def test_full_demo_anatomy_is_head_ct_in_hu_and_varies(demo_cache: Path) -> None:
+    mids = []
+    for p in range(1, 7):
+        ds = pydicom.dcmread(demo_cache / f"DEMO{p:02d}" / "CT_HEAD" / "IM00028.dcm")
+        hu = ds.pixel_array.astype(np.float32) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+        corners = np.concatenate([hu[:8, :8].ravel(), hu[-8:, -8:].ravel()])
+        assert abs(float(np.median(corners)) + 1000.0) < 15.0  # air
+        centre = hu[112:144, 112:144]
+        assert 0.0 < float(np.median(centre)) < 60.0  # brain parenchyma
+        assert (hu > 700).sum() > 1500  # a skull ring
+        brain = hu[(hu > 0) & (hu < 80)]
+        assert brain.size > 15000
+        mids.append(hu)
+    # Different patients: different anatomy, not the same image shifted by noise.
+    for a, b in [(0, 1), (2, 3), (4, 5)]:
+        inside = (mids[a] > -500) ^ (mids[b] > -500)
+        assert inside.sum() > 300
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
+    a = write_demo_study(tmp_path / "a", seed=7, **SMALL)
+    b = write_demo_study(tmp_path / "b", seed=7, **SMALL)
+    c = write_demo_study(tmp_path / "c", seed=8, **SMALL)
+    names = demo_file_names(2, 4)
+    assert sorted(str(p.relative_to(a)) for p in a.rglob("*.dcm")) == sorted(names)
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    da, dc = pydicom.dcmread(a / names[0]), pydicom.dcmread(c / names[0])
+    assert da.SOPInstanceUID != dc.SOPInstanceUID
+    assert not np.array_equal(da.pixel_array, dc.pixel_array)
+
+
+def test_uids_are_valid_unique_and_grouped(tmp_path: Path) -> None:
+    folder = write_demo_study(tmp_path / "d", seed=3, **SMALL)
+    datasets = _read_all(folder)
+    sops = [ds.SOPInstanceUID for ds in datasets]
+    assert len(set(sops)) == len(sops) == 8
+    for ds in datasets:
+        for uid in (
+            ds.SOPInstanceUID,
+            ds.StudyInstanceUID,
+            ds.SeriesInstanceUID,
+            ds.FrameOfReferenceUID,
+        ):
+            assert UID(uid).is_valid, uid
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+    by_patient = {ds.PatientID: (ds.StudyInstanceUID, ds.SeriesInstanceUID) for ds in datasets}
+    assert len(by_patient) == 2 and len({v[1] for v in by_patient.values()}) == 2
+
+
+def test_geometry_matches_the_rendered_phantom(tmp_path: Path) -> None:
+    folder = write_demo_study(tmp_path / "g", seed=5, **SMALL)
+    patient = demo_patient(5, 1, slices=4, size=32)
+    files = sorted((folder / "DEMO02" / "CT_HEAD").glob("*.dcm"))
+    datasets = [pydicom.dcmread(f) for f in files]
+    # Instance 1 is the top slice; positions climb by the slice spacing from first_z.
+    datasets.sort(key=lambda ds: float(ds.ImagePositionPatient[2]))
+    assert [int(ds.InstanceNumber) for ds in datasets] == [4, 3, 2, 1]
+    z = [float(ds.ImagePositionPatient[2]) for ds in datasets]
+    assert np.allclose(np.diff(z), patient.slice_spacing)
+    assert z[0] == pytest.approx(patient.first_z)
+    ps = patient.pixel_spacing
+    for ds in datasets:
+        assert [float(v) for v in ds.ImageOrientationPatient] == [1, 0, 0, 0, 1, 0]
+        assert [float(v) for v in ds.PixelSpacing] == pytest.approx([ps, ps])
+        x0, y0, _ = (float(v) for v in ds.ImagePositionPatient)
+        assert x0 == pytest.approx(-15.5 * ps) and y0 == pytest.approx(-15.5 * ps)
+        assert float(ds.SliceThickness) == pytest.approx(patient.slice_spacing)
+        assert float(ds.SpacingBetweenSlices) == pytest.approx(patient.slice_spacing)
+        assert float(ds.SliceLocation) == pytest.approx(float(ds.ImagePositionPatient[2]))
+    expected = render_head(patient.head, rows=32, cols=32, pixel_spacing=ps, slice_z=np.asarray(z))
+    stored = np.stack([ds.pixel_array for ds in datasets]).astype(np.float32)
+    assert np.array_equal(stored - 1024.0, np.rint(expected))
+
+
+def test_refuses_non_empty_folder_and_leaves_it_alone(tmp_path: Path) -> None:
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="not an empty folder"):
+        write_demo_study(out, **SMALL)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert write_demo_study(empty, **SMALL) == empty.absolute()
+    assert is_complete(empty, 2, 4)
+
+
+def test_cancel_leaves_nothing_behind(tmp_path: Path) -> None:
+    cancel = threading.Event()
+    seen: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done == 3:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        write_demo_study(tmp_path / "x", progress=progress, cancel=cancel, **SMALL)
+    assert seen[:3] == [(1, 8), (2, 8), (3, 8)]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ensure_reuses_a_complete_cache(
+    demo_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    before = {p: p.stat().st_mtime_ns for p in demo_cache.rglob("*.dcm")}
+    assert ensure_demo_study(demo_cache.parent) == demo_cache
+    assert {p: p.stat().st_mtime_ns for p in demo_cache.rglob("*.dcm")} == before
+    # $MEDGAN_CACHE picks the cache root when no folder is given.
+    root = tmp_path / "env-cache"
+    root.mkdir()
+    os.symlink(demo_cache, root / demo_cache.name)
+    monkeypatch.setenv("MEDGAN_CACHE", str(root))
+    assert demo.default_cache_root() == root
+    assert ensure_demo_study() == root / demo_cache.name
