@@ -609,8 +609,13 @@ def write_dicomdir(directory: str | Path, *, n: int = 4, **series_kwargs: Any) -
         fileset.add(pydicom.dcmread(p))
     fileset.write(directory)
     order = {}
-    for inst in FileSet(directory / "DICOMDIR"):
+    reread = FileSet(directory / "DICOMDIR")
+    for inst in reread:
         order[int(inst.InstanceNumber)] = Path(inst.path)
+    for fs in (fileset, reread):  # FileSet stages in a TemporaryDirectory it never cleans up
+        stage = getattr(fs, "_stage", {}).get("t")
+        if stage is not None:
+            stage.cleanup()
     out = [order[k] for k in sorted(order)]
     for p in sources:
         p.unlink()

@@ -47,7 +47,19 @@ def _decoder_available(ts: str) -> tuple[bool, str]:
     return True, ""
 
 
-def decoder_problem(ts: str, photometric: str, samples: int, bits_allocated: int) -> str | None:
+@lru_cache(maxsize=8)
+def _plugins(ts: str) -> tuple[str, ...]:
+    from pydicom.pixels import get_decoder
+
+    try:
+        return tuple(get_decoder(UID(ts)).available_plugins)
+    except NotImplementedError:
+        return ()
+
+
+def decoder_problem(
+    ts: str, photometric: str, samples: int, bits_allocated: int, bits_stored: int = 0
+) -> str | None:
     """Why an image with these properties cannot be decoded here, or None when it can."""
     uid = UID(ts)
     if not uid.is_transfer_syntax:
@@ -56,6 +68,16 @@ def decoder_problem(ts: str, photometric: str, samples: int, bits_allocated: int
         ok, reason = _decoder_available(str(uid))
         if not ok:
             return reason
+        # GDCM and Pillow (as driven by pydicom) decode 8-bit JPEG Extended only.
+        if (
+            uid == UID("1.2.840.10008.1.2.4.51")
+            and bits_stored > 8
+            and "pylibjpeg" not in _plugins(ts)
+        ):
+            return (
+                "12-bit JPEG Extended needs the optional pylibjpeg-libjpeg decoder "
+                "(GPL-3 licensed; pip install pylibjpeg-libjpeg)"
+            )
     if photometric not in _MONO | _COLOUR and photometric != _PALETTE:
         return f"photometric interpretation {photometric or '(missing)'!r} is not supported"
     if samples not in (1, 3):

@@ -91,12 +91,15 @@ def looks_like_dicom(prefix: bytes) -> bool:
         return True
     if len(prefix) < 8:
         return False
-    # Files without a preamble (old ACR-NEMA style) start with a low group, little endian.
-    group, elem = struct.unpack("<HH", prefix[:4])
-    if group not in (0x0002, 0x0008) or elem > 0x0100:
-        return False
+    # Files without a preamble (old ACR-NEMA style) start with a low group.
     vr = prefix[4:6]
-    return vr.isalpha() and vr.isupper() or struct.unpack("<I", prefix[4:8])[0] < 0x10000
+    explicit = vr.isalpha() and vr.isupper()
+    for endian in "<>":
+        group, elem = struct.unpack(endian + "HH", prefix[:4])
+        if group in (0x0002, 0x0008) and elem <= 0x0100:
+            if explicit or struct.unpack(endian + "I", prefix[4:8])[0] < 0x10000:
+                return True
+    return False
 
 
 def _float(value: Any, default: float | None = None) -> float | None:
@@ -216,11 +219,19 @@ def _read_header(path: str) -> FileHeader:
             return FileHeader(path, "dicomdir")
         ts = UID(str(meta.get("TransferSyntaxUID", "")) if meta is not None else "")
         if not ts:
-            ts = UID("1.2.840.10008.1.2")  # no meta: implicit VR little endian by definition
+            ts = _guessed_syntax(ds)
         pixel = None
         if ts != DeflatedExplicitVRLittleEndian:
             pixel = _pixel_element(fp, ts, file_size)
         return _from_dataset(path, ds, ts, pixel, fp, file_size)
+
+
+def _guessed_syntax(ds: Dataset) -> UID:
+    """The encoding pydicom detected in a file without a meta header."""
+    implicit, little = getattr(ds, "original_encoding", (True, True))
+    if implicit is not False:
+        return UID("1.2.840.10008.1.2")
+    return UID("1.2.840.10008.1.2.1") if little is not False else ExplicitVRBigEndian
 
 
 def _short(exc: Exception) -> str:
@@ -303,7 +314,7 @@ def _image_facts(
         n_frames = max(1, int(ds.get("NumberOfFrames", 1) or 1))
     except (TypeError, ValueError):
         n_frames = 1
-    problem = decoder_problem(ts, photometric, samples, bits_alloc)
+    problem = decoder_problem(ts, photometric, samples, bits_alloc, bits_stored)
     if problem:
         return problem
     offset: int | None = None
