@@ -46,17 +46,18 @@ class TrainingSetConfig:
 
     Args:
         resolution: output side, 64, 128 or 256.
-        window: ``"auto"`` (robust percentiles of the chosen slices), ``"file"`` (the window
-            stored in the files, else auto), ``"preset:<name>"`` (``CT_PRESETS``), or
+        window: ``"file"`` (the window stored in the files, else auto; the default),
+            ``"auto"`` (robust percentiles of the chosen slices), ``"preset:<name>"`` (``CT_PRESETS``), or
             ``"explicit"`` with ``window_center``/``window_width`` (setting both implies it).
         foreground_level: windowed value in [-1, 1] above which a pixel counts as foreground.
-        min_foreground: slices whose foreground fraction is below this are dropped.
+        min_foreground: slices whose foreground fraction is below this are dropped (uniform
+            slices too).
         holdout_fraction: share of *patients* kept out of training (0 = no hold-out).
         seed: seed of the hold-out draw.
     """
 
     resolution: int = 64
-    window: str = "auto"
+    window: str = "file"
     window_center: float | None = None
     window_width: float | None = None
     foreground_level: float = -0.9

@@ -127,6 +127,15 @@ class LoadedModel:
     def resolution(self) -> int:
         return self.metadata.resolution
 
+    def as_init(self) -> dict[str, Any]:
+        """The form ``Trainer(init_model=...)`` takes to fine-tune from this model."""
+        return {
+            **self.state,
+            "recipe": self.metadata.recipe,
+            "resolution": self.metadata.resolution,
+            "metadata": self.metadata.to_dict(),
+        }
+
 
 # --------------------------------------------------------------------------- saving
 
@@ -196,6 +205,9 @@ def save_model(
     os.close(fd)
     try:
         save_file(flat, tmp, metadata=header)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is an ordinary file
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, out)

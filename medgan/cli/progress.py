@@ -50,6 +50,7 @@ class _Line:
         self.tty = self.stream.isatty() if tty is None else tty
         self.plain_every_s = plain_every_s
         self._last_plain = -1e9
+        self._last_text = ""
         self._drawn = False
 
     def width(self) -> int:
@@ -61,9 +62,12 @@ class _Line:
             self._drawn = True
         else:
             now = time.monotonic()
-            if not force and now - self._last_plain < self.plain_every_s:
+            if text == self._last_text or (
+                not force and now - self._last_plain < self.plain_every_s
+            ):
                 return
             self._last_plain = now
+            self._last_text = text
             self.stream.write(text + "\n")
         self.stream.flush()
 

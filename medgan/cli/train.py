@@ -82,9 +82,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--window",
-        default="auto",
         metavar="W",
-        help="auto | file | preset:<name> | CENTER,WIDTH (default auto)",
+        help="file | auto | preset:<name> | CENTER,WIDTH (default: the window stored in the "
+        "files, else auto)",
     )
     p.add_argument(
         "--holdout",
@@ -255,11 +255,11 @@ def run(args: argparse.Namespace) -> int:
     if loaded is not None:
         check_compatible(loaded, recipe, res)
 
-    if saved_trainset and args.window == "auto" and args.holdout == 0.0:
+    if saved_trainset and args.window is None and args.holdout == 0.0:
         ts_config = TrainingSetConfig.from_dict({**saved_trainset, "resolution": res})
     else:
         ts_config = TrainingSetConfig.with_window(
-            args.window, resolution=res, holdout_fraction=args.holdout, seed=args.seed
+            args.window or "file", resolution=res, holdout_fraction=args.holdout, seed=args.seed
         )
 
     scan = scan_folder(args.data, progress=CountProgress("Scanning", unit="files"))
@@ -296,7 +296,12 @@ def _train_and_save(
 
     stop = threading.Event()
     trainer = Trainer(
-        config, trainset.images, on_event=bar, stop=stop, init_model=loaded, resume_from=args.resume
+        config,
+        trainset.images,
+        on_event=bar,
+        stop=stop,
+        init_model=loaded.as_init() if loaded else None,
+        resume_from=args.resume,
     )
     with _StopOnInterrupt(stop):
         result = trainer.run()
