@@ -1,0 +1,106 @@
+"""Losses from logits (stable, equal to the textbook formulas) and differentiable augmentation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from medgan.train import losses
+from medgan.train.augment import Augmenter, cutout, translation
+
+
+def test_dcgan_losses_match_the_formulas():
+    real, fake = torch.tensor([0.3, -1.2, 2.0]), torch.tensor([-0.5, 0.7, 1.5])
+    dx, dgz = torch.sigmoid(real), torch.sigmoid(fake)
+    want_d = (-0.5 * (torch.log(dx) + torch.log(1 - dgz))).mean()
+    want_g = (-0.5 * torch.log(dgz)).mean()
+    assert losses.d_loss("bce", real, fake).item() == pytest.approx(want_d.item(), rel=1e-6)
+    assert losses.g_loss("bce", fake).item() == pytest.approx(want_g.item(), rel=1e-6)
+    assert losses.g_loss("nonsat", fake).item() == pytest.approx(2 * want_g.item(), rel=1e-6)
+    smoothed = losses.d_loss("bce", real, fake, label_smoothing=0.1)
+    want_s = 0.5 * (-(0.9 * torch.log(dx) + 0.1 * torch.log(1 - dx)).mean()
+                    - torch.log(1 - dgz).mean())
+    assert smoothed.item() == pytest.approx(want_s.item(), rel=1e-6)
+
+
+def test_losses_are_stable_for_extreme_logits():
+    big = torch.tensor([200.0, -200.0], requires_grad=True)
+    for kind in ("bce", "nonsat", "hinge"):
+        d = losses.d_loss(kind, big, -big)
+        g = losses.g_loss(kind, big)
+        assert torch.isfinite(d) and torch.isfinite(g)
+    loss = losses.g_loss("bce", big)
+    loss.backward()
+    assert torch.isfinite(big.grad).all()
+    assert losses.g_loss("bce", torch.tensor([-200.0])).item() == pytest.approx(100.0)
+
+
+def test_hinge():
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    assert losses.d_loss("hinge", real, fake).item() == pytest.approx(0.25 + 0.5)
+    assert losses.g_loss("hinge", fake).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        losses.d_loss("wgan", real, fake)
+
+
+def test_r1_penalty_equals_squared_gradient_norm():
+    x = torch.randn(3, 1, 4, 4, requires_grad=True)
+    w = torch.randn(1, 1, 4, 4)
+    logits = 0.5 * (x.pow(2) * w).sum(dim=(1, 2, 3))  # gradient wrt each image is x * w
+    pen = losses.r1_penalty(logits, x)
+    want = (x * w).pow(2).flatten(1).sum(1).mean()
+    assert pen.item() == pytest.approx(want.item(), rel=1e-5)
+    pen.backward()  # differentiable (create_graph), as the D update needs
+    assert torch.allclose(x.grad, 2 * x * w * w / 3, atol=1e-5)
+
+
+def test_augment_is_differentiable_and_seeded():
+    aug = Augmenter(("translation", "cutout", "brightness", "contrast"), p=1.0)
+    x = torch.rand(4, 1, 16, 16, requires_grad=True)
+    y1 = aug(x, torch.Generator().manual_seed(3))
+    y2 = aug(x, torch.Generator().manual_seed(3))
+    assert torch.equal(y1, y2) and not torch.equal(y1, x)
+    y1.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_probability_zero_is_identity():
+    aug = Augmenter(("translation", "cutout"), p=0.0)
+    x = torch.rand(4, 1, 8, 8)
+    assert aug(x, torch.Generator()) is x
+    assert not aug.active
+    assert translation(x, 0.0, torch.Generator().manual_seed(0)).equal(x)
+    assert cutout(x, 0.0, torch.Generator().manual_seed(0)).equal(x)
+
+
+def test_translation_and_cutout_geometry():
+    x = torch.ones(64, 1, 16, 16)
+    shifted = translation(x, 1.0, torch.Generator().manual_seed(0))
+    blacks = (shifted == -1).flatten(1).sum(1)
+    assert blacks.max() > 0 and blacks.max() <= 16 * 16 - 14 * 14  # at most 2 px each way
+    holes = cutout(x, 1.0, torch.Generator().manual_seed(0))
+    area = (holes == -1).flatten(1).sum(1)
+    assert area.max() == 64 and area.min() > 0  # an 8×8 square, clipped at borders
+
+
+def test_adaptive_probability_moves_towards_target():
+    aug = Augmenter(("translation",), p=0.0, target=0.6, interval=2, speed_images=80,
+                    batch_size=4)
+    step_size = 4 * 2 / 80
+    confident = torch.full((4,), 5.0)  # D is sure the reals are real: overfitting → p up
+    for step in range(1, 9):
+        aug.observe(confident)
+        aug.adjust(step)
+    assert aug.p == pytest.approx(4 * step_size)
+    assert aug.last_r == pytest.approx(1.0)
+    unsure = torch.tensor([1.0, -1.0, 1.0, -1.0])
+    for step in range(9, 11):
+        aug.observe(unsure)
+        aug.adjust(step)
+    assert aug.p == pytest.approx(3 * step_size)
+    state = aug.state_dict()
+    other = Augmenter(("translation",), target=0.6)
+    other.load_state_dict(state, torch.device("cpu"))
+    assert other.p == aug.p and math.isclose(other.p, 0.3)
