@@ -228,6 +228,11 @@ def run(args: argparse.Namespace) -> int:
         out = out.with_name(out.name + ".safetensors")
     checkpoint_dir = Path(args.checkpoint_dir or out.with_name(out.stem + ".checkpoints"))
 
+    if args.init and args.resume:
+        raise MedganError(
+            "Use --init or --resume, not both.",
+            advice="--resume continues a run; --init starts a new one from a model.",
+        )
     base: dict[str, Any] | None = None
     saved_trainset: dict[str, Any] | None = None
     if args.resume:
@@ -244,11 +249,6 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = None
     if args.init:
-        if args.resume:
-            raise MedganError(
-                "Use --init or --resume, not both.",
-                advice="--resume continues a run; --init starts a new one from a model.",
-            )
         loaded = load_model(args.init)
     recipe = args.recipe or (base or {}).get("recipe") or (loaded.recipe if loaded else "default")
     res = args.res or (base or {}).get("resolution") or (loaded.resolution if loaded else 64)
