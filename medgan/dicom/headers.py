@@ -18,6 +18,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
+from medgan.dicom.rawtags import RawTags
 from medgan.dicom.records import ImageRef
 
 log = logging.getLogger(__name__)
@@ -102,39 +103,18 @@ def looks_like_dicom(prefix: bytes) -> bool:
     return False
 
 
-def _float(value: Any, default: float | None = None) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _first(value: Any) -> Any:
-    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        return value[0] if len(value) else None
-    return value
-
-
-def _floats(value: Any, n: int) -> tuple[float, ...] | None:
-    try:
-        out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return out if len(out) == n else None
-
-
-def _non_image_reason(ds: Dataset, sop_class: str, has_pixels: bool) -> str | None:
+def _non_image_reason(tags: RawTags, sop_class: str, has_pixels: bool) -> str | None:
     """Return a description when the object is not an image, else None."""
     if sop_class.startswith("1.2.840.10008.5.1.4.1.1.481.1"):
         return None  # RT Image: a real radiograph
     for prefix, what in _NON_IMAGE_PREFIXES:
         if what and sop_class.startswith(prefix):
             return what
-    modality = str(ds.get("Modality", "") or "").upper()
+    modality = tags.text("Modality").upper()
     if not has_pixels:
         if modality in _NON_IMAGE_MODALITIES:
             return _NON_IMAGE_MODALITIES[modality]
-        if "Rows" not in ds and sop_class:
+        if not tags.has("Rows") and sop_class:
             return "object without an image"
     return None
 
@@ -247,32 +227,28 @@ def _from_dataset(
     fp: BinaryIO,
     file_size: int,
 ) -> FileHeader:
-    sop_class = str(ds.get("SOPClassUID", "") or "")
+    tags = RawTags(ds)
+    sop_class = tags.text("SOPClassUID")
     has_pixels = pixel is not None and pixel[0] in _PIXEL_TAGS
     if ts == DeflatedExplicitVRLittleEndian:
-        has_pixels = "Rows" in ds  # stream position unknown in a deflated file; decode will tell
+        has_pixels = tags.has("Rows")  # stream position unknown in a deflated file
     head = FileHeader(
         path,
         "image",
-        series_uid=str(ds.get("SeriesInstanceUID", "") or ""),
-        study_uid=str(ds.get("StudyInstanceUID", "") or ""),
-        sop_instance_uid=str(ds.get("SOPInstanceUID", "") or ""),
-        patient_id=str(ds.get("PatientID", "") or ""),
-        patient_name=str(ds.get("PatientName", "") or ""),
-        modality=str(ds.get("Modality", "") or ""),
-        series_description=str(ds.get("SeriesDescription", "") or ""),
-        study_description=str(ds.get("StudyDescription", "") or ""),
-        study_date=str(ds.get("StudyDate", "") or ""),
-        frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "") or ""),
+        series_uid=tags.text("SeriesInstanceUID"),
+        study_uid=tags.text("StudyInstanceUID"),
+        sop_instance_uid=tags.text("SOPInstanceUID"),
+        patient_id=tags.decoded("PatientID"),
+        patient_name=tags.decoded("PatientName"),
+        modality=tags.text("Modality"),
+        series_description=tags.decoded("SeriesDescription"),
+        study_description=tags.decoded("StudyDescription"),
+        study_date=tags.text("StudyDate"),
+        frame_of_reference_uid=tags.text("FrameOfReferenceUID"),
         sop_class_uid=sop_class,
+        series_number=tags.int_text("SeriesNumber"),
     )
-    try:
-        head.series_number = (
-            int(ds.SeriesNumber) if ds.get("SeriesNumber") not in (None, "") else None
-        )
-    except (TypeError, ValueError):
-        head.series_number = None
-    what = _non_image_reason(ds, sop_class, has_pixels)
+    what = _non_image_reason(tags, sop_class, has_pixels)
     if what is not None:
         name = UID(sop_class).name if sop_class else what
         head.kind, head.reason = "non_image", f"{name} ({what}): no image to train on"
@@ -285,7 +261,7 @@ def _from_dataset(
         head.kind = "problem"
         head.reason = f"{_PIXEL_TAGS[pixel[0]]} (floating point pixels) is not supported"
         return head
-    reason = _image_facts(head, ds, ts, pixel, fp, file_size)
+    reason = _image_facts(head, tags, ts, pixel, fp, file_size)
     if reason:
         head.kind, head.reason, head.images = "problem", reason, []
     return head
@@ -293,7 +269,7 @@ def _from_dataset(
 
 def _image_facts(
     head: FileHeader,
-    ds: Dataset,
+    tags: RawTags,
     ts: UID,
     pixel: tuple[int, int, int] | None,
     fp: BinaryIO,
@@ -302,18 +278,15 @@ def _image_facts(
     """Fill ``head.images``; return a reason when the image cannot be used."""
     from medgan.dicom.decode import decoder_problem
 
-    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    rows, cols = tags.ushort("Rows"), tags.ushort("Columns")
     if rows <= 0 or cols <= 0:
         return "image without valid Rows/Columns"
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    bits_alloc = int(ds.get("BitsAllocated", 0) or 0)
-    bits_stored = int(ds.get("BitsStored", bits_alloc) or bits_alloc)
-    rep = int(ds.get("PixelRepresentation", 0) or 0)
-    photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
-    try:
-        n_frames = max(1, int(ds.get("NumberOfFrames", 1) or 1))
-    except (TypeError, ValueError):
-        n_frames = 1
+    samples = tags.ushort("SamplesPerPixel", 1) or 1
+    bits_alloc = tags.ushort("BitsAllocated")
+    bits_stored = tags.ushort("BitsStored", bits_alloc) or bits_alloc
+    rep = tags.ushort("PixelRepresentation")
+    photometric = tags.text("PhotometricInterpretation").upper()
+    n_frames = max(1, tags.int_text("NumberOfFrames") or 1)
     problem = decoder_problem(ts, photometric, samples, bits_alloc, bits_stored)
     if problem:
         return problem
@@ -337,21 +310,17 @@ def _image_facts(
                     f"{expected} bytes its header promises"
                 )
             offset = value_offset if bits_alloc in (8, 16, 32) else None
-    head.pixel_spacing = _floats(ds.get("PixelSpacing"), 2)  # type: ignore[assignment]
-    head.slice_thickness = _float(ds.get("SliceThickness"))
-    center, width = _float(_first(ds.get("WindowCenter"))), _float(_first(ds.get("WindowWidth")))
+    head.pixel_spacing = tags.floats("PixelSpacing", 2)  # type: ignore[assignment]
+    head.slice_thickness = tags.first_float("SliceThickness")
+    center, width = tags.first_float("WindowCenter"), tags.first_float("WindowWidth")
     if center is not None and width is not None and width > 0:
         head.window = (center, width)
-    slope = _float(ds.get("RescaleSlope"), 1.0) or 1.0
-    intercept = _float(ds.get("RescaleIntercept"), 0.0) or 0.0
-    has_lut = "ModalityLUTSequence" in ds and "RescaleSlope" not in ds
-    orientation = _floats(ds.get("ImageOrientationPatient"), 6)
-    position = _floats(ds.get("ImagePositionPatient"), 3)
-    instance = ds.get("InstanceNumber")
-    try:
-        instance_number = int(instance) if instance not in (None, "") else None
-    except (TypeError, ValueError):
-        instance_number = None
+    slope = tags.first_float("RescaleSlope", 1.0) or 1.0
+    intercept = tags.first_float("RescaleIntercept", 0.0) or 0.0
+    has_lut = tags.has("ModalityLUTSequence") and not tags.has("RescaleSlope")
+    orientation = tags.floats("ImageOrientationPatient", 6)
+    position = tags.floats("ImagePositionPatient", 3)
+    instance_number = tags.int_text("InstanceNumber")
     common: dict[str, Any] = {
         "path": head.path,
         "sop_instance_uid": head.sop_instance_uid,
@@ -376,5 +345,5 @@ def _image_facts(
         return None
     from medgan.dicom.frames import frame_refs
 
-    head.images = frame_refs(ds, common, position, orientation, head)
+    head.images = frame_refs(tags.ds, common, position, orientation, head)
     return None
