@@ -23,6 +23,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from medgan.phantom_anatomy import (
+    bounding_box,
+    cortex,
+    deep_structures,
+    lesions,
+    mass_effect,
+    subdural_thickness,
+)
+
 log = logging.getLogger(__name__)
 
 AIR_HU = -1000.0
@@ -189,29 +198,8 @@ def _angular_table(
     return ((t - t.mean()) / (t.std() + 1e-9)).astype(np.float32)
 
 
-def _sample_angular(
-    table: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray, rad: np.ndarray
-) -> np.ndarray:
-    from scipy import ndimage
-
-    n_el, n_az = table.shape
-    az = (np.arctan2(v, u) + np.pi) * (n_az / (2.0 * np.pi))
-    el = (np.clip(w / rad, -1.0, 1.0) + 1.0) * (0.5 * (n_el - 1))
-    return ndimage.map_coordinates(table, [el, az], order=1, mode="grid-wrap")
-
-
-def _ellipsoid(
-    u: np.ndarray,
-    v: np.ndarray,
-    w: np.ndarray,
-    c: tuple[float, float, float],
-    r: tuple[float, float, float],
-) -> np.ndarray:
-    return ((u - c[0]) / r[0]) ** 2 + ((v - c[1]) / r[1]) ** 2 + ((w - c[2]) / r[2]) ** 2
-
-
 @dataclass
-class _Textures:
+class Textures:
     bumps: _Field
     sulci: np.ndarray  # angular table: zero set = sulci
     sulcal_depth: np.ndarray  # angular table
@@ -238,7 +226,7 @@ def render_head(
     xs = ((np.arange(cols) - (cols - 1) / 2.0) * pixel_spacing).astype(np.float32)
     ys = ((np.arange(rows) - (rows - 1) / 2.0) * pixel_spacing).astype(np.float32)
     zs = np.asarray(slice_z, dtype=np.float32).reshape(-1)
-    tex = _Textures(
+    tex = Textures(
         bumps=_Field(rng, zs, ys, xs, 70.0),
         sulci=_angular_table(rng, (96, 320), (1.6, 2.2)),
         sulcal_depth=_angular_table(rng, (24, 48), (1.5, 2.0)),
@@ -247,7 +235,7 @@ def render_head(
     reach = max(p.semi_axes) * 1.12 + 18.0  # skin + bumps + head holder, mm
     for k0 in range(0, zs.size, chunk):
         zsl = slice(k0, min(k0 + chunk, zs.size))
-        box = _head_box(p, xs, ys, zs[zsl], reach)
+        box = _headbounding_box(p, xs, ys, zs[zsl], reach)
         if box is None:
             continue
         ysl, xsl = box
@@ -272,7 +260,7 @@ def render_head(
     return vol
 
 
-def _head_box(
+def _headbounding_box(
     p: HeadParams, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray, reach: float
 ) -> tuple[slice, slice] | None:
     """In-plane index ranges that can hold the head (plus margin) for slices at ``zs``."""
@@ -297,7 +285,7 @@ def _head_box(
 
 def _render_block(
     p: HeadParams,
-    tex: _Textures,
+    tex: Textures,
     where: tuple[slice, slice, slice],
     xs: np.ndarray,
     ys: np.ndarray,
@@ -330,7 +318,7 @@ def _render_block(
     # Direction-dependent skull: thinner over the temples, thicker front and back.
     skull = p.skull_mm * (1.0 - 0.45 * lateral + 0.15 * (v / rad) ** 2) * (1.0 + 0.08 * bumps)
     inner_skull = scalp + skull
-    subdural = _subdural(u, v, w, rad, p.lesions)
+    subdural = subdural_thickness(u, v, w, rad, p.lesions)
     brain_top = inner_skull + p.csf_mm + (subdural if subdural is not None else 0.0)
     cortex_depth = depth - brain_top
 
@@ -352,160 +340,12 @@ def _render_block(
 
     brain = cortex_depth > 0
     out[brain] = p.white_hu
-    _cortex(out, brain, u, v, w, rad, cortex_depth, p, tex)
-    bu, bv, bw = _mass_effect(u, v, w, p.lesions)
-    deep = _box(brain & (np.abs(bu) < 55.0) & (np.abs(bv) < 62.0) & (np.abs(bw + 5.0) < 45.0))
+    cortex(out, brain, u, v, w, rad, cortex_depth, p, tex)
+    bu, bv, bw = mass_effect(u, v, w, p.lesions)
+    deep = bounding_box(
+        brain & (np.abs(bu) < 55.0) & (np.abs(bv) < 62.0) & (np.abs(bw + 5.0) < 45.0)
+    )
     if deep is not None:
-        _deep_structures(out[deep], brain[deep], bu[deep], bv[deep], bw[deep], p)
-    _lesions(out, brain, u, v, w, p)
+        deep_structures(out[deep], brain[deep], bu[deep], bv[deep], bw[deep], p)
+    lesions(out, brain, u, v, w, p)
     return out
-
-
-def _box(mask: np.ndarray) -> tuple[slice, ...] | None:
-    """Smallest index box holding every True of ``mask`` (None when there is none)."""
-    out = []
-    for axis in range(mask.ndim):
-        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        if hit.size == 0:
-            return None
-        out.append(slice(int(hit[0]), int(hit[-1]) + 1))
-    return tuple(out)
-
-
-def _cortex(
-    out: np.ndarray,
-    brain: np.ndarray,
-    u: np.ndarray,
-    v: np.ndarray,
-    w: np.ndarray,
-    rad: np.ndarray,
-    cortex_depth: np.ndarray,
-    p: HeadParams,
-    tex: _Textures,
-) -> None:
-    """Grey-matter ribbon folded into gyri, with CSF-filled sulci running inwards."""
-    max_depth = 26.0
-    band = brain & (cortex_depth < max_depth)
-    cd = cortex_depth[band]
-    bu, bv, bw, br = u[band], v[band], w[band], rad[band]
-    s = _sample_angular(tex.sulci, bu, bv, bw, br)
-    # Sulci wander a little with depth, so they are not perfectly radial.
-    s += 0.04 * cd * _sample_angular(tex.sulcal_depth, bw, bu, bv, br)
-    sd = 13.0 + 5.0 * p.atrophy + 5.0 * _sample_angular(tex.sulcal_depth, bu, bv, bw, br)
-    grey = (cd < 2.6) | ((np.abs(s) < 0.75) & (cd < sd + 2.5))
-    sulcus = (np.abs(s) < 0.16 + 0.18 * p.atrophy) & (cd < sd)
-    vals = np.where(grey, np.float32(p.grey_hu), np.float32(p.white_hu)).astype(np.float32)
-    vals[sulcus] = 7.0
-    out[band] = vals
-
-
-def _mass_effect(
-    u: np.ndarray, v: np.ndarray, w: np.ndarray, lesions: tuple[Lesion, ...]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Coordinates seen by deep structures: pushed away from space-occupying lesions."""
-    bu, bv, bw = u, v, w
-    for les in lesions:
-        if les.push_mm <= 0 or les.kind == "subdural":
-            continue
-        cu, cv, cw = les.center
-        du, dv, dw = u - cu, v - cv, w - cw
-        fall = np.exp(-(du * du + dv * dv + dw * dw) / (2.0 * (2.2 * les.radius) ** 2))
-        # Sampling nearer the lesion makes structures appear pushed away from it.
-        scale = les.push_mm / max(les.radius, 1.0)
-        bu, bv, bw = bu - scale * du * fall, bv - scale * dv * fall, bw - scale * dw * fall
-    for les in lesions:
-        if les.kind == "subdural":  # midline shift away from the collection
-            bu = bu + np.sign(les.center[0]) * les.push_mm * np.exp(-((w / 70.0) ** 2))
-    return bu, bv, bw
-
-
-def _subdural(
-    u: np.ndarray, v: np.ndarray, w: np.ndarray, rad: np.ndarray, lesions: tuple[Lesion, ...]
-) -> np.ndarray | None:
-    """Extra thickness (mm) of a crescent-shaped subdural collection, or None."""
-    out = None
-    for les in lesions:
-        if les.kind != "subdural":
-            continue
-        d = np.asarray(les.center, dtype=np.float32)
-        d /= np.linalg.norm(d)
-        cos = (u * d[0] + v * d[1] + w * d[2]) / rad
-        thick = les.radius * np.clip((cos - 0.45) / 0.55, 0.0, 1.0) ** 0.7
-        out = thick if out is None else np.maximum(out, thick)
-    return out
-
-
-def _deep_structures(
-    vol: np.ndarray, brain: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray, p: HeadParams
-) -> None:
-    """Ventricles, basal ganglia, thalami, falx, interhemispheric fissure, calcifications."""
-    s = p.ventricle_scale
-    for side in (-1.0, 1.0):
-        vol[brain & (_ellipsoid(u, v, w, (side * 11.0, 6.0, -6.0), (8.0, 13.0, 10.0)) < 1)] = (
-            p.grey_hu - 3.0
-        )
-        vol[brain & (_ellipsoid(u, v, w, (side * 21.0, -6.0, -6.0), (6.0, 14.0, 9.0)) < 1)] = (
-            p.grey_hu - 1.0
-        )
-        vol[brain & (_ellipsoid(u, v, w, (side * 9.0, -22.0, 4.0), (5.0, 8.0, 8.0)) < 1)] = (
-            p.grey_hu - 2.0
-        )
-        # Lateral ventricle: a banana diverging backwards, with frontal and occipital horns.
-        centre_u = side * (4.0 + 0.9 * s + 0.12 * (v + 25.0))
-        centre_w = 12.0 - 0.006 * v * v
-        width = (3.0 + 2.5 * s) * (1.0 + 0.25 * np.clip(v / 25.0, -1.0, 1.0))
-        lat = ((u - centre_u) / width) ** 2 + ((w - centre_w) / (5.0 + 3.0 * s)) ** 2
-        lat += ((v - 2.0) / (30.0 + 4.0 * s)) ** 2
-        vol[brain & (lat < 1)] = 5.0
-        if p.calcified_choroid:
-            vol[
-                brain & (_ellipsoid(u, v, w, (side * (8.0 + 3.0 * s), 24.0, 10.0), (2.5,) * 3) < 1)
-            ] = 160.0
-        # Sylvian fissure: an oblique CSF cleft between frontal and temporal lobes.
-        sylvian = (side * u > 36.0) & (
-            np.abs(v + 6.0 - 0.35 * (side * u - 36.0)) < 0.9 + 1.6 * p.atrophy
-        )
-        vol[brain & sylvian & (w > -30.0) & (w < -2.0)] = 7.0
-    # Basal cisterns around the midbrain, low in the volume.
-    vol[brain & (_ellipsoid(u, v, w, (0.0, 3.0, -31.0), (14.0, 13.0, 5.0)) < 1)] = 7.0
-    vol[brain & (_ellipsoid(u, v, w, (0.0, 8.0, -31.0), (9.0, 8.0, 12.0)) < 1)] = p.white_hu + 4.0
-    vol[brain & (_ellipsoid(u, v, w, (0.0, 21.0, -24.0), (7.0, 4.0, 5.0)) < 1)] = 7.0
-    third = (np.abs(u) < 0.8 + 1.2 * s) & (np.abs(v - 2.0) < 11.0) & (w > -22.0) & (w < 2.0)
-    vol[brain & third] = 5.0
-    if p.calcified_pineal:
-        vol[brain & (_ellipsoid(u, v, w, (0.0, 16.0, -4.0), (2.5, 3.0, 2.5)) < 1)] = 180.0
-    # Interhemispheric fissure with the falx, above the corpus callosum and at the poles.
-    above_cc = (w > 24.0 + 0.004 * v * v) | (v < -42.0) | (v > 48.0)
-    fissure = brain & above_cc & (np.abs(u) < 1.0 + 1.5 * p.atrophy)
-    vol[fissure] = 7.0
-    vol[fissure & (np.abs(u) < 0.45)] = 65.0
-
-
-def _lesions(
-    vol: np.ndarray, brain: np.ndarray, u: np.ndarray, v: np.ndarray, w: np.ndarray, p: HeadParams
-) -> None:
-    """Haemorrhage, tumour (necrotic centre, dense rim, oedema) and infarct wedges."""
-    for les in p.lesions:
-        if les.kind == "subdural":
-            continue
-        if les.kind == "infarct":
-            # Wedge: points within a cone from the apex, pointing outwards, reaching the cortex.
-            cu, cv, cw = les.center
-            d = np.array([cu, cv * 0.6, cw * 0.6 + 10.0], dtype=np.float32)
-            d /= np.linalg.norm(d)
-            du, dv, dw = u - cu, v - cv, w - cw
-            dist = np.sqrt(du * du + dv * dv + dw * dw) + 1e-3
-            cos = (du * d[0] + dv * d[1] + dw * d[2]) / dist
-            wedge = brain & (cos > np.cos(np.deg2rad(24.0))) & (dist < les.radius + 40.0)
-            vol[wedge] = les.hu
-            continue
-        e = _ellipsoid(u, v, w, les.center, (les.radius, les.radius * 1.15, les.radius * 0.9))
-        if les.edema_mm > 0:
-            grow = (les.radius + les.edema_mm) / les.radius
-            edema = brain & (e < grow * grow) & (vol < p.grey_hu - 3.0) & (vol > 15.0)
-            vol[edema] = 0.5 * (p.white_hu + 8.0)
-        core = brain & (e < 1)
-        vol[core] = les.hu
-        if les.kind == "tumour":
-            vol[brain & (e < 0.3)] = 18.0  # necrotic centre
-            vol[brain & (e > 0.75) & (e < 1)] = les.hu + 8.0  # denser rim
