@@ -101,10 +101,15 @@ def save_trained_model(worker: Any, path: str, summary: dict[str, Any]) -> str:
     window = clean.get("window")
     if isinstance(window, dict):
         window = (window.get("center"), window.get("width"))
+    width = getattr(config, "width", None)
+    spacing = clean.get("model_pixel_spacing_mm")
     meta_kwargs: dict[str, Any] = {
         "recipe": getattr(config, "recipe", "default"),
         "resolution": int(getattr(config, "resolution", worker.images.shape[-1])),
         "z_dim": int(getattr(config, "z_dim", 128)),
+        "channels": int(getattr(config, "channels", 1)),
+        "model_kwargs": {"width": int(width)} if width else {},
+        "pixel_spacing": (float(spacing[0]), float(spacing[1])) if spacing else None,
         "training_summary": clean,
         "train_config": config_dict,
         "seed": int(getattr(config, "seed", 0)),
@@ -187,3 +192,58 @@ def generate_and_score(
         cancel=cancel,
     )
     return GenerationResult(generated, scores, reference, model_path)
+
+
+def export_job(
+    generated: Any,
+    scores: Any,
+    decisions: Any,
+    model_path: str,
+    config: Any,
+    *,
+    real_images: np.ndarray | None = None,
+    progress: Progress = None,
+    cancel: threading.Event | None = None,
+) -> Any:
+    """Write the kept slices (and optionally the real ones) with ``medgan.export.export_set``."""
+    from medgan.export import (
+        Provenance,
+        export_set,
+        provenance_from_model,
+        real_from_training,
+        synthetic_from_engine,
+    )
+
+    synthetic = synthetic_from_engine(generated, scores, decisions)
+    if model_path and os.path.exists(model_path):
+        from medgan.modelfile import read_metadata
+
+        provenance = provenance_from_model(model_path, read_metadata(model_path), seed=int(generated.seed))
+    else:
+        meta = getattr(generated, "metadata", {}) or {}
+        provenance = Provenance(
+            model_sha256="unknown", model_name="unknown", recipe=str(meta.get("recipe", "unknown")),
+            resolution=int(generated.images.shape[-1]), seed=int(generated.seed),
+            modality=str(meta.get("modality") or "OT").upper(), window=generated.window,
+        )
+    real = None
+    if config.include_real and real_images is not None and len(real_images):
+        from ui.train_worker import resize_images
+
+        real = real_from_training(resize_images(real_images, int(generated.images.shape[-1])))
+    memorization = {
+        "checked": scores is not None,
+        "override": bool(decisions is not None and decisions.config.allow_memorized),
+    }
+    if scores is not None:
+        memorization["calibration"] = scores.calibration_dict()
+    return export_set(
+        synthetic,
+        config,
+        provenance,
+        real=real,
+        filter_settings=decisions.to_dict() if decisions is not None else None,
+        memorization=memorization,
+        progress=progress,
+        cancel=cancel,
+    )

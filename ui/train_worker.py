@@ -114,13 +114,20 @@ class TrainWorker(Worker):
             self.event.emit(event)
 
     def work(self) -> Any:
+        init = None
+        if self.init_model:
+            from medgan.modelfile import check_compatible, load_model
+
+            loaded = load_model(self.init_model)  # refuses tampered or foreign files
+            check_compatible(loaded, self.config.recipe, self.config.resolution)
+            init = loaded.as_init()
         self.trainer = self._factory(
             self.config,
             self.images,
             on_event=self._forward,
             stop=self.cancel_event,
             pause=self._pause,
-            init_model=self.init_model,
+            init_model=init,
             resume_from=self.resume_from,
         )
         try:

@@ -1,18 +1,293 @@
-"""ExportPage: the export step of the workflow (being built out, see issue 5)."""
+"""Export page: format, destination and options → an atomic export in a worker, with progress,
+cancel, clear errors (exists, read-only, disk full) and "Open folder" when done."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QStandardPaths, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+import ui.compat  # noqa: F401
+from ui.jobs import export_job
+from ui.widgets.error_dialog import show_error
+from ui.workers import FunctionWorker, WorkerHandle, describe_error, start_worker
+
+log = logging.getLogger(__name__)
+
+TASK_KEY = "export"
+FORMAT_LABELS: dict[str, str] = {
+    "png": "PNG, 8-bit (windowed)",
+    "png16": "PNG, 16-bit",
+    "tiff": "TIFF, 16-bit",
+    "npy": "NumPy stack (.npy)",
+    "npz": "NumPy archive with scores (.npz)",
+    "nifti": "NIfTI, one file per slice",
+    "nifti-stack": "NIfTI, one stack",
+    "dicom": "DICOM (Secondary Capture, .dcm)",
+}
+
+
+def default_export_root() -> Path:
+    docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(docs or Path.home()) / "MedGAN exports"
 
 
 class ExportPage(QWidget):
-    """The export step of the workflow."""
+    """The Export step; reads the generated set, scores and decisions from AppState."""
 
-    def __init__(self, state: object, parent: QWidget | None = None) -> None:
+    export_finished = Signal(str)  # the export folder
+
+    def __init__(self, state: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Export"))
+        self.handle: WorkerHandle | None = None
+        self.last_export: Path | None = None
+        self.last_result: Any = None
+        self.error_box: Any = None
+        self.outcome = ""  # "done", "failed" or "cancelled" for the last export
+        self._build()
+        state.generated_changed.connect(self._refresh)
+        state.training_set_changed.connect(lambda *_: self._refresh())
+        self._refresh()
 
-    def shutdown(self, timeout_ms: int = 30000) -> None:
-        """Stop any running job and wait for it (called when the window closes)."""
+    def _build(self) -> None:
+        from medgan.export import FORMATS
+
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.format_combo = QComboBox()
+        for key in FORMATS:
+            self.format_combo.addItem(FORMAT_LABELS.get(key, key), key)
+        self.format_combo.currentIndexChanged.connect(self._update_options)
+        self.destination = QLineEdit(str(default_export_root() / time.strftime("export-%Y%m%d-%H%M%S")))
+        self.destination.setToolTip("A new folder to create (it must not exist, unless you allow overwriting)")
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.clicked.connect(self._browse)
+        dest = QHBoxLayout()
+        dest.addWidget(self.destination, 1)
+        dest.addWidget(self.browse_button)
+
+        self.include_real = QCheckBox("Include the real training slices (same preprocessing, de-identified)")
+        self.patient_name = QLineEdit("SYNTHETIC^MEDGAN")
+        self.patient_id = QLineEdit("SYNTH0001")
+        self.bit_mode = QComboBox()
+        self.bit_mode.addItem("Modality units + offset (e.g. HU + 32768)", "modality")
+        self.bit_mode.addItem("Windowed to 0…65535", "windowed")
+        self.overwrite = QCheckBox("Replace the destination if it exists (only once the new export is complete)")
+
+        options = QGroupBox("Export")
+        form = QFormLayout(options)
+        form.addRow("Format", self.format_combo)
+        form.addRow("Destination", dest)
+        form.addRow("16-bit values", self.bit_mode)
+        form.addRow("Synthetic patient name", self.patient_name)
+        form.addRow("Synthetic patient ID", self.patient_id)
+        form.addRow(self.include_real)
+        form.addRow(self.overwrite)
+
+        self.export_button = QPushButton("Export")
+        self.export_button.clicked.connect(self.start_export)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.open_button = QPushButton("Open folder")
+        self.open_button.clicked.connect(self.open_folder)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.open_button)
+        buttons.addStretch(1)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary_label)
+        layout.addWidget(options)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
+        self._update_options()
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ state
+    def _refresh(self) -> None:
+        generated = self.state.generated
+        decisions = self.state.decisions
+        if generated is None:
+            text = "Nothing to export yet: generate images on the Generate page."
+        else:
+            n = len(generated.images)
+            if decisions is not None:
+                kept = int(decisions.keep.sum())
+                text = f"{kept} of {n} generated slices will be exported ({n - kept} rejected)."
+                if decisions.config.allow_memorized:
+                    text += " The memorization guard is OVERRIDDEN; the manifest records it."
+            else:
+                text = f"All {n} generated slices will be exported."
+                if self.state.scores is None:
+                    text += " They were not scored: no check against the training set was made."
+        self.summary_label.setText(text)
+        has_real = self.state.training_images is not None
+        self.include_real.setEnabled(has_real)
+        if not has_real:
+            self.include_real.setChecked(False)
+        self._update_buttons()
+
+    def _update_options(self) -> None:
+        fmt = self.format_combo.currentData()
+        self.bit_mode.setEnabled(fmt in ("png16", "tiff"))
+        self.patient_name.setEnabled(fmt == "dicom")
+        self.patient_id.setEnabled(fmt == "dicom")
+
+    def _update_buttons(self) -> None:
+        busy = self.is_busy()
+        n_kept = self._n_kept()
+        self.export_button.setEnabled(not busy and n_kept > 0)
+        self.cancel_button.setEnabled(busy)
+        self.open_button.setEnabled(not busy and self.last_export is not None and self.last_export.is_dir())
+        for w in (self.format_combo, self.destination, self.browse_button, self.include_real,
+                  self.overwrite, self.patient_name, self.patient_id, self.bit_mode):
+            w.setEnabled(not busy and (w is not self.include_real or self.state.training_images is not None))
+        if not busy:
+            self._update_options()
+
+    def _n_kept(self) -> int:
+        generated = self.state.generated
+        if generated is None:
+            return 0
+        decisions = self.state.decisions
+        return int(decisions.keep.sum()) if decisions is not None else len(generated.images)
+
+    def is_busy(self) -> bool:
+        return self.handle is not None and not self.handle.done
+
+    # ---------------------------------------------------------------- actions
+    def _browse(self) -> None:
+        parent = QFileDialog.getExistingDirectory(self, "Folder in which to create the export",
+                                                  str(Path(self.destination.text()).parent))
+        if parent:
+            self.destination.setText(str(Path(parent) / Path(self.destination.text()).name))
+
+    def export_config(self) -> Any:
+        from medgan.export import ExportConfig
+
+        return ExportConfig(
+            format=self.format_combo.currentData(),
+            destination=self.destination.text().strip(),
+            overwrite=self.overwrite.isChecked(),
+            include_real=self.include_real.isChecked(),
+            patient_name=self.patient_name.text().strip(),
+            patient_id=self.patient_id.text().strip(),
+            bit_mode=self.bit_mode.currentData(),
+        )
+
+    def start_export(self) -> bool:
+        """Check the settings and destination now, then export in a worker."""
+        if self.is_busy() or self._n_kept() == 0:
+            return False
+        try:
+            from medgan.export import check_destination
+
+            config = self.export_config()
+            check_destination(config.destination, overwrite=config.overwrite)
+        except Exception as exc:  # noqa: BLE001 - every refusal is explained, nothing written
+            message, advice = describe_error(exc)
+            self._fail(message, advice)
+            return False
+        worker = FunctionWorker(
+            export_job,
+            self.state.generated,
+            self.state.scores,
+            self.state.decisions,
+            self.state.model_path,
+            config,
+            real_images=self.state.training_images if config.include_real else None,
+            name="export",
+        )
+        self.outcome = ""
+        self.last_export = None
+        self.progress.setValue(0)
+        self.status_label.setText(f"Exporting to {config.destination}…")
+        self.state.set_task("Exporting", 0.0, key=TASK_KEY)
+        self.handle = start_worker(
+            worker, self,
+            on_progress=self._on_progress,
+            on_result=self._on_result,
+            on_failed=self._fail,
+            on_cancelled=self._on_cancelled,
+            on_finished=self._on_finished,
+        )
+        self._update_buttons()
+        return True
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.status_label.setText("Cancelling…")
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        if self.handle is None or not self.handle.is_running():
+            return True
+        self.handle.cancel()
+        return self.handle.wait(timeout_ms)
+
+    def open_folder(self) -> bool:
+        if self.last_export is None:
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_export)))
+
+    # ---------------------------------------------------------------- results
+    def _on_progress(self, fraction: float, _message: str) -> None:
+        if fraction >= 0:
+            self.progress.setValue(int(fraction * 1000))
+            self.state.set_task("Exporting", fraction, key=TASK_KEY)
+
+    def _on_result(self, result: Any) -> None:
+        self.outcome = "done"
+        self.last_result = result
+        self.last_export = Path(result.path)
+        self.progress.setValue(1000)
+        real = f" and {result.n_real} real" if result.n_real else ""
+        self.status_label.setText(
+            f"Exported {result.n_synthetic} synthetic{real} slices as {result.format} to "
+            f"{result.path} (with manifest.csv, manifest.json and README.md)."
+        )
+        # A fresh default name, so that exporting again never collides with this one.
+        if not self.overwrite.isChecked():
+            self.destination.setText(str(Path(result.path).parent / time.strftime("export-%Y%m%d-%H%M%S")))
+        self.export_finished.emit(str(result.path))
+
+    def _on_cancelled(self) -> None:
+        self.outcome = "cancelled"
+        self.progress.setValue(0)
+        self.status_label.setText("Export cancelled; nothing was written.")
+
+    def _fail(self, message: str, advice: str) -> None:
+        self.outcome = "failed"
+        self.status_label.setText(f"Export failed: {message}")
+        self.error_box = show_error(self, f"The export could not be written.\n\n{message}", advice,
+                                    title="Export")
+
+    def _on_finished(self) -> None:
+        self.state.clear_task(TASK_KEY)
+        self._update_buttons()

@@ -225,12 +225,15 @@ class TrainPage(QWidget):
         values = self.settings.values()
         run_dir = self.runs_dir / time.strftime("run-%Y%m%d-%H%M%S")
         try:
-            config = make_train_config(
-                values, **{"checkpoint_dir": str(run_dir), **self.config_overrides}
-            )
+            if self.resume_from:
+                config = self._resume_config(values)
+            else:
+                config = make_train_config(
+                    values, **{"checkpoint_dir": str(run_dir), **self.config_overrides}
+                )
             from ui.train_worker import resize_images
 
-            images = resize_images(images, values["resolution"])
+            images = resize_images(images, config.resolution)
         except Exception as exc:  # noqa: BLE001 - bad settings must not crash the app
             from ui.workers import describe_error
 
@@ -266,6 +269,19 @@ class TrainPage(QWidget):
         )
         self._update_buttons()
         return True
+
+    def _resume_config(self, values: dict[str, Any]) -> Any:
+        """The checkpoint's own settings (same run), with the new budget and device."""
+        from medgan.train.trainer import read_checkpoint_config
+
+        base = read_checkpoint_config(self.resume_from or "")
+        return base.replace(
+            steps=values["steps"],
+            minutes=values["minutes"],
+            device=values["device"],
+            checkpoint_dir=str(Path(self.resume_from or "").parent),
+            **self.config_overrides,
+        )
 
     def toggle_pause(self) -> None:
         if self.worker is None:
