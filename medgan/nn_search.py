@@ -113,7 +113,7 @@ def features(
     """Flattened float32 features (N, D) of ``images`` (N, H, W) in the given space."""
     images = _as_stack(images)
     if space == "pixel":
-        return images.reshape(len(images), -1)
+        return images.reshape(len(images), int(np.prod(images.shape[1:])))
     if space != "robust":
         raise ValueError(f"unknown space {space!r}; use 'pixel' or 'robust'")
     import torch

@@ -89,8 +89,9 @@ def sliced_wasserstein(
                     raise Cancelled("SWD cancelled.")
                 dirs = torch.randn(da.shape[1], dirs_per_repeat, generator=gen)
                 dirs = (dirs / dirs.norm(dim=0, keepdim=True)).to(dev)
-                pa = torch.sort(da @ dirs, dim=0).values
-                pb = torch.sort(db @ dirs, dim=0).values
+                # (dirs, n) rows: sorting along the contiguous last axis is much faster
+                pa = _sort_rows((da @ dirs).T.contiguous())
+                pb = _sort_rows((db @ dirs).T.contiguous())
                 pa, pb = _match_quantiles(pa, pb)
                 total += float((pa - pb).abs().mean())
             per_level[res] = SCALE * total / dir_repeats
@@ -137,17 +138,27 @@ def _descriptors(
     return out
 
 
-def _match_quantiles(pa: torch.Tensor, pb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sorted projections of unequal length → the same number of evenly spaced quantiles."""
+def _sort_rows(x: torch.Tensor) -> torch.Tensor:
+    """Sort each row; on the CPU numpy's vectorised sort is several times faster than torch's."""
     import torch
 
-    n = min(len(pa), len(pb))
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.sort(x.numpy(), axis=1))
+    return torch.sort(x, dim=1).values
+
+
+def _match_quantiles(pa: torch.Tensor, pb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sorted projections (dirs, n) of unequal length → the same number of evenly spaced quantiles."""
+    import torch
+
+    n = min(pa.shape[1], pb.shape[1])
 
     def pick(p: torch.Tensor) -> torch.Tensor:
-        if len(p) == n:
+        m = p.shape[1]
+        if m == n:
             return p
-        idx = ((torch.arange(n, device=p.device) + 0.5) * len(p) / n).long().clamp_max(len(p) - 1)
-        return p[idx]
+        idx = ((torch.arange(n, device=p.device) + 0.5) * m / n).long().clamp_max(m - 1)
+        return p[:, idx]
 
     return pick(pa), pick(pb)
 
