@@ -128,3 +128,37 @@ def fake_factory(**options: Any) -> Any:
         return FakeTrainer(*args, **kwargs, **options)
 
     return make
+
+
+def scored_set(n: int = 40, m: int = 20, *, copies: int = 3, seed: int = 0, res: int = 32) -> tuple[Any, Any, np.ndarray]:
+    """A GeneratedSet whose first ``copies`` images are training slices, scored for real.
+
+    Returns ``(generated, scores, training_images)``.
+    """
+    from medgan.generate import GeneratedSet
+    from medgan.score import score_samples
+
+    rng = np.random.default_rng(seed)
+    train = np.tanh(rng.normal(size=(m, res, res))).astype(np.float32)
+    syn = np.tanh(rng.normal(size=(n, res, res))).astype(np.float32)
+    syn[:copies] = train[:copies]
+    keys = np.array([f"patient{i % 2}" for i in range(m)])
+    scores = score_samples(syn, train, training_patient_keys=keys, device="cpu")
+    generated = GeneratedSet(syn, (syn * 200.0 + 40.0).astype(np.float32), seed, np.arange(n),
+                             window=(40.0, 400.0),
+                             metadata={"recipe": "dcgan", "modality": "CT", "resolution": res})
+    return generated, scores, train
+
+
+def tiny_model_file(path: Path, *, recipe: str = "dcgan", res: int = 32) -> Path:
+    """An untrained but valid model file (generator + discriminator) for fast tests."""
+    import torch
+
+    from medgan.modelfile import ModelMetadata, save_model
+    from medgan.models import build_models
+
+    torch.manual_seed(0)
+    g, d = build_models(recipe, res, width=8)
+    meta = ModelMetadata(recipe=recipe, resolution=res, window=(40.0, 400.0), modality="CT",
+                         model_kwargs={"width": 8})
+    return save_model(path, {"generator": g.state_dict(), "discriminator": d.state_dict()}, meta)
