@@ -1,0 +1,274 @@
+"""PHI canary: patient identity planted in every header field must never reach an export,
+a manifest, the model file or a log.
+
+A small study is written whose headers hold marker strings in every identifying attribute
+(and in private tags); a model file is made from it through the engine's API; then
+``medgan generate`` exports in every format, with and without real slices, while every log
+record (DEBUG) and the command's output are captured. Every byte of every file written
+(gzip, zip and PNG streams decompressed) and every log line is searched for the markers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from medgan.cli import main
+from medgan.export import FORMATS
+from tests.dicom_factory import write_series
+
+TOKEN = "QZXCANARY"
+DATE_MARKERS = ("19120623", "19310417")
+PATIENTS = (
+    {"name": f"{TOKEN}PNA^{TOKEN}GIVENA", "id": f"{TOKEN}PIDA"},
+    {"name": f"{TOKEN}PNB^{TOKEN}GIVENB", "id": f"{TOKEN}PIDB"},
+)
+
+
+def _identifying_tags(k: int) -> dict[str, object]:
+    """Keyword → marker for every identifying attribute the factory can set."""
+    return {
+        "PatientBirthDate": DATE_MARKERS[0],
+        "PatientBirthTime": "010203",
+        "OtherPatientIDs": f"{TOKEN}OPID{k}",
+        "OtherPatientNames": f"{TOKEN}OPN{k}",
+        "PatientAddress": f"{TOKEN}ADDR{k}",
+        "PatientTelephoneNumbers": f"{TOKEN}TEL{k}",
+        "PatientComments": f"{TOKEN}PCOMMENT{k}",
+        "PatientMotherBirthName": f"{TOKEN}MOTHER{k}",
+        "MilitaryRank": f"{TOKEN}RANK{k}",
+        "EthnicGroup": f"{TOKEN}ETH{k}",
+        "AccessionNumber": f"{TOKEN}ACC{k}",
+        "InstitutionName": f"{TOKEN}INST{k}",
+        "InstitutionAddress": f"{TOKEN}INSTADDR{k}",
+        "InstitutionalDepartmentName": f"{TOKEN}DEPT{k}",
+        "StationName": f"{TOKEN}STN{k}",
+        "DeviceSerialNumber": f"{TOKEN}DSN{k}",
+        "ReferringPhysicianName": f"{TOKEN}REF^DOC{k}",
+        "PerformingPhysicianName": f"{TOKEN}PERF^DOC{k}",
+        "PhysiciansOfRecord": f"{TOKEN}REC^DOC{k}",
+        "NameOfPhysiciansReadingStudy": f"{TOKEN}READ^DOC{k}",
+        "OperatorsName": f"{TOKEN}OPER^TECH{k}",
+        "RequestingPhysician": f"{TOKEN}REQ^DOC{k}",
+        "StudyID": f"{TOKEN}S{k}",
+        "StudyDescription": f"{TOKEN}STUDYDESC{k}",
+        "ProtocolName": f"{TOKEN}PROTO{k}",
+        "RequestedProcedureDescription": f"{TOKEN}PROC{k}",
+        "ImageComments": f"{TOKEN}IMGCOMMENT{k}",
+        "StudyDate": DATE_MARKERS[1],
+        "SeriesDate": DATE_MARKERS[1],
+        "AcquisitionDate": DATE_MARKERS[1],
+        "ContentDate": DATE_MARKERS[1],
+        "InstanceCreationDate": DATE_MARKERS[1],
+    }
+
+
+def _write_study(root: Path) -> tuple[list[str], list[str]]:
+    """Two patients, one CT series each, markers everywhere. Returns (markers, series UIDs)."""
+    rng = np.random.default_rng(5)
+    markers = [TOKEN, *DATE_MARKERS]
+    uids: list[str] = []
+    for k, patient in enumerate(PATIENTS):
+        tags = _identifying_tags(k)
+        pixels = (rng.normal(0, 250, (6, 40, 40)) + 1064).astype(np.int16)
+        paths = write_series(
+            root / f"p{k}", n=6, rows=40, cols=40, pixels=pixels,
+            patient_name=patient["name"], patient_id=patient["id"],
+            series_description=f"{TOKEN}SERIESDESC{k}", extra_tags=tags, seed=k,
+        )  # fmt: skip
+        markers += [patient["id"], *(str(v) for v in tags.values() if TOKEN in str(v))]
+        for path in paths:  # private tags too
+            ds = pydicom.dcmread(path)
+            block = ds.private_block(0x0029, "QZX PRIVATE CREATOR", create=True)
+            block.add_new(0x10, "LO", f"{TOKEN}PRIVATE{k}")
+            block.add_new(0x11, "LO", patient["name"])
+            ds.save_as(path, enforce_file_format=True)
+            uids += [ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID]
+            if ds.get("FrameOfReferenceUID"):
+                uids.append(ds.FrameOfReferenceUID)
+        markers.append(f"{TOKEN}PRIVATE{k}")
+    return sorted(set(markers)), sorted(set(uids))
+
+
+def _make_model(data: Path, out: Path) -> Path:
+    """A model file through the engine's API: scan, training set from the marked study, a few
+    training steps at a tiny width, metadata as ``medgan train`` writes it."""
+    from medgan.data import TrainingSetConfig, build_training_set
+    from medgan.dicom.index import scan_folder
+    from medgan.modelfile import ModelMetadata, save_model
+    from medgan.train.config import TrainConfig
+    from medgan.train.trainer import Trainer
+
+    scan = scan_folder(data)
+    training = build_training_set(scan.series, TrainingSetConfig.with_window("file", resolution=64))
+    config = TrainConfig.for_recipe(
+        "default", resolution=64, steps=2, batch_size=4, width=8, device="cpu",
+        checkpoint_dir=str(out.parent / "checkpoints"), sample_every=1, n_samples=4,
+    )  # fmt: skip
+    trainer = Trainer(config, training.images)
+    result = trainer.run()
+    assert result.status == "finished", result.message
+    summary = training.summary()
+    spacing = summary.get("model_pixel_spacing_mm")
+    meta = ModelMetadata(
+        recipe="default", resolution=64, z_dim=config.z_dim, model_kwargs={"width": 8},
+        window=(float(training.window.center), float(training.window.width)),
+        modality=summary.get("modality", ""), pixel_spacing=tuple(spacing) if spacing else None,
+        training_summary=summary, train_config=config.to_dict(), seed=0, step=result.step,
+    )  # fmt: skip
+    return save_model(out, trainer.model_state(), meta)
+
+
+def _api_exports(model: Path, data: Path, parent: Path) -> list[Path]:
+    """Export every format with and without real slices via ``export_set``."""
+    from medgan.data import TrainingSetConfig, build_training_set
+    from medgan.dicom.index import scan_folder
+    from medgan.export import (
+        ExportConfig,
+        export_set,
+        provenance_from_model,
+        real_from_training,
+        synthetic_from_engine,
+    )
+    from medgan.generate import generate
+    from medgan.modelfile import load_model
+
+    loaded = load_model(model)
+    meta = loaded.metadata
+    generated = generate(loaded, 2, seed=5, device="cpu")
+    training = build_training_set(
+        scan_folder(data).series,
+        TrainingSetConfig(resolution=64, window_center=meta.window[0], window_width=meta.window[1]),
+    )
+    provenance = provenance_from_model(model, meta, seed=5)
+    outputs = []
+    for fmt in FORMATS:
+        for include_real in (False, True):
+            out = parent / f"api-{fmt}-{include_real}"
+            config = ExportConfig(format=fmt, destination=str(out), include_real=include_real)
+            export_set(synthetic_from_engine(generated), config, provenance,
+                       real=real_from_training(training.images), durable=False)  # fmt: skip
+            outputs.append(out)
+    return outputs
+
+
+def _blobs(path: Path) -> list[bytes]:
+    """The file's bytes plus every compressed stream inside it, decompressed."""
+    raw = path.read_bytes()
+    blobs = [raw]
+    if raw[:2] == b"\x1f\x8b":
+        blobs.append(gzip.decompress(raw))
+    if raw[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            blobs += [archive.read(name) for name in archive.namelist()]
+    if raw[:8] == b"\x89PNG\r\n\x1a\n":
+        pos, idat = 8, b""
+        while pos < len(raw):
+            (length,) = struct.unpack(">I", raw[pos : pos + 4])
+            kind, body = raw[pos + 4 : pos + 8], raw[pos + 8 : pos + 8 + length]
+            if kind == b"IDAT":
+                idat += body
+            elif kind == b"zTXt":
+                blobs.append(zlib.decompress(body[body.index(b"\x00") + 2 :]))
+            elif kind == b"iTXt" and body[body.index(b"\x00") + 1] == 1:
+                rest = body[body.index(b"\x00") + 3 :]
+                rest = rest[rest.index(b"\x00") + 1 :]
+                blobs.append(zlib.decompress(rest[rest.index(b"\x00") + 1 :]))
+            pos += 12 + length
+        blobs.append(zlib.decompress(idat))
+    return blobs
+
+
+def _assert_clean(where: str, blobs: list[bytes], needles: list[str]) -> None:
+    for blob in blobs:
+        low = blob.lower()
+        for needle in needles:
+            for encoded in (needle.lower().encode(), needle.lower().encode("utf-16-le")):
+                assert encoded not in low, f"{needle!r} leaked into {where}"
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], list[str]]:
+    root = tmp_path_factory.mktemp("canary")
+    markers, uids = _write_study(root / "data")
+    # Sanity: the markers really are in the inputs (else the test would prove nothing).
+    sample = next((root / "data" / "p0").iterdir()).read_bytes()
+    assert TOKEN.encode() in sample and DATE_MARKERS[0].encode() in sample
+    assert f"{TOKEN}PRIVATE0".encode() in sample
+    return root, markers, uids
+
+
+def test_no_marker_reaches_exports_manifests_model_or_logs(
+    study: tuple[Path, list[str], list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, markers, uids = study
+    monkeypatch.setenv("MEDGAN_CACHE", str(tmp_path / "cache"))
+    caplog.set_level(logging.DEBUG)
+    model = _make_model(root / "data", tmp_path / "model.safetensors")
+    series_uid = pydicom.dcmread(next((root / "data" / "p1").iterdir())).SeriesInstanceUID
+
+    # Every format through the command line (real slices in every other run) ...
+    outputs = []
+    for k, fmt in enumerate(FORMATS):
+        include_real = k % 2 == 0
+        out = tmp_path / "exports" / f"cli-{fmt}-{'mixed' if include_real else 'synthetic'}"
+        argv = ["-v", "generate", "--model", str(model), "-n", "3", "--seed", "3",
+                "--out", str(out), "--format", fmt, "--data", str(root / "data"),
+                "--allow-memorized", "--no-dedupe", "--device", "cpu"]  # fmt: skip
+        argv += ["--include-real"] if include_real else ["--series", series_uid]
+        assert main(argv) == 0, capsys.readouterr().err
+        outputs.append(out)
+    # ... and every format with and without real slices through the library API.
+    outputs += _api_exports(model, root / "data", tmp_path / "exports")
+    # A refused export (destination exists) logs and prints its message too.
+    assert main(["generate", "--model", str(model), "-n", "2", "--out", str(outputs[0]),
+                 "--data", str(root / "data")]) == 1  # fmt: skip
+
+    files = [model] + [p for out in outputs for p in out.rglob("*") if p.is_file()]
+    files += [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    files += [p for p in (tmp_path / "checkpoints").rglob("*") if p.is_file()]
+    kinds = {p.suffix for p in files}
+    assert {".dcm", ".png", ".tif", ".npy", ".npz", ".gz", ".csv", ".json", ".md"} <= kinds
+    assert any(p.name.startswith("real_") for p in files)  # real slices were exported
+    needles = markers + uids
+    for path in files:
+        _assert_clean(str(path.relative_to(tmp_path)), _blobs(path), needles)
+
+    captured = capsys.readouterr()
+    log_text = "\n".join(
+        f"{r.name} {r.levelname} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records
+    )
+    assert "Exported" in captured.out and "Scanned" in log_text  # the logs were captured
+    _assert_clean("the log records", [log_text.encode()], needles)
+    _assert_clean("stdout/stderr", [captured.out.encode(), captured.err.encode()], needles)
+
+
+def test_the_byte_search_sees_inside_compressed_files(tmp_path: Path) -> None:
+    """The canary's search must find a marker hidden in gzip, zip and PNG streams."""
+    from PIL import Image, PngImagePlugin
+
+    hidden = f"{TOKEN}HIDDEN".encode()
+    (tmp_path / "a.gz").write_bytes(gzip.compress(hidden * 3))
+    with zipfile.ZipFile(tmp_path / "b.npz", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x.npy", hidden * 3)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", (hidden * 3).decode(), zip=True)
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "c.png", pnginfo=info)
+    for name in ("a.gz", "b.npz", "c.png"):
+        blobs = _blobs(tmp_path / name)
+        assert hidden not in blobs[0]  # only visible once decompressed
+        with pytest.raises(AssertionError, match="leaked"):
+            _assert_clean(name, blobs, [f"{TOKEN}HIDDEN"])
