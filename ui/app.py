@@ -20,6 +20,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+import ui.compat  # noqa: F401 - PySide6 work-arounds, before any heavy Qt use
 from ui.widgets.error_dialog import show_error
 from ui.widgets.log_panel import QtLogHandler
 
@@ -156,12 +157,22 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(state)
     window.show()
     if args.startup_check:
+        app.processEvents()  # expose and first paint
+        shown = time.perf_counter() - started
+        heavy_at_show = sorted(m for m in ("torch", "monai") if m in sys.modules)
+        print(json.dumps({"event": "shown", "shown_s": round(shown, 3), "heavy_modules": heavy_at_show,
+                          "title": window.windowTitle()}), flush=True)
+
         def report() -> None:
-            shown = time.perf_counter() - started
-            heavy = sorted(m for m in ("torch", "monai") if m in sys.modules)
-            print(json.dumps({"shown_s": round(shown, 3), "heavy_modules": heavy,
-                              "title": window.windowTitle()}), flush=True)
+            if len(window._pages) < 4:
+                QTimer.singleShot(10, report)
+                return
+            print(json.dumps({"event": "ready", "heavy_modules": heavy_at_show,
+                              "pages_ready_s": round(time.perf_counter() - started, 3),
+                              "title": window.windowTitle(), "pages": sorted(window._pages)}),
+                  flush=True)
             window.close()
+
         QTimer.singleShot(0, report)
     elif args.demo:
         QTimer.singleShot(0, window.open_demo_study)

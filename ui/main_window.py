@@ -49,6 +49,26 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 WARM_UP_DELAY_MS = 1500
 
 
+DATA_STACK = ("pydicom", "scipy.ndimage", "medgan.dicom.index", "medgan.dicom.decode",
+              "medgan.dicom.window", "medgan.data", "medgan.demo")
+
+
+def warm_up_data_stack() -> list[str]:
+    """Import the DICOM/data libraries (runs in a worker right after the window shows).
+
+    Some of their imports hold the interpreter lock for ~100 ms (large dictionaries in
+    pydicom); doing it before the first job keeps scans free of that stall.
+    """
+    loaded = []
+    for name in DATA_STACK:
+        try:
+            importlib.import_module(name)
+            loaded.append(name)
+        except Exception:  # noqa: BLE001 - a missing optional module is reported by its job
+            log.debug("Warm-up could not import %s", name, exc_info=True)
+    return loaded
+
+
 def warm_up(*, progress: Any = None, cancel: Any = None) -> dict[str, Any]:
     """Import torch and MONAI and describe the compute device (runs in a worker).
 
@@ -130,19 +150,26 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._demo_handle: WorkerHandle | None = None
         self._warm_handle: WorkerHandle | None = None
+        self._stack_handle: WorkerHandle | None = None
         self.device_info: dict[str, Any] = {}
 
         self.nav = QListWidget(self)
         self.nav.setObjectName("WorkflowNav")
         self.nav.setFixedWidth(150)
         self.stack = QStackedWidget(self)
-        self.pages: dict[str, QWidget] = {}
-        for key, label, spec in PAGES:
-            page = _load_page(spec, self.state, self.stack, label)
-            page.setObjectName(f"{key.capitalize()}Page")
-            self.pages[key] = page
-            self.stack.addWidget(page)
+        # Pages are built right after the window shows (they pull in pyqtgraph), so the
+        # window appears fast; ``page(key)`` builds one on demand.
+        self._pages: dict[str, QWidget] = {}
+        for _key, label, _spec in PAGES:
+            holder = QLabel("Loading…", self.stack)
+            holder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.stack.addWidget(holder)
             QListWidgetItem(label, self.nav)
+        self._page_timer = QTimer(self)
+        self._page_timer.setSingleShot(True)
+        self._page_timer.timeout.connect(self._build_next_page)
+        self._ready = False  # the data stack is imported (warm-up stage 1 done)
+        self._when_ready: list[Any] = []
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.currentRowChanged.connect(lambda row: self._on_page_changed(row))
         splitter = QSplitter(self)
@@ -155,7 +182,6 @@ class MainWindow(QMainWindow):
         self._build_log_dock()
         self._build_status_bar()
         self._build_menus()
-        self._wire_pages()
         self.state.task_changed.connect(self._show_task)
         self.state.device_changed.connect(self.device_label.setText)
         self.state.model_changed.connect(lambda _p: self._update_title())
@@ -164,8 +190,8 @@ class MainWindow(QMainWindow):
         self._warm_timer = QTimer(self)
         self._warm_timer.setSingleShot(True)
         self._warm_timer.timeout.connect(self.probe_device)
-        if os.environ.get("MEDGAN_NO_WARMUP", "") in ("", "0"):
-            self._warm_timer.start(WARM_UP_DELAY_MS)  # once the window is on screen
+        self._warm_up_enabled = os.environ.get("MEDGAN_NO_WARMUP", "") in ("", "0")
+        self._stack_warm = not self._warm_up_enabled
 
     # -- construction -----------------------------------------------------------------------
     def _build_log_dock(self) -> None:
@@ -242,11 +268,80 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self._action("About MedGAN Studio", self.show_about, "F1"))
         self._refresh_recent_menu()
 
-    def _wire_pages(self) -> None:
-        data = self.pages.get("data")
-        scan_done = getattr(data, "scan_finished", None)
-        if scan_done is not None:
-            scan_done.connect(self._on_scan_finished)
+    # -- pages ------------------------------------------------------------------------------
+    @property
+    def pages(self) -> dict[str, QWidget]:
+        """Every page, by key (builds those not built yet)."""
+        for key, _label, _spec in PAGES:
+            self.page(key)
+        return dict(self._pages)
+
+    def page(self, key: str) -> QWidget:
+        """The page ``key`` ("data", "train", "generate", "export"), built on first use."""
+        if key in self._pages:
+            return self._pages[key]
+        keys = [k for k, _l, _s in PAGES]
+        row = keys.index(key)
+        _key, label, spec = PAGES[row]
+        page = _load_page(spec, self.state, self.stack, label)
+        page.setObjectName(f"{key.capitalize()}Page")
+        old = self.stack.widget(row)
+        self.stack.insertWidget(row, page)
+        self.stack.removeWidget(old)
+        old.deleteLater()
+        self._pages[key] = page
+        self.stack.setCurrentIndex(max(0, self.nav.currentRow()))
+        if key == "data":
+            scan_done = getattr(page, "scan_finished", None)
+            if scan_done is not None:
+                scan_done.connect(self._on_scan_finished)
+        if len(self._pages) == len(PAGES):
+            QTimer.singleShot(0, self._maybe_ready)
+        return page
+
+    def _build_next_page(self) -> None:
+        """Build one missing page per event-loop turn, the visible one first."""
+        order = [self.current_page_name()] + [k for k, _l, _s in PAGES]
+        missing = [k for k in order if k not in self._pages]
+        if missing:
+            self.page(missing[0])
+        if len(missing) > 1:
+            self._page_timer.start(0)
+        else:
+            self._maybe_ready()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if len(self._pages) < len(PAGES):
+            self._page_timer.start(30)  # let the shell paint first
+        if not self._stack_warm and self._stack_handle is None:
+            self._stack_handle = start_worker(
+                FunctionWorker(warm_up_data_stack, name="warm-up-data", progress_kw=None,
+                               cancel_kw=None), self, on_finished=self._on_stack_ready)
+
+    def _on_stack_ready(self) -> None:
+        self._stack_handle = None
+        self._stack_warm = True
+        self._maybe_ready()
+        if not self._closing:
+            self._warm_timer.start(WARM_UP_DELAY_MS)
+
+    def _maybe_ready(self) -> None:
+        """Once pages are built and the data libraries imported, run what was waiting."""
+        if self._ready or not self._stack_warm or len(self._pages) < len(PAGES):
+            return
+        self._ready = True
+        pending, self._when_ready = self._when_ready, []
+        for action in pending:
+            action()
+
+    def run_when_ready(self, action: Any) -> None:
+        """Run ``action`` now, or once the pages are built and the data libraries imported
+        (about a second after start), so a job never competes with start-up work."""
+        if self._ready:
+            action()
+        else:
+            self._when_ready.append(action)
 
     # -- settings ---------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -298,12 +393,15 @@ class MainWindow(QMainWindow):
         return PAGES[row][0]
 
     def show_page(self, key: str) -> QWidget:
+        page = self.page(key)
         keys = [k for k, _l, _s in PAGES]
         self.nav.setCurrentRow(keys.index(key))
-        return self.pages[key]
+        return page
 
     def _on_page_changed(self, row: int) -> None:
-        page = self.stack.widget(row)
+        if not self.isVisible():
+            return
+        page = self.page(PAGES[row][0])
         hook = getattr(page, "on_shown", None)
         if callable(hook):
             hook()
@@ -326,8 +424,10 @@ class MainWindow(QMainWindow):
 
     def open_folder(self, folder: str | Path) -> None:
         """Scan ``folder`` on the Data page (in the background)."""
-        self.show_page("data")
-        data = self.pages["data"]
+        if not self._ready:
+            self.run_when_ready(lambda: self.open_folder(folder))
+            return
+        data = self.show_page("data")
         scan = getattr(data, "scan_folder", None)
         if scan is None:
             show_error(self, "The Data page is not available.", "See the log panel for details.")
@@ -343,6 +443,9 @@ class MainWindow(QMainWindow):
 
     def open_demo_study(self) -> None:
         """Open the demo study, writing it first (in a worker, with progress) if needed."""
+        if not self._ready:
+            self.run_when_ready(self.open_demo_study)
+            return
         if self._demo_handle is not None:
             return
         try:
@@ -501,13 +604,15 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self._memory_timer.stop()
         for key in ("train", "generate", "export", "data"):
-            shutdown = getattr(self.pages.get(key), "shutdown", None)
+            shutdown = getattr(self._pages.get(key), "shutdown", None)
             if callable(shutdown):
                 try:
                     shutdown()
                 except Exception:  # noqa: BLE001 - keep closing
                     log.exception("The %s page did not shut down cleanly", key)
         self._warm_timer.stop()
+        self._page_timer.stop()
+        self._when_ready.clear()
         if not registry().shutdown(timeout_ms=30000):
             log.error("Some background jobs did not stop in time")
         super().closeEvent(event)

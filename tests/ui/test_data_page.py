@@ -24,9 +24,16 @@ def warm_up_heavy_imports() -> None:
     Importing them holds the interpreter lock for a few hundred ms, which is why the app
     does it while idle and not in the middle of a job.
     """
-    from ui.main_window import warm_up
+    from ui.main_window import warm_up, warm_up_data_stack
 
+    warm_up_data_stack()
     warm_up()
+
+
+def warm_up_data_stack() -> None:
+    from ui.main_window import warm_up_data_stack as stack
+
+    stack()
 
 
 MARKERS = ("Marker^Alice", "PID-ALICE", "Marker^Bob", "PID-BOB")
@@ -61,6 +68,7 @@ def scan(qtbot, page: DataPage, folder: Path, timeout: int = 30000) -> None:
 
 def test_scan_fills_tree_problems_and_viewer(qtbot, page, messy_folder, stall_probe, caplog) -> None:
     caplog.set_level(logging.DEBUG)
+    warm_up_data_stack()  # the main window does this right after it shows
     assert not page.cancel_button.isVisible()
     stall_probe.start()
     page.scan_folder(str(messy_folder))
