@@ -179,7 +179,25 @@ def scan_folder(
         result.skipped_non_dicom,
     )
     raise_if_empty(result)
+    _warm_up_decoders(result)
     return result
+
+
+def _warm_up_decoders(result: ScanResult) -> None:
+    """Start decoding processes now when many JPEG-family files will need them soon."""
+    from medgan.dicom.parallel import (
+        PROCESS_MIN_FILES,
+        default_processes,
+        needs_codec_process,
+        worker_pool,
+    )
+
+    n_procs = default_processes()
+    if n_procs == 0:
+        return
+    heavy = sum(needs_codec_process(s.images[0]) * len(s.files) for s in result.series if s.images)
+    if heavy >= PROCESS_MIN_FILES:
+        worker_pool(n_procs)
 
 
 def raise_if_empty(result: ScanResult) -> None:

@@ -17,6 +17,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import (
     JPEG2000,
     ExplicitVRLittleEndian,
+    JPEG2000Lossless,
     JPEGBaseline8Bit,
     JPEGLSNearLossless,
     RLELossless,
@@ -256,3 +257,37 @@ def test_cancel_during_load_stops_quickly(tmp_path, monkeypatch):
     with pytest.raises(Cancelled):
         load_series(series, cancel=cancel, workers=2)
     assert time.monotonic() - started < 1.15
+
+
+def test_worker_processes_give_the_same_pixels(tmp_path):
+    from pydicom.uid import JPEGLSLossless
+
+    write_series(tmp_path / "a", n=6, transfer_syntax=JPEGLSLossless, series_uid="1.2.826.0.1.9")
+    write_series(tmp_path / "b", n=3, multiframe=True, enhanced=True,
+                 transfer_syntax=JPEG2000Lossless)  # fmt: skip
+    for series in scan_folder(tmp_path).series:
+        threaded = load_series(series, processes=0, workers=2)
+        calls: list[tuple[int, int]] = []
+        in_processes = load_series(
+            series, processes=2, progress=lambda d, t, rec=calls.append: rec((d, t))
+        )
+        np.testing.assert_array_equal(in_processes, threaded)
+        assert calls[-1] == (series.n_images, series.n_images)
+
+
+def test_crashed_worker_costs_one_file_and_is_replaced(tmp_path):
+    from medgan.dicom import parallel
+
+    write_series(tmp_path, n=2, transfer_syntax=RLELossless)
+    series = _only_series(tmp_path)
+    pool = parallel.worker_pool(1)
+    try:
+        worker = pool._idle.queue[0]
+        worker.proc.kill()
+        worker.proc.wait()
+        with pytest.raises(DicomError, match="decoder crashed"):
+            pool.decode(series.images[0].path, [series.images[0]])
+        again = pool.decode(series.images[0].path, [series.images[0]])
+        np.testing.assert_array_equal(again[0], read_image(series.images[0]))
+    finally:
+        parallel.close_pool()
