@@ -10,7 +10,7 @@ Two feature spaces are offered:
 
 - ``"pixel"``: the raw slice, distances as RMS difference per pixel (units of the [-1, 1] scale,
   so thresholds do not depend on the resolution);
-- ``"robust"``: Gaussian-blurred and downsampled to at most 32 x 32, then standardised per image
+- ``"robust"``: Gaussian-blurred and downsampled (by 2 or more) to at most 32 x 32, then standardised per image
   (zero mean, unit variance). Distances there are ``sqrt(2 (1 - correlation))``: insensitive to
   noise, a one-pixel shift, and brightness or contrast changes, so a lightly altered copy of a
   training slice is still close.
@@ -256,7 +256,8 @@ def _as_stack(images: np.ndarray) -> np.ndarray:
 
 
 def _robust_side(h: int, w: int) -> int:
-    return max(1, min(ROBUST_SIZE, h, w))
+    """At least a factor 2 of downsampling (so a one-pixel shift barely matters), at most 32 px."""
+    return max(1, min(ROBUST_SIZE, h // 2, w // 2))
 
 
 def _robust_features(x: torch.Tensor) -> torch.Tensor:
