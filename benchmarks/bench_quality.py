@@ -1,0 +1,281 @@
+"""Quality against time: SWD of the `default` recipe against the classic `dcgan` (the naive
+baseline) after the same wall-clock training budget, on the demo study at 64² on the CPU.
+
+Run:  .venv/bin/python benchmarks/bench_quality.py --minutes 4
+
+Each recipe trains in its own process (so peak memory is that configuration's alone). Every
+``--eval-every`` seconds of *training* time the EMA generator (or G for dcgan) draws a fixed set
+of samples and its SWD (medgan.metrics.swd, Laplacian pyramid, x1e3) to real slices is measured;
+evaluation time is excluded from the budget. References measured in the same run:
+
+- floor: SWD between two halves of the real slices, split by patient (what a perfect generator
+  scores with this many samples);
+- ceiling: SWD of pure noise images and of each untrained generator;
+- "recognizable" threshold: SWD of real slices blurred with a 5x5 binomial kernel twice (a
+  Gaussian of sigma ~1.4 px): images whose anatomy is plainly recognizable but whose fine texture
+  is lost. A generator at or below it produces slices a reader recognizes as head CT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RES = 64
+
+
+def _training_set():  # type: ignore[no-untyped-def]
+    from medgan.data import TrainingSetConfig, build_training_set
+    from medgan.demo import ensure_demo_study
+    from medgan.dicom.index import scan_folder
+
+    folder = ensure_demo_study()
+    series = [s for s in scan_folder(folder).series if s.trainable]
+    return build_training_set(series, TrainingSetConfig(resolution=RES))
+
+
+def _halves(ts) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    """Real slices split into two halves by patient (alternate patients)."""
+    keys = sorted(set(ts.patient_keys.tolist()))
+    first = np.isin(ts.patient_keys, keys[0::2])
+    return ts.images[first], ts.images[~first]
+
+
+def _swd(a: np.ndarray, b: np.ndarray) -> float:
+    from medgan.metrics.swd import sliced_wasserstein
+
+    return float(sliced_wasserstein(a, b, seed=0, device="cpu").swd)
+
+
+def _grid(images: np.ndarray, path: Path, cols: int = 8) -> None:
+    from PIL import Image
+
+    n = min(len(images), cols * cols)
+    rows = (n + cols - 1) // cols
+    tiles = ((np.clip(images[:n], -1, 1) + 1) * 127.5).round().astype(np.uint8)
+    canvas = np.zeros((rows * RES, cols * RES), np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, cols)
+        canvas[r * RES : (r + 1) * RES, c * RES : (c + 1) * RES] = tile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(canvas).save(path)
+
+
+# --------------------------------------------------------------------------- one recipe
+
+
+def worker(
+    recipe: str, minutes: float, eval_every: float, out_json: Path, png: Path | None
+) -> None:
+    import torch
+
+    from medgan.generate import sample_noise
+    from medgan.models import RECIPES, build_models
+    from medgan.train.config import TrainConfig
+    from medgan.train.events import StepMetrics
+    from medgan.train.trainer import Trainer
+
+    ts = _training_set()
+    half_a, half_b = _halves(ts)
+    n_eval = len(half_a)
+    cfg = TrainConfig.for_recipe(
+        recipe,
+        resolution=RES,
+        steps=10**9,
+        minutes=None,
+        device="cpu",
+        seed=0,
+        sample_every=10**9,
+        checkpoint_dir=None,
+    )
+    width = cfg.width or RECIPES[recipe].default_width
+    g_eval, _ = build_models(recipe, RES, z_dim=cfg.z_dim, width=width)
+    g_eval.eval()
+    z = torch.from_numpy(sample_noise(1234, np.arange(n_eval), cfg.z_dim))
+    stop = threading.Event()
+    budget = minutes * 60.0
+    state = {"t0": 0.0, "eval_s": 0.0, "next": 0.0, "step": 0}
+    evals: list[dict[str, float]] = []
+
+    def sample(trainer: Trainer) -> np.ndarray:
+        g_eval.load_state_dict(trainer.model_state()["generator"])
+        with torch.inference_mode():
+            return torch.cat([g_eval(zb)[:, 0] for zb in z.split(64)]).clamp(-1, 1).numpy()
+
+    def evaluate(trainer: Trainer, train_s: float) -> np.ndarray:
+        t = time.perf_counter()
+        images = sample(trainer)
+        evals.append(
+            {"train_s": round(train_s, 1), "step": trainer.step, "swd": _swd(images, half_b)}
+        )
+        print(
+            f"  {recipe}: {train_s:6.0f} s  step {trainer.step:5d}  SWD {evals[-1]['swd']:.1f}",
+            flush=True,
+        )
+        state["eval_s"] += time.perf_counter() - t
+        return images
+
+    trainer: Trainer
+
+    def on_event(event: object) -> None:
+        if not isinstance(event, StepMetrics):
+            return
+        train_s = time.perf_counter() - state["t0"] - state["eval_s"]
+        if train_s >= state["next"]:
+            evaluate(trainer, train_s)
+            state["next"] += eval_every
+        if train_s >= budget:
+            stop.set()
+
+    trainer = Trainer(cfg, ts.images, on_event=on_event, stop=stop)
+    evaluate(trainer, 0.0)  # the untrained generator: the ceiling
+    state["next"] = eval_every
+    state["eval_s"] = 0.0
+    state["t0"] = time.perf_counter()
+    result = trainer.run()
+    train_s = time.perf_counter() - state["t0"] - state["eval_s"]
+    final = sample(trainer) if evals[-1]["step"] == trainer.step else evaluate(trainer, train_s)
+    if png is not None:
+        _grid(final, png)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    out_json.write_text(
+        json.dumps(
+            {
+                "recipe": recipe,
+                "status": result.status,
+                "steps": trainer.step,
+                "batch_size": cfg.batch_size,
+                "train_s": train_s,
+                "img_per_s": trainer.step * cfg.batch_size / max(train_s, 1e-9),
+                "evals": evals,
+                "peak_rss_mb": peak_mb,
+                "n_eval": n_eval,
+            }
+        )
+    )
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=4.0, help="training budget per recipe")
+    parser.add_argument("--eval-every", type=float, default=30.0, help="seconds of training")
+    parser.add_argument("--recipes", nargs="+", default=["dcgan", "default"])
+    parser.add_argument("--png-dir", default=str(ROOT / "docs" / "images"))
+    parser.add_argument("--json", help="write all figures here")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    png_dir = Path(args.png_dir) if args.png_dir else None
+    if args.worker:
+        png = png_dir / f"quality_{args.worker}.png" if png_dir else None
+        worker(args.worker, args.minutes, args.eval_every, Path(args.worker_out), png)
+        return 0
+
+    import torch
+
+    print(
+        f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"device cpu; load average {os.getloadavg()[0]:.1f}"
+    )
+    ts = _training_set()
+    half_a, half_b = _halves(ts)
+    from medgan.metrics.swd import _blur  # the pyramid's own kernel
+
+    blurred = _blur(_blur(torch.from_numpy(half_a)[:, None])).numpy()[:, 0]
+    noise = np.random.default_rng(0).uniform(-1, 1, half_a.shape).astype(np.float32)
+    refs = {
+        "real_vs_real": _swd(half_a, half_b),
+        "blurred_real": _swd(blurred, half_b),
+        "uniform_noise": _swd(noise, half_b),
+    }
+    threshold = refs["blurred_real"]
+    print(
+        f"Demo study at {RES}²: {len(ts.images)} training slices ({len(half_a)} vs "
+        f"{len(half_b)} in the by-patient halves); window {ts.window}"
+    )
+    print("References (SWD x1e3): " + ", ".join(f"{k} {v:.1f}" for k, v in refs.items()))
+    print(
+        f"Recognizable threshold = blurred real = {threshold:.1f}; budget {args.minutes} min "
+        "of training per recipe"
+    )
+    if png_dir is not None:
+        _grid(half_a, png_dir / "quality_real.png")
+
+    results = {}
+    for recipe in args.recipes:
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+            out = Path(fh.name)
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            recipe,
+            "--worker-out",
+            str(out),
+            "--minutes",
+            str(args.minutes),
+            "--eval-every",
+            str(args.eval_every),
+            "--png-dir",
+            str(png_dir) if png_dir else "",
+        ]
+        subprocess.run(cmd, check=True)
+        results[recipe] = json.loads(out.read_text())
+        out.unlink()
+
+    print(
+        f"\n{'recipe':8} {'steps':>6} {'img/s':>7} {'SWD final':>9} {'best':>6} "
+        f"{'recognizable after':>18} {'peak RSS':>9}"
+    )
+    for recipe, r in results.items():
+        evals = r["evals"]
+        hit = next((e for e in evals if e["swd"] <= threshold), None)
+        r["recognizable_after_s"] = hit["train_s"] if hit else None
+        r["swd_final"] = evals[-1]["swd"]
+        r["swd_best"] = min(e["swd"] for e in evals)
+        when = f"{hit['train_s']:.0f} s (step {hit['step']})" if hit else "not reached"
+        print(
+            f"{recipe:8} {r['steps']:6d} {r['img_per_s']:7.1f} {r['swd_final']:9.1f} "
+            f"{r['swd_best']:6.1f} {when:>18} {r['peak_rss_mb']:7.0f} MB"
+        )
+    if {"default", "dcgan"} <= results.keys():
+        ratio = results["dcgan"]["swd_final"] / results["default"]["swd_final"]
+        print(
+            f"\nSWD ratio dcgan/default after the same budget: {ratio:.2f}x "
+            "(> 1: default is better)"
+        )
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "references": refs,
+                    "threshold": threshold,
+                    "minutes": args.minutes,
+                    "results": results,
+                },
+                indent=1,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
