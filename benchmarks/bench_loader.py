@@ -74,7 +74,7 @@ def make_dataset(root: Path, n_files: int, size: int) -> Path:
 
     from pydicom import dcmwrite
 
-    from medgan.demo import _slice_dataset, demo_patient
+    from medgan.demo import ct_slice_dataset, demo_patient
     from medgan.phantom import render_head
 
     folder = root / f"loader-{n_files}x{size}-v1"
@@ -97,7 +97,7 @@ def make_dataset(root: Path, n_files: int, size: int) -> Path:
     for kind in {k for k, _ in MIX} - {RAW}:
         encoded[kind] = []
         for u in range(UNIQUE):
-            ds = _slice_dataset(1000, base, u, u + 1, 0.0, size, stored[u])
+            ds = ct_slice_dataset(1000, base, u, u + 1, 0.0, size, stored[u])
             ds.compress(_syntax(kind), stored[u])
             encoded[kind].append(bytes(ds.PixelData))
     for s, (kind, count) in enumerate(plan(n_files)):
@@ -106,7 +106,7 @@ def make_dataset(root: Path, n_files: int, size: int) -> Path:
         out.mkdir()
         for k in range(count):
             u = k % UNIQUE
-            ds = _slice_dataset(1000, patient, k, k + 1, -60.0 + k * 1.0, size, stored[u])
+            ds = ct_slice_dataset(1000, patient, k, k + 1, -60.0 + k * 1.0, size, stored[u])
             if kind != RAW:
                 ds.PixelData = encoded[kind][u]
                 ds["PixelData"].VR = "OB"

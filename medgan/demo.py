@@ -23,11 +23,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from medgan.errors import Cancelled, ExportError, MedganError
 from medgan.phantom import HeadParams, random_head, render_head
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +201,7 @@ def _write_patient(
         # Instance 1 is the top slice, as many scanners number them: file order is not
         # anatomical order, and readers must sort by position.
         instance = n - k
-        ds = _slice_dataset(seed, patient, k, instance, float(z[k]), size, stored[k])
+        ds = ct_slice_dataset(seed, patient, k, instance, float(z[k]), size, stored[k])
         dcmwrite(folder / f"IM{instance:05d}.dcm", ds, enforce_file_format=True)
         done += 1
         if progress is not None:
@@ -205,9 +209,13 @@ def _write_patient(
     return done
 
 
-def _slice_dataset(
+def ct_slice_dataset(
     seed: int, patient: DemoPatient, k: int, instance: int, z: float, size: int, pixels: np.ndarray
-):  # -> pydicom.Dataset
+) -> Dataset:
+    """Slice ``k`` (0 = lowest) of ``patient`` as a CT Image Storage dataset with file meta.
+
+    ``pixels`` are the stored int16 values (HU + 1024); everything else derives from the seed.
+    """
     from pydicom.dataset import Dataset, FileMetaDataset
 
     p = patient.index
