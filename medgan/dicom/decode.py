@@ -271,10 +271,33 @@ def _decode_deflated(path: str, items: Sequence[tuple[int, ImageRef]], out: np.n
         _decoded_to_out(np.asarray(frame), ref, ds, out[i])
 
 
+def complete_ref(ref: ImageRef) -> ImageRef:
+    """``ref`` itself when it carries the decoding facts, else one rebuilt from its header.
+
+    Lets callers decode an ``ImageRef(path=..., frame=...)`` they built by hand.
+    """
+    if ref.rows > 0 and ref.transfer_syntax:
+        return ref
+    from medgan.dicom.headers import read_header
+
+    head = read_header(ref.path)
+    if head.kind != "image":
+        raise DicomError(f"{ref.path}: {head.reason or 'not a DICOM image'}.")
+    for candidate in head.images:
+        if (candidate.frame or 0) == (ref.frame or 0):
+            return candidate
+    raise DicomError(f"{ref.path}: frame {ref.frame} does not exist.")
+
+
 def read_image(ref: ImageRef) -> np.ndarray:
     """One 2D image as float32 (rows, cols) in modality units; ``DicomError`` with the reason."""
+    ref = complete_ref(ref)
     problem = decoder_problem(
-        ref.transfer_syntax, ref.photometric, ref.samples_per_pixel, ref.bits_allocated or 8
+        ref.transfer_syntax,
+        ref.photometric,
+        ref.samples_per_pixel,
+        ref.bits_allocated or 8,
+        ref.bits_stored,
     )
     if problem:
         raise DicomError(f"{ref.path}: {problem}.")
@@ -310,7 +333,7 @@ def load_series(
     for i in picked:
         if not -series.n_images <= i < series.n_images:
             raise DicomError(f"Image index {i} is out of range (the series has {series.n_images}).")
-        refs.append(series.images[i])
+        refs.append(complete_ref(series.images[i]))
     if not refs:
         return np.empty((0, series.rows, series.cols), dtype=np.float32)
     shapes = {(r.rows, r.cols) for r in refs}

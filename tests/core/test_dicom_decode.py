@@ -291,3 +291,16 @@ def test_crashed_worker_costs_one_file_and_is_replaced(tmp_path):
         np.testing.assert_array_equal(again[0], read_image(series.images[0]))
     finally:
         parallel.close_pool()
+
+
+def test_hand_built_refs_are_completed_from_the_header(tmp_path):
+    from medgan.dicom.records import ImageRef
+
+    (path,) = write_series(tmp_path, n=3, multiframe=True, enhanced=True)
+    image = read_image(ImageRef(path=str(path), frame=2))
+    np.testing.assert_array_equal(image, default_pixels(3, 32, 32)[2] - 1024.0)
+    with pytest.raises(DicomError, match="frame 7"):
+        read_image(ImageRef(path=str(path), frame=7))
+    (tmp_path / "x.txt").write_text("not dicom")
+    with pytest.raises(DicomError):
+        read_image(ImageRef(path=str(tmp_path / "x.txt")))
