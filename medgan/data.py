@@ -14,26 +14,23 @@ the chosen slices and the config, so re-training does not decode again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from medgan.dataset.cache import cache_dir, cache_key, load_arrays, save_arrays
 from medgan.dicom.records import SeriesRecord
 from medgan.errors import Cancelled, DataError
 
 log = logging.getLogger(__name__)
 
 RESOLUTIONS = (64, 128, 256)
-CACHE_VERSION = 1
 _CHUNK = 32  # slices decoded at once: bounds memory for large series
 
 SliceRange = range | slice | tuple[int, int] | Sequence[int]
@@ -145,12 +142,6 @@ class TrainingSet:
 # --------------------------------------------------------------------------- helpers
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("MEDGAN_CACHE")
-    base = Path(root) if root else Path.home() / ".cache" / "medgan-studio"
-    return base / "trainsets"
-
-
 def _indices(series: SeriesRecord, spec: SliceRange | None) -> list[int]:
     n = series.n_images
     if spec is None:
@@ -182,24 +173,6 @@ def _chunks(series: SeriesRecord, idx: list[int]) -> list[list[int]]:
             out.append([i])
         last = size
     return out
-
-
-def _cache_key(
-    series_list: Sequence[SeriesRecord], indices: list[list[int]], config: TrainingSetConfig
-) -> str:
-    h = hashlib.sha256()
-    h.update(json.dumps({"v": CACHE_VERSION, "config": config.to_dict()}, sort_keys=True).encode())
-    for series, idx in zip(series_list, indices, strict=True):
-        h.update(b"\x00series")
-        for i in idx:
-            ref = series.images[i]
-            try:
-                st = os.stat(ref.path)
-                stamp = f"{st.st_size}:{st.st_mtime_ns}"
-            except OSError:
-                stamp = "missing"
-            h.update(f"{ref.path}|{ref.frame}|{stamp}\n".encode())
-    return h.hexdigest()[:32]
 
 
 def _square_resize(pixels: np.ndarray, resolution: int) -> np.ndarray:
@@ -258,44 +231,37 @@ def _holdout_patients(keys: list[str], fraction: float, seed: int) -> set[str]:
     return {unique[i] for i in order[:k]}
 
 
-def _save_cache(path: Path, ts: TrainingSet) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+_FIELDS = ("images", "patient_keys", "holdout_images", "holdout_keys", "window", "info")
+
+
+def _to_arrays(ts: TrainingSet) -> dict[str, np.ndarray]:
     held = ts.holdout
-    arrays = {
+    empty = np.zeros((0,) + ts.images.shape[1:], np.float32)
+    return {
         "images": ts.images,
         "patient_keys": ts.patient_keys.astype(str),
-        "holdout_images": held.images if held else np.zeros((0,) + ts.images.shape[1:], np.float32),
+        "holdout_images": held.images if held else empty,
         "holdout_keys": (held.patient_keys if held else np.zeros(0)).astype(str),
         "window": np.array([ts.window.center, ts.window.width], dtype=np.float64),
         "info": np.array(json.dumps(ts.info)),
     }
-    fd, tmp = tempfile.mkstemp(prefix=".trainset.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    except OSError as exc:
-        log.warning("Could not cache the training set (%s); it will be rebuilt next time.", exc)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
-def _load_cache(path: Path, config: TrainingSetConfig) -> TrainingSet | None:
+def _from_arrays(data: dict[str, np.ndarray], config: TrainingSetConfig) -> TrainingSet:
     from medgan.dicom.window import Window
 
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            images = data["images"].astype(np.float32, copy=False)
-            keys = data["patient_keys"]
-            h_images, h_keys = data["holdout_images"], data["holdout_keys"]
-            center, width = (float(v) for v in data["window"])
-            info = json.loads(str(data["info"]))
-    except (OSError, KeyError, ValueError) as exc:
-        log.warning("Ignoring an unreadable training-set cache (%s).", exc)
-        return None
-    holdout = HeldOut(h_images.astype(np.float32), h_keys) if len(h_images) else None
-    return TrainingSet(images, keys, Window(center, width), holdout, config, info, from_cache=True)
+    center, width = (float(v) for v in data["window"])
+    h_images = data["holdout_images"]
+    holdout = HeldOut(h_images.astype(np.float32), data["holdout_keys"]) if len(h_images) else None
+    return TrainingSet(
+        data["images"].astype(np.float32, copy=False),
+        data["patient_keys"],
+        Window(center, width),
+        holdout,
+        config,
+        json.loads(str(data["info"])),
+        from_cache=True,
+    )
 
 
 # --------------------------------------------------------------------------- building
@@ -350,16 +316,14 @@ def build_training_set(
     if total == 0:
         raise DataError("The chosen slice ranges are empty.")
 
-    key = _cache_key(series_list, indices, config)
-    cache_path = Path(cache_root) / "trainsets" if cache_root else cache_dir()
-    cache_path = cache_path / f"{key}.npz"
-    if use_cache and cache_path.exists():
-        cached = _load_cache(cache_path, config)
-        if cached is not None:
-            log.info("Training set loaded from cache (%d images).", len(cached.images))
-            if progress:
-                progress(total, total)
-            return cached
+    cache_path = cache_dir(cache_root) / f"{cache_key(series_list, indices, config.to_dict())}.npz"
+    cached = load_arrays(cache_path, _FIELDS) if use_cache else None
+    if cached is not None:
+        ts = _from_arrays(cached, config)
+        log.info("Training set loaded from cache (%d images).", len(ts.images))
+        if progress:
+            progress(total, total)
+        return ts
 
     resized: list[np.ndarray] = []
     patient_keys: list[str] = []
@@ -438,5 +402,5 @@ def build_training_set(
         config.resolution,
     )
     if use_cache:
-        _save_cache(cache_path, ts)
+        save_arrays(cache_path, _to_arrays(ts))
     return ts

@@ -151,19 +151,15 @@ class TrainProgress:
             fraction = m.elapsed_s / limit if limit else 0.0
             count = f"step {m.step}"
         parts = [
-            count,
-            _bar(fraction, 20),
-            f"{fraction:4.0%}",
+            f"{count} {_bar(fraction, 12)} {fraction:4.0%}",
             f"{m.img_per_s:,.0f} img/s",
-            f"elapsed {format_duration(m.elapsed_s)}",
             f"ETA {format_duration(m.eta_s)}",
-            f"G {m.g_loss:.3f}",
-            f"D {m.d_loss:.3f}",
-            f"D(x) {m.d_real:.2f}",
-            f"D(G(z)) {m.d_fake:.2f}",
+            f"G {m.g_loss:.3f} D {m.d_loss:.3f}",
+            f"D(x) {m.d_real:.2f} D(G(z)) {m.d_fake:.2f}",
         ]
         if m.aug_p > 0:
             parts.append(f"aug p {m.aug_p:.2f}")
+        parts.append(f"elapsed {format_duration(m.elapsed_s)}")
         return " | ".join(parts)
 
 

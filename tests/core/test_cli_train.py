@@ -129,3 +129,63 @@ def test_bad_inputs_give_clear_errors(demo: Path, tmp_path: Path, capsys) -> Non
     assert main(_train_args(demo, tmp_path / "m", "--steps", "1", "--window", "preset:nope")) == 1
     assert "Unknown window preset" in capsys.readouterr().err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_progress_bar_is_a_plain_listener(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setenv("COLUMNS", "200")
+
+    from medgan.cli.progress import CountProgress, TrainProgress, format_duration
+    from medgan.train.events import StepMetrics, TrainFinished, TrainStarted
+
+    def metrics(step: int) -> StepMetrics:
+        return StepMetrics(
+            step=step,
+            total_steps=10,
+            g_loss=0.5,
+            d_loss=1.25,
+            d_real=0.6,
+            d_fake=0.4,
+            aug_p=0.1,
+            img_per_s=320.0,
+            elapsed_s=step * 1.0,
+            eta_s=(10 - step) * 1.0,
+        )
+
+    started = TrainStarted(
+        total_steps=10,
+        time_limit_s=None,
+        start_step=0,
+        device="cpu",
+        n_images=50,
+        resolution=64,
+        recipe="default",
+    )
+    tty = io.StringIO()
+    bar = TrainProgress(tty, tty=True)
+    for event in (started, metrics(5), metrics(10), TrainFinished(10, 10.0, None)):
+        bar(event)
+    text = tty.getvalue()
+    assert "Training default at 64x64 on 50 images" in text
+    assert "\rstep 5/10 [######------]  50% | 320 img/s | ETA 5s" in text
+    assert "G 0.500 D 1.250 | D(x) 0.60 D(G(z)) 0.40 | aug p 0.10" in text
+    assert text.endswith("\n") and bar.outcome is not None and bar.last.step == 10  # type: ignore[union-attr]
+
+    plain = io.StringIO()
+    bar = TrainProgress(plain, tty=False, plain_every_s=3600)
+    for event in (started, *(metrics(s) for s in range(1, 11)), TrainFinished(10, 10.0, None)):
+        bar(event)
+    lines = plain.getvalue().splitlines()
+    assert "\r" not in plain.getvalue() and "\x1b" not in plain.getvalue()
+    assert (
+        len(lines) == 3 and lines[1].startswith("step 1/10") and lines[2].startswith("step 10/10")
+    )
+
+    counts = io.StringIO()
+    count = CountProgress("Decoding", counts, tty=False, plain_every_s=3600, unit="slices")
+    for done in range(0, 5):
+        count(done, 4)
+    assert counts.getvalue().splitlines()[-1].startswith("Decoding 4/4 slices")
+    assert format_duration(75) == "1m15s" and format_duration(3700) == "1h01m"
+    assert format_duration(None) == "?"

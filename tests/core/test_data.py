@@ -158,6 +158,11 @@ def test_cache_reused_and_invalidated(three_patients: list, tmp_path: Path) -> N
     assert not first.from_cache and second.from_cache
     assert np.array_equal(first.images, second.images)
     assert second.summary() == first.summary()
+    # A damaged entry is rebuilt, not trusted.
+    entry = next((cache / "trainsets").glob("*.npz"))
+    entry.write_bytes(b"not an npz")
+    rebuilt = build_training_set(three_patients, TrainingSetConfig(), cache_root=cache)
+    assert not rebuilt.from_cache and np.array_equal(rebuilt.images, first.images)
     # A changed file (new mtime) means a new decode.
     path = three_patients[0].images[0].path
     st = os.stat(path)
