@@ -42,8 +42,10 @@ log = logging.getLogger(__name__)
 Space = Literal["pixel", "robust"]
 ProgressFn = Callable[[int, int], None]
 
-#: Default memory budget for the working buffers of one search (distance block + chunk copies).
-DEFAULT_MEMORY_BUDGET = 256 * 1024**2
+#: Default memory budget for the working buffers of one search (distance block + chunk copies)
+#: on the CPU; on a GPU bigger blocks run faster and device memory is plentiful.
+DEFAULT_MEMORY_BUDGET = 64 * 1024**2
+GPU_MEMORY_BUDGET = 1024**3
 ROBUST_SIZE = 32  # side of the robust-space image
 _EPS = 1e-6
 
@@ -137,7 +139,7 @@ def nearest_neighbours(
     reference_groups: np.ndarray | None = None,
     exclude_self: bool = False,
     device: str | torch.device = "auto",
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    memory_budget: int | None = None,
     chunk_sizes: tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
@@ -152,7 +154,8 @@ def nearest_neighbours(
             the same group as the query is never its neighbour (cross-patient search).
         exclude_self: query and reference are the same set; item i is not its own neighbour.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
-        memory_budget: bytes allowed for working buffers (not counting the inputs).
+        memory_budget: bytes allowed for working buffers (not counting the inputs); ``None``:
+            64 MiB on the CPU, 1 GiB on a GPU.
         chunk_sizes: explicit (query_chunk, reference_chunk), overriding the budget.
         progress: ``progress(done_blocks, total_blocks)``.
         cancel: set it to stop; raises :class:`medgan.errors.Cancelled`.
@@ -178,6 +181,8 @@ def nearest_neighbours(
     if n == 0 or m == 0:
         return NNResult(best_d, best_i, space)
 
+    if memory_budget is None:
+        memory_budget = GPU_MEMORY_BUDGET if dev.type == "cuda" else DEFAULT_MEMORY_BUDGET
     if chunk_sizes is not None:
         qc, rc = max(1, int(chunk_sizes[0])), max(1, int(chunk_sizes[1]))
     else:
@@ -193,7 +198,7 @@ def nearest_neighbours(
         if reference_groups is not None
         else None
     )
-    r_norms = torch.from_numpy((r_feat.astype(np.float64) ** 2).sum(1).astype(np.float32))
+    r_norms = torch.from_numpy(_row_norms(r_feat))
     done = 0
     with torch.no_grad():
         for qs in range(0, n, qc):
@@ -312,15 +317,25 @@ def _mask_block(
         d2.masked_fill_(same, math.inf)
 
 
+def _row_norms(feat: np.ndarray, step: int = 256) -> np.ndarray:
+    """Squared L2 norm of each row, computed in blocks (no full-size temporary)."""
+    out = np.empty(len(feat), np.float32)
+    for s in range(0, len(feat), step):
+        block = feat[s : s + step].astype(np.float64)
+        out[s : s + step] = np.einsum("ij,ij->i", block, block)
+    return out
+
+
 def _exact_distances(q_feat: np.ndarray, r_feat: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """RMS (pixel) or plain (robust, already standardised) distance of each query to its match."""
     out = np.full(len(q_feat), np.inf, np.float32)
     dim = q_feat.shape[1]
-    for s in range(0, len(q_feat), 1024):
-        sel = idx[s : s + 1024]
+    step = 128
+    for s in range(0, len(q_feat), step):
+        sel = idx[s : s + step]
         ok = sel >= 0
-        diff = q_feat[s : s + 1024][ok].astype(np.float64) - r_feat[sel[ok]].astype(np.float64)
+        diff = q_feat[s : s + step][ok].astype(np.float64) - r_feat[sel[ok]].astype(np.float64)
         block = np.sqrt((diff * diff).sum(1) / dim)
-        chunk = out[s : s + 1024]
+        chunk = out[s : s + step]
         chunk[ok] = block
     return out

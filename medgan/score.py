@@ -39,7 +39,7 @@ import numpy as np
 
 from medgan.errors import DataError
 from medgan.metrics.memorization import MemorizationCalibration, calibrate_memorization
-from medgan.nn_search import DEFAULT_MEMORY_BUDGET, nearest_neighbours, resolve_device
+from medgan.nn_search import nearest_neighbours, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ def score_samples(
     empty_threshold: float = 0.02,
     seed: int = 0,
     device: str = "auto",
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    memory_budget: int | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> ScoreTable:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from medgan.errors import DataError
-from medgan.nn_search import DEFAULT_MEMORY_BUDGET, nearest_neighbours
+from medgan.nn_search import nearest_neighbours
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def calibrate_memorization(
     max_queries: int = 1000,
     seed: int = 0,
     device: str = "auto",
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    memory_budget: int | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
 ) -> MemorizationCalibration:
