@@ -83,4 +83,11 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             write_json_atomic(args.json, scan_to_json(result))
             print(f"JSON written to {args.json}")
+    if not result.series:
+        print(
+            "medgan: error: no usable image series: every DICOM file is listed above with "
+            "the reason it cannot be used.",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -248,6 +248,10 @@ def _from_dataset(
         sop_class_uid=sop_class,
         series_number=tags.int_text("SeriesNumber"),
     )
+    if not sop_class and not head.series_uid and not tags.has("Rows"):
+        head.kind = "problem"
+        head.reason = "unreadable DICOM header (damaged: no SOP Class, series or image tags)"
+        return head
     what = _non_image_reason(tags, sop_class, has_pixels)
     if what is not None:
         name = UID(sop_class).name if sop_class else what
@@ -310,7 +314,10 @@ def _image_facts(
                     f"{expected} bytes its header promises"
                 )
             offset = value_offset if bits_alloc in (8, 16, 32) else None
-    head.pixel_spacing = tags.floats("PixelSpacing", 2)  # type: ignore[assignment]
+    # Projection radiographs often give only the detector's spacing.
+    head.pixel_spacing = tags.floats("PixelSpacing", 2) or tags.floats(  # type: ignore[assignment]
+        "ImagerPixelSpacing", 2
+    )
     head.slice_thickness = tags.first_float("SliceThickness")
     center, width = tags.first_float("WindowCenter"), tags.first_float("WindowWidth")
     if center is not None and width is not None and width > 0:

@@ -87,3 +87,15 @@ def test_console_entry_point_runs(messy_folder):
     )
     assert run.returncode == 0, run.stderr
     assert "Patient " in run.stdout and "Series " in run.stdout
+
+
+def test_folder_with_only_unusable_dicom_lists_reasons_and_exits_1(tmp_path, capsys):
+    from tests.dicom_factory import write_broken_header, write_non_image
+
+    write_non_image(tmp_path / "sr", "SR")
+    write_broken_header(tmp_path / "bad.dcm")
+    assert cli_main(["scan", str(tmp_path), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "bad.dcm" in captured.out and "unreadable DICOM header" in captured.out
+    assert "no image to train on" in captured.out
+    assert "no usable image series" in captured.err

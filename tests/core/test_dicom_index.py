@@ -340,3 +340,10 @@ def test_permission_errors_become_clear_messages(tmp_path, monkeypatch):
     assert result.series[0].n_images == 2
     with pytest.raises(DicomError, match="cannot be read.*Permission denied"):
         scan_folder(locked)
+
+
+def test_radiograph_with_imager_pixel_spacing(tmp_path):
+    write_series(tmp_path, n=1, modality="DX", orientation=None, pixel_spacing=None,
+                 extra_tags={"ImagerPixelSpacing": [0.2, 0.25]})  # fmt: skip
+    series = scan_folder(tmp_path).series[0]
+    assert series.pixel_spacing == (0.2, 0.25)
