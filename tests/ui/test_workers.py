@@ -139,7 +139,9 @@ def test_throttles_limit_rate_but_keep_the_last_value() -> None:
 def test_stall_probe_catches_a_blocked_event_loop(qtbot, stall_probe) -> None:
     stall_probe.start()
     qtbot.wait(50)
-    time.sleep(0.25)  # what decoding on the UI thread would do
+    end = time.thread_time() + 0.25
+    while time.thread_time() < end:  # what decoding on the UI thread would do: 250 ms of CPU
+        sum(range(1000))
     qtbot.wait(30)
     with pytest.raises(AssertionError, match="stalled"):
         stall_probe.assert_responsive(100)
