@@ -18,9 +18,9 @@ import numpy as np
 from pydicom.uid import UID
 
 from medgan.dicom.parallel import (
-    PROCESS_MIN_FILES,
+    PROCESS_MIN_PIXELS,
+    codec_pixels,
     default_processes,
-    needs_codec_process,
     run_tasks,
 )
 from medgan.dicom.records import ImageRef, SeriesRecord
@@ -349,9 +349,9 @@ def load_series(
         by_file.setdefault(ref.path, []).append((i, ref))
     tasks = list(by_file.items())
     n_workers = max(1, workers or default_workers())
-    n_codec = sum(any(needs_codec_process(ref) for _, ref in items) for _, items in tasks)
+    n_codec = codec_pixels(refs)
     if processes is None:
-        processes = default_processes() if n_codec >= PROCESS_MIN_FILES else 0
+        processes = default_processes() if n_codec >= PROCESS_MIN_PIXELS else 0
     if processes == 0 and (n_workers == 1 or len(tasks) == 1):
         done = 0
         for path, items in tasks:

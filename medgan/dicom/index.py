@@ -186,17 +186,16 @@ def scan_folder(
 def _warm_up_decoders(result: ScanResult) -> None:
     """Start decoding processes now when many JPEG-family files will need them soon."""
     from medgan.dicom.parallel import (
-        PROCESS_MIN_FILES,
+        PROCESS_MIN_PIXELS,
+        codec_pixels,
         default_processes,
-        needs_codec_process,
         worker_pool,
     )
 
     n_procs = default_processes()
     if n_procs == 0:
         return
-    heavy = sum(needs_codec_process(s.images[0]) * len(s.files) for s in result.series if s.images)
-    if heavy >= PROCESS_MIN_FILES:
+    if codec_pixels([ref for s in result.series for ref in s.images]) >= PROCESS_MIN_PIXELS:
         worker_pool(n_procs)
 
 
