@@ -210,3 +210,20 @@ def test_ensure_reuses_a_complete_cache(
     monkeypatch.setenv("MEDGAN_CACHE", str(root))
     assert demo.default_cache_root() == root
     assert ensure_demo_study() == root / demo_cache.name
+
+
+def test_phantom_lesions_show_at_their_place_with_their_density() -> None:
+    from medgan.phantom import HeadParams, Lesion, random_head
+
+    kinds = {les.kind for s in range(40) for les in random_head(np.random.default_rng(s)).lesions}
+    assert kinds == {"haemorrhage", "infarct", "tumour", "subdural"}
+    bleed = Lesion("haemorrhage", (25.0, -10.0, 20.0), 12.0, 70.0, edema_mm=4.0)
+    grid = {"rows": 96, "cols": 96, "pixel_spacing": 2.0, "slice_z": np.array([20.0])}
+    clean = render_head(HeadParams(noise_hu=0.0), **grid)[0]
+    sick = render_head(HeadParams(noise_hu=0.0, lesions=(bleed,)), **grid)[0]
+    # World x = 25 mm (patient left) is column 47.5 + 12.5; y = -10 mm is row 47.5 - 5.
+    at = (43, 60)
+    assert 60.0 < sick[at] < 80.0 and 15.0 < clean[at] < 45.0
+    mirror = (43, 35)  # same place on the right: untouched apart from mass effect
+    assert abs(float(sick[mirror]) - float(clean[mirror])) < 15.0
+    assert (np.abs(sick - clean) > 20).sum() > 60  # a lesion of ~12 mm radius, not a dot
