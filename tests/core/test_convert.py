@@ -39,8 +39,13 @@ GEOMETRIES = {
 }
 
 
-def _write_linear_phantom(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Write the linear phantom on geometry ``name``; return (values, world LPS) per voxel."""
+def _write_linear_phantom(
+    folder: Path, name: str, *, enhanced: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Write the linear phantom on geometry ``name``; return (values, world LPS) per voxel.
+
+    ``enhanced`` writes one Enhanced CT multi-frame file with per-frame positions.
+    """
     iop, mode = GEOMETRIES[name]
     row, col = np.asarray(iop[:3], float), np.asarray(iop[3:], float)
     normal = np.cross(row, col)
@@ -68,6 +73,8 @@ def _write_linear_phantom(folder: Path, name: str) -> tuple[np.ndarray, np.ndarr
         pixels=values + 1024.0,
         rescale=(1.0, -1024.0),
         seed=3,
+        multiframe=enhanced,
+        enhanced=enhanced,
     )
     return values, world
 
@@ -213,3 +220,14 @@ def test_bad_names_cancel_and_overwrite_leave_nothing_half_written(tmp_path: Pat
     assert calls and calls[-1] == (4, 4)
     assert nib.load(target).shape == (32, 32, 4)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s", "v.nii.gz"]
+
+
+def test_enhanced_multiframe_oblique_round_trip(tmp_path: Path) -> None:
+    values, _world = _write_linear_phantom(tmp_path / "mf", "oblique", enhanced=True)
+    assert len(list((tmp_path / "mf").iterdir())) == 1
+    series = scan_folder(tmp_path / "mf").series[0]
+    assert series.n_images == N
+    img = nib.load(series_to_nifti(series, tmp_path / "mf.nii.gz"))
+    got, lps = _voxel_world_lps(img)
+    assert np.abs(got - np.rint(lps @ GRADIENT)).max() <= 1.0
+    assert sorted(got) == sorted(values.ravel())
