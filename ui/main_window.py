@@ -110,9 +110,8 @@ def warm_up(*, progress: Any = None, cancel: Any = None) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - no torch: the app still browses data
         info["error"] = str(exc)
     try:
-        import monai.transforms  # noqa: F401 - used by the training-set builder
-
         import monai
+        import monai.transforms  # noqa: F401 - used by the training-set builder
 
         info["monai"] = monai.__version__
     except Exception:  # noqa: BLE001
@@ -269,7 +268,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.quit_action)
 
         view_menu = menu.addMenu("&View")
-        for row, (key, label, _spec) in enumerate(PAGES):
+        for row, (_key, label, _spec) in enumerate(PAGES):
             view_menu.addAction(self._action(f"{label.split()[-1]} page",
                                              lambda r=row: self.nav.setCurrentRow(r), f"Ctrl+{row + 1}"))
         view_menu.addSeparator()

@@ -24,7 +24,7 @@ try:
     import ui.compat  # noqa: F401 - PySide6 work-arounds (see that module)
 except ImportError:  # pragma: no cover
     pass
-from PySide6.QtCore import QCoreApplication, QSettings, QThread, QTimer, Qt
+from PySide6.QtCore import QCoreApplication, QSettings, Qt, QThread, QTimer
 
 _started_threads: list[weakref.ref[QThread]] = []
 _original_start = QThread.start

@@ -18,6 +18,7 @@ from ui.state import AppState
 from ui.widgets.error_dialog import close_all, shown_dialogs
 from ui.widgets.series_tree import COL_NAME, COL_TRAINABLE
 
+
 def warm_up_heavy_imports() -> None:
     """What the main window's warm-up does after launch: import torch and MONAI once.
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication
 
 from ui.main_window import MainWindow, describe_device, warm_up_data_stack
 from ui.pages import data_page as data_page_module

@@ -112,8 +112,9 @@ class DataPage(QWidget):
         header = QHBoxLayout()
         header.addWidget(self.open_button)
         header.addWidget(self.rescan_button)
-        header.addWidget(self.scan_progress, 1)
+        header.addWidget(self.scan_progress, 3)
         header.addWidget(self.cancel_button)
+        header.addStretch(1)
 
         # tree + viewer
         self.tree = SeriesTree(self)
@@ -169,7 +170,11 @@ class DataPage(QWidget):
         self.selection_table = QTableWidget(0, 4, self)
         self.selection_table.setObjectName("SelectionTable")
         self.selection_table.setHorizontalHeaderLabels(["Series", "From slice", "To slice", "Slices"])
-        self.selection_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        sel_header = self.selection_table.horizontalHeader()
+        sel_header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col, width in ((1, 96), (2, 96), (3, 64)):
+            sel_header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
+            sel_header.resizeSection(col, width)
         self.selection_table.verticalHeader().hide()
         self.start_here = QPushButton("Start at viewed slice", self)
         self.start_here.clicked.connect(lambda: self._range_from_viewer(start=True))
@@ -181,8 +186,10 @@ class DataPage(QWidget):
         for r in (64, 128, 256):
             self.resolution_box.addItem(f"{r} × {r}", r)
         self.window_box = QComboBox(self)
-        self.window_box.addItem("Automatic", "auto")
+        self.window_box.setToolTip("How modality values map to the network's [-1, 1] range. "
+                                   "File window: the one stored in the files (else automatic).")
         self.window_box.addItem("File window", "file")
+        self.window_box.addItem("Automatic", "auto")
         try:
             from medgan.dicom.window import CT_PRESETS
 

@@ -1,0 +1,115 @@
+"""Render every page of MedGAN Studio to docs/screenshots/*.png (offscreen, no display needed).
+
+    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--train-steps 60]
+
+Opens the demo study (writing it first if needed), picks series, builds the training set, then
+captures each page. A page can add its own scenes by defining ``screenshot_scenes()`` that
+returns ``[(name, prepare: Callable[[], None], ready: Callable[[], bool]), ...]``; the script
+calls ``prepare()``, waits until ``ready()`` and saves ``<name>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+log = logging.getLogger("screenshots")
+
+
+def wait_until(app, condition: Callable[[], bool], timeout_s: float, what: str) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if condition():
+            return True
+        time.sleep(0.02)
+    if what:
+        log.warning("Timed out waiting for %s", what)
+    return False
+
+
+def settle(app, seconds: float = 0.3) -> None:
+    wait_until(app, lambda: False, seconds, "")
+
+
+def save(window, out: Path, name: str) -> Path:
+    path = out / f"{name}.png"
+    window.grab().save(str(path))
+    print(f"wrote {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument("--width", type=int, default=1440)
+    parser.add_argument("--height", type=int, default=900)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    from ui.app import create_app
+    from ui.main_window import MainWindow
+    from ui.state import AppState
+
+    app = create_app()
+    window = MainWindow(AppState())
+    window.resize(args.width, args.height)
+    window.show()
+    wait_until(app, lambda: len(window._pages) == 4, 60, "pages")
+
+    window.open_demo_study()
+    data = window.page("data")
+    wait_until(app, lambda: window.state.scan is not None, 300, "the demo study scan")
+    wait_until(app, lambda: not data.is_scanning(), 30, "scan end")
+    scan = window.state.scan
+    if scan is None:
+        print("the demo study could not be opened", file=sys.stderr)
+        return 1
+    # choose most patients' series (all but the last), and look at the third patient
+    trainable = [s for s in scan.series if s.trainable]
+    for series in trainable[:-1]:
+        data.tree.set_checked(series.series_uid, True)
+    if len(trainable) > 2:
+        data.tree.select_series(trainable[2].series_uid)
+    viewer = data.viewer
+    wait_until(app, lambda: viewer.shown_index() >= 0, 30, "a slice")
+    wait_until(app, lambda: all(not data.tree.item_for(u).icon(0).isNull() for u in data.tree.series_uids()),
+               30, "thumbnails")
+    data.build_training_set()
+    wait_until(app, lambda: data.build_button.isEnabled(), 300, "the training set")
+    window.show_page("data")
+    settle(app, 0.5)
+    save(window, args.out, "data")
+
+    data.tabs.setCurrentIndex(1)
+    settle(app)
+    save(window, args.out, "data-problems")
+    data.tabs.setCurrentIndex(0)
+
+    window.log_dock.show()
+    for key in ("train", "generate", "export"):
+        page = window.show_page(key)
+        settle(app, 0.5)
+        save(window, args.out, key)
+        scenes = getattr(page, "screenshot_scenes", None)
+        for name, prepare, ready in (scenes() if callable(scenes) else []):
+            prepare()
+            wait_until(app, ready, 600, name)
+            settle(app, 0.5)
+            save(window, args.out, name)
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
