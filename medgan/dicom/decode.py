@@ -126,10 +126,12 @@ def _finish_mono(raw: np.ndarray, ref: ImageRef, out: np.ndarray) -> None:
     slope, intercept = np.float32(ref.rescale_slope), np.float32(ref.rescale_intercept)
     if slope != 1:
         np.multiply(raw, slope, out=out, casting="unsafe")
+        if intercept != 0:
+            out += intercept
+    elif intercept != 0:
+        np.add(raw, intercept, out=out, casting="unsafe")  # one pass: convert and shift
     else:
         np.copyto(out, raw, casting="unsafe")
-    if intercept != 0:
-        out += intercept
     if ref.photometric == "MONOCHROME1":
         lo, hi = _stored_range(ref)
         a, b = slope * lo + intercept, slope * hi + intercept
