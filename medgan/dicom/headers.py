@@ -33,16 +33,23 @@ _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC
 _SEQ_DELIMITER = 0xFFFEE0DD
 _ITEM = 0xFFFEE000
 
-# SOP class prefixes of objects that carry no trainable image.
-_NON_IMAGE_PREFIXES: tuple[tuple[str, str], ...] = (
+# SOP classes of objects that carry no trainable image: a trailing "." marks a prefix.
+_NON_IMAGE_CLASSES: tuple[tuple[str, str], ...] = (
     ("1.2.840.10008.5.1.4.1.1.88.", "structured report"),
     ("1.2.840.10008.5.1.4.1.1.11.", "presentation state"),
     ("1.2.840.10008.5.1.4.1.1.9.", "waveform"),
-    ("1.2.840.10008.5.1.4.1.1.66", "segmentation, registration or raw data"),
+    ("1.2.840.10008.5.1.4.1.1.66", "raw data"),
+    ("1.2.840.10008.5.1.4.1.1.66.", "segmentation, registration or fiducials"),
     ("1.2.840.10008.5.1.4.1.1.104.", "encapsulated document"),
     ("1.2.840.10008.5.1.4.1.1.481.2", "RT dose grid"),
     ("1.2.840.10008.5.1.4.1.1.481.3", "RT structure set"),
-    ("1.2.840.10008.5.1.4.1.1.481.", "RT plan or treatment record"),
+    ("1.2.840.10008.5.1.4.1.1.481.4", "RT treatment record"),
+    ("1.2.840.10008.5.1.4.1.1.481.5", "RT plan"),
+    ("1.2.840.10008.5.1.4.1.1.481.6", "RT treatment record"),
+    ("1.2.840.10008.5.1.4.1.1.481.7", "RT treatment record"),
+    ("1.2.840.10008.5.1.4.1.1.481.8", "RT ion plan"),
+    ("1.2.840.10008.5.1.4.1.1.481.9", "RT treatment record"),
+    ("1.2.840.10008.5.1.4.1.1.481.", "RT object"),  # .481.1 (RT Image) is matched first
     ("1.2.840.10008.5.1.4.34.", "RT plan or treatment record"),
     ("1.2.840.10008.5.1.4.1.1.68.", "surface model"),
     ("1.2.840.10008.5.1.4.1.1.90.", "content assessment"),
@@ -50,8 +57,8 @@ _NON_IMAGE_PREFIXES: tuple[tuple[str, str], ...] = (
     ("1.2.840.10008.5.1.4.38.", "hanging protocol"),
     ("1.2.840.10008.5.1.4.39.", "colour palette"),
     ("1.2.840.10008.5.1.4.43.", "generic implant template"),
-    ("1.2.840.10008.5.1.4.1.1.481.1", ""),  # RT Image is an image: handled below
 )
+_RT_IMAGE = "1.2.840.10008.5.1.4.1.1.481.1"
 _NON_IMAGE_MODALITIES = {
     "SR": "structured report", "PR": "presentation state", "SEG": "segmentation",
     "RTPLAN": "RT plan", "RTSTRUCT": "RT structure set", "RTDOSE": "RT dose grid",
@@ -105,10 +112,10 @@ def looks_like_dicom(prefix: bytes) -> bool:
 
 def _non_image_reason(tags: RawTags, sop_class: str, has_pixels: bool) -> str | None:
     """Return a description when the object is not an image, else None."""
-    if sop_class.startswith("1.2.840.10008.5.1.4.1.1.481.1"):
+    if sop_class == _RT_IMAGE:
         return None  # RT Image: a real radiograph
-    for prefix, what in _NON_IMAGE_PREFIXES:
-        if what and sop_class.startswith(prefix):
+    for uid, what in _NON_IMAGE_CLASSES:
+        if sop_class == uid or (uid.endswith(".") and sop_class.startswith(uid)):
             return what
     modality = tags.text("Modality").upper()
     if not has_pixels:

@@ -347,3 +347,21 @@ def test_radiograph_with_imager_pixel_spacing(tmp_path):
                  extra_tags={"ImagerPixelSpacing": [0.2, 0.25]})  # fmt: skip
     series = scan_folder(tmp_path).series[0]
     assert series.pixel_spacing == (0.2, 0.25)
+
+
+@pytest.mark.parametrize(
+    ("sop_class", "is_image"),
+    [
+        ("1.2.840.10008.5.1.4.1.1.481.1", True),  # RT Image: a radiograph
+        ("1.2.840.10008.5.1.4.1.1.481.2", False),  # RT Dose: a dose grid with pixel data
+        ("1.2.840.10008.5.1.4.1.1.481.10", False),  # a newer RT object, not an image
+        ("1.2.840.10008.5.1.4.1.1.66.4", False),  # Segmentation with pixel data
+        ("1.2.840.10008.5.1.4.1.1.128", True),  # PET
+    ],
+)
+def test_sop_class_decides_image_or_not(tmp_path, sop_class, is_image):
+    write_series(tmp_path, n=2, extra_tags={"SOPClassUID": sop_class})
+    result = scan_folder(tmp_path)
+    assert bool(result.series) is is_image
+    assert len(result.skipped_non_image) == (0 if is_image else 2)
+    assert result.problems == []
