@@ -32,6 +32,7 @@ class RawTags:
         encoding = getattr(ds, "original_encoding", (None, True))
         little = encoding[1] is not False
         self._us = struct.Struct("<H" if little else ">H")
+        self._encodings: list[str] | None = None
 
     def _value(self, keyword: str) -> Any:
         elem = self.ds.get_item(_tag(keyword))
@@ -96,9 +97,25 @@ class RawTags:
             return default
 
     def decoded(self, keyword: str) -> str:
-        """A value whose text depends on the Specific Character Set (names, descriptions)."""
+        """A value whose text depends on the Specific Character Set (names, descriptions).
+
+        Decoded here rather than by pydicom's element conversion, whose validation warnings
+        may quote the value: names must never reach a log.
+        """
+        value = self._value(keyword)
+        if value is None:
+            return ""
+        if not isinstance(value, bytes):
+            return str(value).strip()
+        from pydicom.charset import convert_encodings, decode_bytes
+
+        if self._encodings is None:
+            try:
+                self._encodings = convert_encodings(self.texts("SpecificCharacterSet") or None)
+            except Exception:  # noqa: BLE001 - an unknown charset falls back to ASCII/latin-1
+                self._encodings = ["iso8859"]
         try:
-            value = self.ds.get(keyword)
-        except Exception:  # noqa: BLE001 - a bad charset must not lose the file
-            return self.text(keyword)
-        return "" if value is None else str(value).strip()
+            text = decode_bytes(value, self._encodings, {0x5C, 0x3D, 0x5E})
+        except Exception:  # noqa: BLE001
+            text = value.decode("latin-1")
+        return text.strip(" \x00")

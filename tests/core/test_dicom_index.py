@@ -365,3 +365,12 @@ def test_sop_class_decides_image_or_not(tmp_path, sop_class, is_image):
     assert bool(result.series) is is_image
     assert len(result.skipped_non_image) == (0 if is_image else 2)
     assert result.problems == []
+
+
+def test_names_decoded_with_their_character_set(tmp_path):
+    write_series(tmp_path / "a", n=1, patient_name="Müller^Jörg",
+                 extra_tags={"SpecificCharacterSet": "ISO_IR 192"})  # fmt: skip
+    write_series(tmp_path / "b", n=1, patient_name="Yamada^Tarou=山田^太郎",
+                 extra_tags={"SpecificCharacterSet": ["ISO 2022 IR 6", "ISO 2022 IR 87"]})  # fmt: skip
+    names = {s.patient_name for s in scan_folder(tmp_path).series}
+    assert names == {"Müller^Jörg", "Yamada^Tarou=山田^太郎"}
