@@ -86,15 +86,30 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _fsync_tree(root: Path) -> None:
+    """fsync every file (in parallel: fsync waits on the disk, not the CPU), then the folders."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths, folders = [], []
     for folder, _dirs, files in os.walk(root):
-        for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(folder))
+        paths += [os.path.join(folder, name) for name in files]
+        folders.append(Path(folder))
+    if len(paths) > 8:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(_fsync_file, paths))
+    else:
+        for path in paths:
+            _fsync_file(path)
+    for folder in folders:
+        _fsync_dir(folder)
 
 
 def _fsync_dir(folder: Path) -> None:

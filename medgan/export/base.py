@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,12 +54,37 @@ class WriterContext:
 
 
 class Writer:
-    """Base class. ``write`` returns one relative file name per slice, ``close`` any extras."""
+    """Base class. ``write`` returns one relative file name per slice, ``close`` any extras.
+
+    :meth:`run_parallel` runs a batch's file writes on a few threads: creating files and
+    compressing (zlib) wait on the disk or release the GIL, so they overlap well.
+    """
 
     suffix = ""
+    threads = 4
 
     def __init__(self, ctx: WriterContext) -> None:
         self.ctx = ctx
+        self._pool: ThreadPoolExecutor | None = None
+
+    def run_parallel(self, tasks: list[Callable[[], object]]) -> None:
+        """Run the tasks and wait for all of them; the first error is raised."""
+        if len(tasks) < 4 or self.threads <= 1:
+            for task in tasks:
+                task()
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="medgan-export")
+        futures = [self._pool.submit(task) for task in tasks]
+        errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def write(self, batch: list[SliceRecord]) -> list[str]:
         raise NotImplementedError

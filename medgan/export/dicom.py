@@ -1,9 +1,10 @@
 """DICOM writer: one Secondary Capture instance (``.dcm``) per slice, nothing from any source.
 
-The first instance of each series is built by highdicom's ``SCImage`` (which knows the IOD);
-the following instances reuse that validated dataset and change only what differs per slice
-(SOP Instance UID, Instance Number, comments, pixels), which is much faster than building a
-new dataset per file. Every export gets a fresh Study Instance UID; synthetic and real
+The first instance of each series is built by highdicom's ``SCImage`` (which knows the IOD).
+Everything that is the same for every slice of the series is then encoded once (Explicit VR
+Little Endian) into byte segments; each file is those segments with the few elements that
+differ per slice (SOP Instance UID, Instance Number, comments, pixels) encoded by pydicom in
+between, which is several times faster than building and writing a dataset per file. Every export gets a fresh Study Instance UID; synthetic and real
 slices go to separate series. No attribute is ever copied from a source file: the patient
 is the configured synthetic identity and dates are the export's own.
 """
@@ -12,9 +13,14 @@ from __future__ import annotations
 
 import datetime
 import logging
+import struct
 
 import numpy as np
-from pydicom.dataset import Dataset
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset, validate_file_meta
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_data_element, write_dataset
+from pydicom.tag import Tag
 from pydicom.uid import generate_uid
 
 from medgan.export.base import SYNTHETIC_NOTICE, SliceRecord, Writer, WriterContext
@@ -24,6 +30,68 @@ log = logging.getLogger(__name__)
 
 _STANDARD_MODALITIES = {"CT", "MR", "PT", "NM", "CR", "DX", "MG", "US", "XA", "RF", "OT"}
 _SERIES_NUMBER = {"synthetic": 1, "real": 2}
+#: Top-level elements that differ per slice, in tag order.
+_VARYING = (
+    ("SOPInstanceUID", Tag(0x0008, 0x0018), "UI"),
+    ("InstanceNumber", Tag(0x0020, 0x0013), "IS"),
+    ("ImageComments", Tag(0x0020, 0x4000), "LT"),
+    ("PixelData", Tag(0x7FE0, 0x0010), "OW"),
+)
+
+
+def _bytes_io() -> DicomBytesIO:
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    return fp
+
+
+class _EncodedSeries:
+    """A series template split into constant byte segments around the per-slice elements."""
+
+    def __init__(self, template: Dataset) -> None:
+        meta = FileMetaDataset(template.file_meta)
+        validate_file_meta(meta, enforce_standard=True)
+        media_uid = Tag(0x0002, 0x0003)
+        before, after = Dataset(), Dataset()
+        for elem in meta:
+            if elem.tag.element == 0 or elem.tag == media_uid:
+                continue
+            (before if elem.tag < media_uid else after).add(elem)
+        self.meta_segments = []
+        for part in (before, after):
+            fp = _bytes_io()
+            write_dataset(fp, part)
+            self.meta_segments.append(fp.getvalue())
+        charset = template.get("SpecificCharacterSet", "iso8859")
+        self.encodings = charset
+        self.segments: list[bytes] = []
+        bounds = [tag for _, tag, _ in _VARYING]
+        lower = -1
+        for upper in [*bounds, None]:
+            part = Dataset()
+            for elem in template:
+                if elem.tag > lower and (upper is None or elem.tag < upper):
+                    part.add(elem)
+            fp = _bytes_io()
+            write_dataset(fp, part, charset)
+            self.segments.append(fp.getvalue())
+            lower = upper if upper is not None else lower
+
+    def encode(self, values: dict[str, object]) -> bytes:
+        uid_fp = _bytes_io()
+        write_data_element(uid_fp, DataElement(0x00020003, "UI", values["SOPInstanceUID"]))
+        media_uid = uid_fp.getvalue()
+        group_length = len(self.meta_segments[0]) + len(media_uid) + len(self.meta_segments[1])
+        fp = _bytes_io()
+        fp.write(b"\x00" * 128 + b"DICM")
+        fp.write(struct.pack("<HH2sHI", 0x0002, 0x0000, b"UL", 4, group_length))
+        fp.write(self.meta_segments[0] + media_uid + self.meta_segments[1])
+        for (keyword, tag, vr), segment in zip(_VARYING, self.segments):
+            fp.write(segment)
+            write_data_element(fp, DataElement(tag, vr, values[keyword]), self.encodings)
+        fp.write(self.segments[-1])
+        return fp.getvalue()
 
 
 def _clip(text: str, limit: int) -> str:
@@ -39,7 +107,7 @@ class DicomWriter(Writer):
         self.study_uid = generate_uid()
         self.series_uids = {kind: generate_uid() for kind in _SERIES_NUMBER}
         self.slope, self.intercept = dicom_rescale(prov.window, ctx.config.offset)
-        self._templates: dict[str, Dataset] = {}
+        self._series: dict[str, _EncodedSeries] = {}
         self._now = datetime.datetime.now(datetime.timezone.utc)
         ctx.details.update(
             study_instance_uid=self.study_uid,
@@ -124,22 +192,22 @@ class DicomWriter(Writer):
         )
 
     def write(self, batch: list[SliceRecord]) -> list[str]:
-        names = []
+        names, tasks = [], []
         for record in batch:
             stored = to_dicom_stored(record.modality, self.slope, self.intercept)
-            template = self._templates.get(record.kind)
-            if template is None:
-                template = self._template(record.kind, stored)
-                self._templates[record.kind] = template
-            ds = template
-            uid = generate_uid()
-            ds.SOPInstanceUID = uid
-            ds.file_meta.MediaStorageSOPInstanceUID = uid
-            ds.InstanceNumber = record.number + 1
-            ds.ImageComments = self._comments(record)
-            ds.PixelData = stored.tobytes()
+            series = self._series.get(record.kind)
+            if series is None:
+                series = self._series[record.kind] = _EncodedSeries(
+                    self._template(record.kind, stored)
+                )
+            data = series.encode({
+                "SOPInstanceUID": generate_uid(),
+                "InstanceNumber": str(record.number + 1),
+                "ImageComments": self._comments(record),
+                "PixelData": stored.tobytes(),
+            })  # fmt: skip
             name = record.stem + self.suffix
-            ds.save_as(self.ctx.folder / name, enforce_file_format=True)
+            tasks.append(lambda path=self.ctx.folder / name, data=data: path.write_bytes(data))
             names.append(name)
+        self.run_parallel(tasks)
         return names
-

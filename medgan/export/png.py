@@ -31,13 +31,15 @@ class PngWriter(Writer):
         return to_uint8(record.modality, record.normalized, self.ctx.encoding)
 
     def write(self, batch: list[SliceRecord]) -> list[str]:
-        names = []
+        names, tasks = [], []
         level = self.ctx.config.png_compress_level
         for record in batch:
             name = record.stem + self.suffix
             image = Image.fromarray(self._pixels(record))
-            image.save(self.ctx.folder / name, format="PNG", compress_level=level, pnginfo=self._info)
+            tasks.append(lambda image=image, path=self.ctx.folder / name: image.save(
+                path, format="PNG", compress_level=level, pnginfo=self._info))
             names.append(name)
+        self.run_parallel(tasks)
         return names
 
 

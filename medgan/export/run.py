@@ -18,7 +18,7 @@ from medgan.errors import Cancelled, ExportError
 from medgan.export.atomic import AtomicFolder
 from medgan.export.base import SYNTHETIC_NOTICE, SliceRecord, WriterContext, make_writer
 from medgan.export.config import ExportConfig
-from medgan.export.items import Provenance, SliceSet
+from medgan.export.items import Provenance, SliceSet, to_modality
 from medgan.export.manifest import (
     MANIFEST_VERSION,
     ManifestRow,
@@ -51,10 +51,14 @@ def _records(
     sset: SliceSet, start: int, window: tuple[float, float] | None, batch_size: int
 ) -> Iterator[list[SliceRecord]]:
     kept = sset.kept
-    modality = sset.modality_units(window)
     for lo in range(0, len(kept), batch_size):
+        chosen = kept[lo : lo + batch_size]
+        if sset.modality is not None:
+            modality = sset.modality[chosen]
+        else:  # converted per batch: no second full-size copy of a large set
+            modality = to_modality(sset.images[chosen], window)
         batch = []
-        for offset, i in enumerate(kept[lo : lo + batch_size]):
+        for offset, i in enumerate(chosen):
             batch.append(
                 SliceRecord(
                     number=start + lo + offset,
@@ -62,7 +66,7 @@ def _records(
                     seed=None if sset.seeds is None else int(sset.seeds[i]),
                     index=None if sset.indices is None else int(sset.indices[i]),
                     normalized=sset.images[i],
-                    modality=modality[i],
+                    modality=modality[offset],
                     scores={k: float(v[i]) for k, v in sset.scores.items()},
                 )
             )
@@ -189,6 +193,8 @@ def export_set(
         except BaseException:
             writer.abort()
             raise
+        finally:
+            writer.shutdown()
         document = {
             "medgan_export": MANIFEST_VERSION,
             "notice": SYNTHETIC_NOTICE,
