@@ -52,7 +52,12 @@ def codec_pixels(refs: list[ImageRef]) -> int:
 
 
 def default_processes() -> int:
-    """Worker processes for codec-bound decoding: one per core, none on a single core."""
+    """Worker processes for codec-bound decoding: one per core, none on a single core.
+
+    None either in a frozen app, whose executable is the app itself, not Python.
+    """
+    if getattr(sys, "frozen", False):
+        return 0
     if hasattr(os, "sched_getaffinity"):
         cores = len(os.sched_getaffinity(0))
     else:  # pragma: no cover - macOS / Windows
@@ -83,6 +88,9 @@ class _Worker:
         try:
             self.proc.stdin.write(json.dumps(request).encode() + b"\n")
             self.proc.stdin.flush()
+            if not _readable_within(self.proc.stdout, DECODE_TIMEOUT_S):
+                self.proc.kill()
+                raise _WorkerHung
             line = self.proc.stdout.readline()
             if not line:
                 raise BrokenPipeError
@@ -95,7 +103,6 @@ class _Worker:
             if len(payload) != nbytes:
                 raise BrokenPipeError
         except (BrokenPipeError, OSError, ValueError) as exc:
-            self.close()
             raise _WorkerDied from exc
         return np.frombuffer(payload, dtype=np.float32).reshape(shape)
 
@@ -115,6 +122,24 @@ class _WorkerDied(Exception):
     pass
 
 
+class _WorkerHung(_WorkerDied):
+    pass
+
+
+#: A codec that takes longer than this on one file is stuck (malformed data): give up on it.
+DECODE_TIMEOUT_S = 120.0
+
+
+def _readable_within(stream: object, timeout: float) -> bool:
+    """Wait until ``stream`` has data (POSIX select); elsewhere just trust the codec."""
+    if os.name != "posix":  # pragma: no cover
+        return True
+    import select
+
+    ready, _, _ = select.select([stream], [], [], timeout)
+    return bool(ready)
+
+
 class WorkerPool:
     """A fixed number of decoding workers, handed out to threads one at a time."""
 
@@ -129,10 +154,16 @@ class WorkerPool:
         worker = self._idle.get()
         try:
             return worker.decode(path, refs)
-        except _WorkerDied:
+        except _WorkerDied as exc:
+            worker.close()
             worker = _Worker()
+            what = (
+                f"did not finish within {DECODE_TIMEOUT_S:g} s"
+                if isinstance(exc, _WorkerHung)
+                else "crashed"
+            )
             raise DicomError(
-                f"{path}: the decoder crashed on this file.",
+                f"{path}: the decoder {what} on this file.",
                 advice="Leave this image out, or convert the file with another tool.",
             ) from None
         finally:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import threading
 import warnings
 from pathlib import Path
@@ -304,3 +306,23 @@ def test_hand_built_refs_are_completed_from_the_header(tmp_path):
     (tmp_path / "x.txt").write_text("not dicom")
     with pytest.raises(DicomError):
         read_image(ImageRef(path=str(tmp_path / "x.txt")))
+
+
+def test_stuck_worker_is_killed_after_the_timeout(tmp_path, monkeypatch):
+    from medgan.dicom import parallel
+
+    write_series(tmp_path, n=1, transfer_syntax=RLELossless)
+    series = _only_series(tmp_path)
+    monkeypatch.setattr(parallel, "DECODE_TIMEOUT_S", 0.5)
+    pool = parallel.worker_pool(1)
+    try:
+        worker = pool._idle.queue[0]
+        worker.proc.stdin.write(b"\n")  # ignored by the worker, so it keeps waiting...
+        os.kill(worker.proc.pid, signal.SIGSTOP)  # ...and now it cannot answer at all
+        with pytest.raises(DicomError, match="did not finish"):
+            pool.decode(series.images[0].path, [series.images[0]])
+        monkeypatch.setattr(parallel, "DECODE_TIMEOUT_S", 120.0)  # the new worker must start
+        again = pool.decode(series.images[0].path, [series.images[0]])
+        np.testing.assert_array_equal(again[0], read_image(series.images[0]))
+    finally:
+        parallel.close_pool()
