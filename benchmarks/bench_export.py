@@ -146,7 +146,9 @@ def timed(label: str, fn, n: int, results: dict) -> object:  # noqa: ANN001
     value = fn()
     seconds = time.perf_counter() - start
     results[label] = {"n": n, "seconds": round(seconds, 3), "slices_per_s": round(n / seconds, 1)}
-    print(f"{label:<34} {n:>6} slices in {seconds:8.2f} s = {n / seconds:9.1f} slices/s", flush=True)
+    print(
+        f"{label:<34} {n:>6} slices in {seconds:8.2f} s = {n / seconds:9.1f} slices/s", flush=True
+    )
     return value
 
 

@@ -77,7 +77,9 @@ def _parse_window(text: str | None) -> tuple[float, float] | None:
     try:
         center, width = (float(v) for v in text.split(","))
     except ValueError as exc:
-        raise ExportError(f"Cannot read window {text!r}.", advice="Write it as center,width.") from exc
+        raise ExportError(
+            f"Cannot read window {text!r}.", advice="Write it as center,width."
+        ) from exc
     return center, width
 
 

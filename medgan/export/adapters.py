@@ -44,7 +44,11 @@ def file_sha256(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 
 
 def provenance_from_model(
-    model_path: str | os.PathLike[str], metadata: Any, *, seed: int, extra: dict[str, Any] | None = None
+    model_path: str | os.PathLike[str],
+    metadata: Any,
+    *,
+    seed: int,
+    extra: dict[str, Any] | None = None,
 ) -> Provenance:
     """Model facts for the manifest from a model file and its ``ModelMetadata``."""
     modality = (getattr(metadata, "modality", "") or "OT").upper()

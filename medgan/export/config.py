@@ -82,7 +82,9 @@ class ExportConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready settings (the destination is reduced to its folder name)."""
         data = asdict(self)
-        data["destination"] = os.path.basename(os.path.normpath(self.destination)) if self.destination else ""
+        data["destination"] = (
+            os.path.basename(os.path.normpath(self.destination)) if self.destination else ""
+        )
         data["window"] = list(self.window) if self.window is not None else None
         return data
 

@@ -85,9 +85,7 @@ class SliceSet:
             raise ExportError(f"Unknown slice kind {self.kind!r}; expected one of {KINDS}.")
         images = np.asarray(self.images, dtype=np.float32)
         if images.ndim != 3:
-            raise ExportError(
-                f"Slices must be a (N, rows, cols) stack, got shape {images.shape}."
-            )
+            raise ExportError(f"Slices must be a (N, rows, cols) stack, got shape {images.shape}.")
         self.images = images
         n = len(images)
         if self.modality is not None:

@@ -56,9 +56,19 @@ def _json_float(value: float) -> float | None:
 def write_csv(path: Path, rows: list[ManifestRow]) -> None:
     score_names = sorted({name for row in rows for name in row.scores})
     stacked = any(row.stack_index is not None for row in rows)
-    header = ["file"] + (["stack_index"] if stacked else []) + [
-        "kind", "seed", "index", "decision", "reasons", "memorization_override",
-    ] + [f"score_{name}" for name in score_names]
+    header = (
+        ["file"]
+        + (["stack_index"] if stacked else [])
+        + [
+            "kind",
+            "seed",
+            "index",
+            "decision",
+            "reasons",
+            "memorization_override",
+        ]
+        + [f"score_{name}" for name in score_names]
+    )
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
@@ -76,7 +86,9 @@ def write_csv(path: Path, rows: list[ManifestRow]) -> None:
             ]
             for name in score_names:
                 score = row.scores.get(name)
-                values.append("" if score is None or math.isnan(float(score)) else f"{float(score):.6g}")
+                values.append(
+                    "" if score is None or math.isnan(float(score)) else f"{float(score):.6g}"
+                )
             writer.writerow(values)
 
 
@@ -143,7 +155,8 @@ def readme_text(document: dict[str, Any]) -> str:
             + (
                 f", except {memo.get('n_overridden', 0)} kept by an explicit user override "
                 "(marked in the manifest)."
-                if memo.get("override") else "."
+                if memo.get("override")
+                else "."
             )
         )
     elif memo.get("override"):

@@ -56,7 +56,9 @@ class NiftiStackWriter(Writer):
         self._data: np.ndarray | None = None
         self._empty = (res, res, 0)
         ctx.details["values"] = f"float32 {ctx.provenance.units or 'modality units'}".strip()
-        ctx.details["layout"] = "data[:, :, k].T is slice k (manifest stack_index) as (rows, columns)"
+        ctx.details["layout"] = (
+            "data[:, :, k].T is slice k (manifest stack_index) as (rows, columns)"
+        )
         ctx.details["stack"] = self.file_name
 
     def write(self, batch: list[SliceRecord]) -> list[str]:

@@ -70,11 +70,17 @@ class NpzWriter(Writer):
         shape = (0, res, res)
         score_names = sorted({name for r in records for name in r.scores})
         arrays: dict[str, np.ndarray] = {
-            "images": np.stack([r.modality for r in records]) if records else np.zeros(shape, np.float32),
-            "normalized": np.stack([r.normalized for r in records]) if records else np.zeros(shape, np.float32),
+            "images": np.stack([r.modality for r in records])
+            if records
+            else np.zeros(shape, np.float32),
+            "normalized": np.stack([r.normalized for r in records])
+            if records
+            else np.zeros(shape, np.float32),
             "kind": np.array([r.kind for r in records], dtype="U9"),
             "seed": np.array([-1 if r.seed is None else r.seed for r in records], dtype=np.int64),
-            "index": np.array([-1 if r.index is None else r.index for r in records], dtype=np.int64),
+            "index": np.array(
+                [-1 if r.index is None else r.index for r in records], dtype=np.int64
+            ),
         }
         for name in score_names:
             arrays[f"score_{name}"] = np.array(

@@ -36,8 +36,11 @@ class PngWriter(Writer):
         for record in batch:
             name = record.stem + self.suffix
             image = Image.fromarray(self._pixels(record))
-            tasks.append(lambda image=image, path=self.ctx.folder / name: image.save(
-                path, format="PNG", compress_level=level, pnginfo=self._info))
+            tasks.append(
+                lambda image=image, path=self.ctx.folder / name: image.save(
+                    path, format="PNG", compress_level=level, pnginfo=self._info
+                )
+            )
             names.append(name)
         self.run_parallel(tasks)
         return names

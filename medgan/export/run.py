@@ -155,18 +155,24 @@ def export_set(
     created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     stacked = config.format in STACK_FORMATS
     memo = dict(memorization or {"checked": False, "override": False})
-    overridden = 0 if synthetic.override is None else int(
-        np.count_nonzero(synthetic.override[synthetic.kept])
+    overridden = (
+        0
+        if synthetic.override is None
+        else int(np.count_nonzero(synthetic.override[synthetic.kept]))
     )
     memo.setdefault("n_overridden", overridden)
-    log.info(
-        "Exporting %d synthetic and %d real slices as %s", n_syn, n_real, config.format
-    )
+    log.info("Exporting %d synthetic and %d real slices as %s", n_syn, n_real, config.format)
 
     with AtomicFolder(config.destination, overwrite=config.overwrite, durable=durable) as tmp:
         ctx = WriterContext(
-            folder=tmp, config=config, provenance=provenance, encoding=encoding, total=total,
-            n_synthetic=n_syn, n_real=n_real, app_version=__version__,
+            folder=tmp,
+            config=config,
+            provenance=provenance,
+            encoding=encoding,
+            total=total,
+            n_synthetic=n_syn,
+            n_real=n_real,
+            app_version=__version__,
             created_utc=created.isoformat().replace("+00:00", "Z"),
         )
         writer = make_writer(ctx)
@@ -182,8 +188,10 @@ def export_set(
                     if cancel is not None and cancel.is_set():
                         raise Cancelled("Export cancelled; nothing was written.")
                     names = writer.write(batch)
-                    for record, name in zip(batch, names):
-                        rows.append(_row(record, name, sset, int(kept[record.number - start]), stacked))
+                    for record, name in zip(batch, names, strict=True):
+                        rows.append(
+                            _row(record, name, sset, int(kept[record.number - start]), stacked)
+                        )
                     done += len(batch)
                     if progress is not None:
                         progress(done, total)
@@ -221,6 +229,11 @@ def export_set(
     dest = Path(config.destination).expanduser().absolute()
     files = list(dict.fromkeys([row.file for row in rows] + extra_files))
     return ExportResult(
-        path=dest, format=config.format, n_synthetic=n_syn, n_real=n_real,
-        n_rejected=len(synthetic) - n_syn, files=files, details=dict(ctx.details),
+        path=dest,
+        format=config.format,
+        n_synthetic=n_syn,
+        n_real=n_real,
+        n_rejected=len(synthetic) - n_syn,
+        files=files,
+        details=dict(ctx.details),
     )

@@ -19,8 +19,11 @@ class TiffWriter(Writer):
         spacing = ctx.provenance.pixel_spacing
         self._resolution = (10.0 / spacing[1], 10.0 / spacing[0]) if spacing else None
         self._description = json.dumps(
-            {"notice": SYNTHETIC_NOTICE, "values": ctx.details["values"],
-             "offset": ctx.config.offset if ctx.config.bit_mode == "modality" else None}
+            {
+                "notice": SYNTHETIC_NOTICE,
+                "values": ctx.details["values"],
+                "offset": ctx.config.offset if ctx.config.bit_mode == "modality" else None,
+            }
         )
 
     def write(self, batch: list[SliceRecord]) -> list[str]:

@@ -41,7 +41,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def test_refuses_without_training_data(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_refuses_without_training_data(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     assert main(["generate", "--model", str(model), "-n", "2", "--out", str(out)]) == 1
     err = capsys.readouterr().err
@@ -94,7 +96,9 @@ def test_scores_filters_and_mixes_real_slices(
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
-def test_include_real_needs_data(model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_include_real_needs_data(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     argv = ["generate", "--model", str(model), "-n", "2", "--out", str(tmp_path / "o"),
             "--include-real", "--allow-memorized"]  # fmt: skip
     assert main(argv) == 1 and "--include-real needs the training data" in capsys.readouterr().err

@@ -16,12 +16,29 @@ from tests.core._export_data import provenance, real, synthetic
 
 SC_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.7"
 IDENTIFYING_EMPTY_OR_ABSENT = (
-    "PatientBirthDate", "PatientSex", "AccessionNumber", "ReferringPhysicianName",
-    "InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
-    "PerformingPhysicianName", "OperatorsName", "NameOfPhysiciansReadingStudy",
-    "PhysiciansOfRecord", "RequestingPhysician", "OtherPatientIDs", "OtherPatientNames",
-    "PatientAddress", "PatientTelephoneNumbers", "DeviceSerialNumber", "AcquisitionDate",
-    "SeriesDate", "PatientAge", "PatientWeight", "ReferencedSOPInstanceUID",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "InstitutionName",
+    "InstitutionAddress",
+    "InstitutionalDepartmentName",
+    "StationName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "NameOfPhysiciansReadingStudy",
+    "PhysiciansOfRecord",
+    "RequestingPhysician",
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
+    "DeviceSerialNumber",
+    "AcquisitionDate",
+    "SeriesDate",
+    "PatientAge",
+    "PatientWeight",
+    "ReferencedSOPInstanceUID",
 )
 
 
@@ -53,7 +70,9 @@ def test_dcmdump_reports_no_errors(exported: list[Path]) -> None:
         assert "E:" not in proc.stderr and "error" not in proc.stderr.lower(), proc.stderr
 
 
-@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools' dciodvfy is not installed")
+@pytest.mark.skipif(
+    shutil.which("dciodvfy") is None, reason="dicom3tools' dciodvfy is not installed"
+)
 def test_dciodvfy_reports_no_errors(exported: list[Path]) -> None:
     for path in exported:
         proc = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
@@ -91,6 +110,12 @@ def test_configurable_synthetic_identity(tmp_path: Path) -> None:
     assert ds.PatientName == "AUGMENT^SET" and ds.PatientID == "AUG42"
 
 
+def _uids(group: list[Dataset]) -> set[str]:
+    return {
+        u for ds in group for u in (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    }
+
+
 def test_fresh_uids_per_export(exported: list[Path], tmp_path: Path) -> None:
     first = [pydicom.dcmread(p) for p in exported]
     second = [pydicom.dcmread(p) for p in _export(tmp_path / "again")]
@@ -99,7 +124,6 @@ def test_fresh_uids_per_export(exported: list[Path], tmp_path: Path) -> None:
         assert len({ds.SOPInstanceUID for ds in group}) == len(group)
         series = {ds.SeriesInstanceUID for ds in group}
         assert len(series) == 2  # synthetic and real in separate series
-    uids = lambda group: {u for ds in group for u in (ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)}  # noqa: E731
-    assert not uids(first) & uids(second)
+    assert not _uids(first) & _uids(second)
     for ds in first:
         assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID

@@ -37,7 +37,7 @@ def test_png8_is_windowed_grayscale(tmp_path: Path) -> None:
     result, expected = _export(tmp_path, "png")
     rows, _ = _manifest(result.path)
     lo = WINDOW[0] - WINDOW[1] / 2
-    for row, ref in zip(rows, expected):
+    for row, ref in zip(rows, expected, strict=True):
         with Image.open(result.path / row["file"]) as im:
             assert im.mode == "L"
             pixels = np.asarray(im).astype(np.float64)
@@ -50,7 +50,7 @@ def test_16bit_modality_units_with_offset(tmp_path: Path, fmt: str) -> None:
     rows, doc = _manifest(result.path)
     assert doc["export"]["offset"] == 32768 and doc["export"]["bit_mode"] == "modality"
     assert "32768" in (result.path / "README.md").read_text()
-    for row, ref in zip(rows, expected):
+    for row, ref in zip(rows, expected, strict=True):
         with Image.open(result.path / row["file"]) as im:
             pixels = np.asarray(im).astype(np.float64)
         assert pixels.shape == ref.shape
@@ -89,7 +89,7 @@ def test_npz_holds_scores_kinds_and_seeds(tmp_path: Path) -> None:
 def test_nifti_per_slice_and_stack(tmp_path: Path) -> None:
     result, expected = _export(tmp_path, "nifti")
     rows, _ = _manifest(result.path)
-    for row, ref in zip(rows, expected):
+    for row, ref in zip(rows, expected, strict=True):
         img = nib.load(result.path / row["file"])
         assert row["file"].endswith(".nii.gz")
         np.testing.assert_allclose(np.asarray(img.dataobj)[:, :, 0].T, ref, atol=1e-3)
@@ -103,7 +103,7 @@ def test_nifti_per_slice_and_stack(tmp_path: Path) -> None:
 def test_dicom_rescales_to_hounsfield(tmp_path: Path) -> None:
     result, expected = _export(tmp_path, "dicom")
     rows, _ = _manifest(result.path)
-    for row, ref in zip(rows, expected):
+    for row, ref in zip(rows, expected, strict=True):
         assert row["file"].endswith(".dcm")
         ds = pydicom.dcmread(result.path / row["file"])
         hu = ds.pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
@@ -123,7 +123,10 @@ def test_manifest_records_everything(tmp_path: Path) -> None:
     assert doc["recipe"] == "default" and doc["app"]["version"]
     assert doc["created_utc"].endswith("Z")
     assert doc["counts"] == {
-        "synthetic_generated": 5, "synthetic_exported": 4, "synthetic_rejected": 1, "real_exported": 3,
+        "synthetic_generated": 5,
+        "synthetic_exported": 4,
+        "synthetic_rejected": 1,
+        "real_exported": 3,
     }
     assert doc["rejected"][0]["index"] == 2 and "memorization" in doc["rejected"][0]["reasons"]
     readme = (result.path / "README.md").read_text()

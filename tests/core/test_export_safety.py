@@ -51,7 +51,9 @@ def test_failing_writer_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     assert _leftovers(tmp_path) == []
 
 
-def test_disk_full_is_explained_and_cleaned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_full_is_explained_and_cleaned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _fail_after(monkeypatch, 1, OSError(errno.ENOSPC, "No space left on device"))
     with pytest.raises(ExportError, match="disk is full") as info:
         _run(tmp_path / "out")
@@ -69,7 +71,9 @@ def test_second_export_does_not_change_the_first(tmp_path: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
-def test_overwrite_replaces_only_when_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_overwrite_replaces_only_when_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _run(tmp_path / "out", n=4)
     before = _snapshot(tmp_path / "out")
     with monkeypatch.context() as m:
@@ -100,6 +104,7 @@ def test_read_only_destination_message(tmp_path: Path, monkeypatch: pytest.Monke
     parent.chmod(0o555)
     try:
         if os.access(parent, os.W_OK):  # running as root: simulate the file system's answer
+
             def refuse(self: Path, *a: object, **k: object) -> None:
                 raise OSError(errno.EROFS, "Read-only file system", str(self))
 
