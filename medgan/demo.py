@@ -3,8 +3,10 @@
 :func:`write_demo_study` renders one :mod:`medgan.phantom` head per synthetic patient and
 writes it as a CT Image Storage series (int16, rescale slope 1 / intercept -1024, HU) with
 valid, seed-derived UIDs, consistent geometry, brain window and fake, non-identifying names.
-The same seed and settings always give byte-identical files. :func:`ensure_demo_study` keeps
-one copy in the user's cache for the app's "Open demo study" and the README's run command.
+The same seed and settings give byte-identical files (with the same numpy, scipy and
+pydicom versions; another CPU's maths library could move a rare voxel by 1 HU).
+:func:`ensure_demo_study` keeps one copy in the user's cache for the app's "Open demo study"
+and the README's run command.
 
 Example::
 
