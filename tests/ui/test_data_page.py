@@ -244,3 +244,26 @@ def test_unusable_folder_shows_error_and_keeps_buttons(qtbot, page, tmp_path) ->
     assert page.open_button.isEnabled()
     assert shown_dialogs() and shown_dialogs()[-1].text()
     assert "could not be scanned" in page.summary_label.text()
+
+
+def test_event_loop_stays_responsive_scanning_and_browsing_a_study(qtbot, page, tmp_path,
+                                                                   stall_probe) -> None:
+    """A few hundred files: scan, thumbnails, viewer decoding, all with the loop < 100 ms."""
+    from medgan.demo import write_demo_study
+
+    folder = write_demo_study(tmp_path / "study", n_patients=4, slices_per_patient=60, size=128)
+    warm_up_data_stack()
+    stall_probe.start()
+    page.scan_folder(str(folder))
+    qtbot.waitUntil(lambda: page.state.scan is not None and not page.is_scanning(), timeout=60000)
+    tree = page.tree
+    qtbot.waitUntil(lambda: all(not tree.item_for(u).icon(COL_NAME).isNull()
+                                for u in tree.series_uids()), timeout=30000)
+    viewer = page.viewer
+    for index in range(0, 60, 3):  # scrub through a series faster than it decodes
+        viewer.set_index(index)
+        qtbot.wait(5)
+    qtbot.waitUntil(lambda: viewer.shown_index() == 57, timeout=30000)
+    stall_probe.assert_responsive(100)
+    assert sum(s.n_images for s in page.state.scan.series) == 240
+    assert len(viewer.cache) >= 10  # decoded slices are kept for scrolling back
