@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
+import json
 import os
 import platform
+import subprocess
 import sys
 import threading
 import time
@@ -106,37 +109,54 @@ def naive_bytes(n: int, m: int, dim: int) -> int:
     return 4 * (n * m + (n + m) * (dim + 2))
 
 
-def one_size(
-    queries: np.ndarray, m: int, res: int, device: torch.device, budget: int | None,
-    naive_limit: int,
-) -> str:  # fmt: skip
-    """Time both methods against a training set of ``m`` slices; one table row."""
-    n, dim = len(queries), res * res
+def worker(method: str, n: int, m: int, res: int, device: torch.device, budget: int | None) -> dict:
+    """One measurement in this (fresh) process, so allocator state cannot blur the peak."""
+    queries = smooth_images(n, res, seed=1)
     train = smooth_images(m, res, seed=2 + m)
-    queries = queries.copy()
     queries[:10] = train[:10]  # planted exact copies make the answer checkable
-    cpu_budget = budget or 64 * MiB
-    plan = plan_chunks(n, m, dim, memory_budget=budget or (
-        1024**3 if device.type == "cuda" else cpu_budget))  # fmt: skip
-    nearest_neighbours(queries[:8], train[:64], device=device)  # warm-up
-    t_c, mem_c, res_c = measure(
-        lambda: nearest_neighbours(queries, train, device=device, memory_budget=budget), device
-    )
-    assert list(res_c.indices[:10]) == list(range(10)), "planted copies not found"
-    t_r, _, _ = measure(
-        lambda: nearest_neighbours(queries, train, space="robust", device=device), device
-    )
+    nearest_neighbours(queries[:8], train[:64], device=device)  # warm-up (threads, kernels)
+    def fn() -> np.ndarray:
+        if method == "chunked":
+            return nearest_neighbours(queries, train, device=device, memory_budget=budget).indices
+        if method == "robust":
+            return nearest_neighbours(queries, train, space="robust", device=device).indices
+        return naive(queries, train, device)[1]
+
+    seconds, peak, idx = measure(fn, device)
+    assert list(idx[:10]) == list(range(10)), f"{method}: planted copies not found"
+    return {"seconds": seconds, "peak": peak, "indices": hashlib.sha256(
+        np.asarray(idx, np.int64).tobytes()).hexdigest()}  # fmt: skip
+
+
+def run_worker(method: str, args: argparse.Namespace, m: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", method, "--m", str(m), "--queries",
+           str(args.queries), "--res", str(args.res), "--device", args.device]  # fmt: skip
+    if args.budget_mib:
+        cmd += ["--budget-mib", str(args.budget_mib)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def one_size(args: argparse.Namespace, m: int, device: torch.device, naive_limit: int) -> str:
+    """Time both methods against a training set of ``m`` slices; one table row."""
+    n, dim = args.queries, args.res * args.res
+    budget = args.budget_mib * MiB if args.budget_mib else None
+    default = 1024**3 if device.type == "cuda" else 64 * MiB
+    plan = plan_chunks(n, m, dim, memory_budget=budget or default, copies=device.type != "cpu")
+    c = run_worker("chunked", args, m)
+    r = run_worker("robust", args, m)
     need = naive_bytes(n, m, dim)
     if need > naive_limit:
         naive_txt = f"{'skipped':>8} {need / MiB:>7.0f}* | {'-':>7} {'-':>8}"
     else:
-        t_n, mem_n, (_, i_n) = measure(lambda: naive(queries, train, device), device)
-        agree = float(np.mean(i_n == res_c.indices))
-        assert agree > 0.999, f"chunked and naive disagree on {1 - agree:.2%} of queries"
-        naive_txt = (f"{t_n:>8.2f} {mem_n / MiB:>8.0f} | {t_n / t_c:>7.2f} "
-                     f"{mem_n / max(mem_c, 1):>8.1f}")  # fmt: skip
+        b = run_worker("naive", args, m)
+        assert b["indices"] == c["indices"], "chunked and naive found different neighbours"
+        naive_txt = (f"{b['seconds']:>8.2f} {b['peak'] / MiB:>8.0f} | "
+                     f"{b['seconds'] / c['seconds']:>7.2f} "
+                     f"{b['peak'] / max(c['peak'], 1):>8.1f}")  # fmt: skip
     blocks = f"{plan.query_chunk}x{plan.reference_chunk}"
-    return f"{m:>6} | {t_c:>9.2f} {mem_c / MiB:>8.0f} {blocks:>11} | {naive_txt} | {t_r:.2f}"
+    return (f"{m:>6} | {c['seconds']:>9.2f} {c['peak'] / MiB:>8.0f} {blocks:>11} | "
+            f"{naive_txt} | {r['seconds']:.2f}")  # fmt: skip
 
 
 def main() -> int:
@@ -149,32 +169,37 @@ def main() -> int:
     ap.add_argument("--naive-limit-mib", type=int, default=None,
                     help="skip the naive run above this predicted memory (default: half the "
                     "available memory)")  # fmt: skip
+    ap.add_argument("--worker", choices=("chunked", "robust", "naive"), help=argparse.SUPPRESS)
+    ap.add_argument("--m", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
-
     device = resolve_device(args.device)
+    if args.worker:
+        budget = args.budget_mib * MiB if args.budget_mib else None
+        print(json.dumps(worker(args.worker, args.queries, args.m, args.res, device, budget)))
+        return 0
+
     dim = args.res * args.res
     avail = (
         torch.cuda.mem_get_info()[0] if device.type == "cuda" else psutil.virtual_memory().available
     )
     naive_limit = args.naive_limit_mib * MiB if args.naive_limit_mib else avail // 2
-    budget = args.budget_mib * MiB if args.budget_mib else None
     gpu = f", {torch.cuda.get_device_name(0)}" if device.type == "cuda" else ""
     print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"device {device}{gpu}")  # fmt: skip
-    print(f"queries: {args.queries} slices at {args.res}x{args.res} (pixel space, L2)")
-    queries = smooth_images(args.queries, args.res, seed=1)
+    print(f"queries: {args.queries} slices at {args.res}x{args.res} (pixel space, L2); "
+          "each measurement in a fresh process")  # fmt: skip
     print(f"{'train':>6} | {'chunked s':>9} {'peak MiB':>8} {'blocks':>11} | "
           f"{'naive s':>8} {'peak MiB':>8} | {'speed x':>7} {'memory x':>8} | robust s")  # fmt: skip
     for m in args.sizes:
-        print(one_size(queries, m, args.res, device, budget, naive_limit))
-        gc.collect()
+        print(one_size(args, m, device, naive_limit), flush=True)
     print("speed x = naive time / chunked time; memory x = naive peak / chunked peak "
           "(extra memory beyond the inputs). * = predicted, not run.")  # fmt: skip
+    budget_txt = f"{args.budget_mib} MiB" if args.budget_mib else "64 MiB on CPU, 1 GiB on GPU"
     for n, m in ((10_000, 20_000), (10_000, 100_000)):
         print(f"predicted naive memory for {n} x {m} at {args.res}²: "
-              f"{naive_bytes(n, m, dim) / 1024**3:.1f} GiB; chunked stays within the budget "
-              f"({(budget or 64 * MiB) / MiB:.0f} MiB on CPU, 1 GiB on GPU)")  # fmt: skip
+              f"{naive_bytes(n, m, dim) / 1024**3:.1f} GiB; chunked stays within its budget "
+              f"({budget_txt})")  # fmt: skip
     return 0
 
 

@@ -85,28 +85,33 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def plan_chunks(
-    n_query: int, n_reference: int, dim: int, *, memory_budget: int = DEFAULT_MEMORY_BUDGET
+    n_query: int,
+    n_reference: int,
+    dim: int,
+    *,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    copies: bool = True,
 ) -> ChunkPlan:
     """Choose block sizes so that the working buffers stay within ``memory_budget`` bytes.
 
-    Per block we hold a query chunk and a reference chunk (``dim`` float32 each, copied to the
-    device) and their ``q x r`` float32 distance block (plus a temporary of the same size).
+    Per block we hold the ``q x r`` float32 distance block plus a temporary of the same size,
+    and, when ``copies`` (the inputs are copied to a GPU), the query and reference chunks
+    (``dim`` float32 per row). On the CPU the chunks are views of the inputs and cost nothing.
     """
     if n_query <= 0 or n_reference <= 0:
         return ChunkPlan(max(n_query, 1), max(n_reference, 1), 0)
-    row = 4 * dim
-    q = min(n_query, 1024)
-    while q > 1:
-        # what is left for the reference chunk after the query chunk
+    row = 4 * dim if copies else 0
+
+    def ref_rows(q: int) -> int:
         left = memory_budget - q * row
-        r = left // (row + 2 * 4 * q) if left > 0 else 0
-        if r >= min(n_reference, 256) or r >= n_reference:
-            break
+        return int(left // (row + 2 * 4 * q + 4)) if left > 0 else 0
+
+    q = min(n_query, 1024)
+    while q > 1 and ref_rows(q) < min(n_reference, 256):
         q //= 2
-    left = memory_budget - q * row
-    r = max(1, min(n_reference, left // (row + 2 * 4 * q) if left > 0 else 1))
-    workspace = q * row + r * row + 2 * 4 * q * r
-    return ChunkPlan(q, int(r), int(workspace))
+    r = max(1, min(n_reference, ref_rows(q)))
+    workspace = q * row + r * row + 2 * 4 * q * r + 4 * r
+    return ChunkPlan(q, r, int(workspace))
 
 
 def features(
@@ -186,7 +191,7 @@ def nearest_neighbours(
     if chunk_sizes is not None:
         qc, rc = max(1, int(chunk_sizes[0])), max(1, int(chunk_sizes[1]))
     else:
-        plan = plan_chunks(n, m, dim, memory_budget=memory_budget)
+        plan = plan_chunks(n, m, dim, memory_budget=memory_budget, copies=dev.type != "cpu")
         qc, rc = plan.query_chunk, plan.reference_chunk
     n_q_blocks, n_r_blocks = math.ceil(n / qc), math.ceil(m / rc)
     total = n_q_blocks * n_r_blocks
@@ -203,7 +208,7 @@ def nearest_neighbours(
         for qs in range(0, n, qc):
             qe = min(n, qs + qc)
             qb = torch.from_numpy(np.ascontiguousarray(q_feat[qs:qe])).to(dev)
-            q_norm = (qb * qb).sum(1, keepdim=True)
+            q_norm = torch.linalg.vector_norm(qb, dim=1, keepdim=True).square()
             run_d = torch.full((qe - qs,), math.inf, device=dev)
             run_i = torch.full((qe - qs,), -1, dtype=torch.int64, device=dev)
             for rs in range(0, m, rc):
@@ -211,7 +216,7 @@ def nearest_neighbours(
                     raise Cancelled("Nearest-neighbour search cancelled.")
                 re_ = min(m, rs + rc)
                 rb = torch.from_numpy(np.ascontiguousarray(r_feat[rs:re_])).to(dev)
-                r_norm = (rb * rb).sum(1)
+                r_norm = torch.linalg.vector_norm(rb, dim=1).square()  # no (r, dim) temporary
                 d2 = torch.addmm(q_norm + r_norm[None, :], qb, rb.T, alpha=-2.0)
                 _mask_block(d2, qs, rs, exclude_self, qg, rg, dev)
                 blk_d, blk_i = d2.min(dim=1)
@@ -312,7 +317,7 @@ def _exact_distances(q_feat: np.ndarray, r_feat: np.ndarray, idx: np.ndarray) ->
     """RMS (pixel) or plain (robust, already standardised) distance of each query to its match."""
     out = np.full(len(q_feat), np.inf, np.float32)
     dim = q_feat.shape[1]
-    step = 128
+    step = 32
     for s in range(0, len(q_feat), step):
         sel = idx[s : s + step]
         ok = sel >= 0

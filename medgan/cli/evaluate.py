@@ -121,7 +121,8 @@ def _summary(report: dict[str, Any]) -> str:
     real_ms = report.get("real_ms_ssim")
     lines = [
         f"SWD (x1e3, lower is better): {report['swd']:.2f}  per level: "
-        + ", ".join(f"{k}px {v:.1f}" for k, v in report["swd_per_level"].items()),
+        + ", ".join(f"{k}px {v:.1f}" for k, v in report["swd_per_level"].items())
+        + (f"  (real vs real: {report['real_swd']:.2f})" if report.get("real_swd") else ""),
         f"Diversity SSIM (lower = more diverse): samples {report['diversity_ssim']:.3f}, "
         f"real {report['real_diversity_ssim']:.3f}",
     ]
