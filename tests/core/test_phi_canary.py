@@ -112,7 +112,7 @@ def _make_model(data: Path, out: Path) -> Path:
     training = build_training_set(scan.series, TrainingSetConfig.with_window("file", resolution=64))
     config = TrainConfig.for_recipe(
         "default", resolution=64, steps=2, batch_size=4, width=8, device="cpu",
-        checkpoint_dir=str(out.parent / "checkpoints"), sample_every=1, n_samples=4,
+        checkpoint_dir=str(out.parent / "checkpoints"), sample_every=1000, n_samples=4,
     )  # fmt: skip
     trainer = Trainer(config, training.images)
     result = trainer.run()
