@@ -155,7 +155,10 @@ class DicomWriter(Writer):
         # Orientation of a generated slice is unknown: leave the Type 2C attributes empty.
         ds.PatientOrientation = None
         ds.Laterality = None
-        ds.BurnedInAnnotation = "NO"
+        if kind == "synthetic":  # a generated image holds no burned-in text
+            ds.BurnedInAnnotation = "NO"
+        # Real slices keep their source pixels (windowed, resized): whether those hold burned-in
+        # text is not known here, so the optional attribute is left out rather than guessed.
         ds.PatientIdentityRemoved = "YES"
         ds.DeidentificationMethod = (
             "Synthetic image: no patient identity"
