@@ -136,7 +136,8 @@ def readme_text(document: dict[str, Any]) -> str:
         lines.append(
             f"- {counts['real_exported']} **real** training slices, preprocessed the same way "
             "(windowed, resized) and stripped of every header attribute. They are derived from "
-            "patient images: handle them under your data-governance rules."
+            "patient images: handle them under your data-governance rules, and check them for "
+            "text burned into the pixels before sharing."
         )
     lines += [
         "",
