@@ -269,7 +269,7 @@ class DataPage(QWidget):
         self._set_scanning(True)
         self.summary_label.setText(f"Scanning {root} …")
         self.state.set_task("Scanning folder…", -1.0, key="scan")
-        log.info("Scanning a folder (%s)", Path(root).name)
+        log.info("Scanning a folder")  # its name may identify a patient: not logged
         self._scan_handle = start_worker(
             FunctionWorker(run_scan, root, name="scan"), self,
             on_progress=self._on_scan_progress, on_result=self._on_scan_result,
