@@ -307,6 +307,9 @@ class MainWindow(QMainWindow):
             scan_done = getattr(page, "scan_finished", None)
             if scan_done is not None:
                 scan_done.connect(self._on_scan_finished)
+            demo = getattr(page, "demo_requested", None)
+            if demo is not None:
+                demo.connect(self.open_demo_study)
         if len(self._pages) == len(PAGES):
             QTimer.singleShot(0, self._maybe_ready)
         return page

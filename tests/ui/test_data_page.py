@@ -267,3 +267,19 @@ def test_event_loop_stays_responsive_scanning_and_browsing_a_study(qtbot, page, 
     stall_probe.assert_responsive(100)
     assert sum(s.n_images for s in page.state.scan.series) == 240
     assert len(viewer.cache) >= 10  # decoded slices are kept for scrolling back
+
+
+def test_viewer_reads_pixel_values_in_modality_units(qtbot, page, dicom_folder) -> None:
+    scan(qtbot, page, dicom_folder)
+    viewer = page.viewer
+    ct = next(s for s in page.state.scan.series if s.n_images == 12)
+    page.tree.select_series(ct.series_uid)
+    qtbot.waitUntil(lambda: viewer.series is ct and viewer.shown_index() == 6, timeout=10000)
+    # the image is laid out in millimetres (0.5 mm pixels): pixel (row 3, col 5) sits at (2.75, 1.75)
+    scene = viewer.viewbox.mapViewToScene(QPointF(5 * 0.5 + 0.25, 3 * 0.5 + 0.25))
+    row, col, value = viewer.pixel_at(scene)
+    assert (row, col) == (3, 5)
+    # fixture: stored value k*100 + row + col, rescaled by slope 1, intercept -1024
+    assert value == pytest.approx(6 * 100 + 3 + 5 - 1024)
+    viewer._on_mouse_moved(scene)
+    assert viewer.value_label.text().endswith(f"{value:.0f} HU")

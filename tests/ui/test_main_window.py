@@ -123,7 +123,7 @@ def test_demo_study_is_written_in_background_then_opened(qtbot, make_window, tmp
     tasks: list[str] = []
     window.state.task_changed.connect(lambda text, _p: tasks.append(text))
     stall_probe.start()
-    window.open_demo_study()
+    window.page("data").demo_button.click()  # same as File → Open demo study
     qtbot.waitUntil(lambda: window.state.scan is not None, timeout=60000)
     qtbot.waitUntil(lambda: not window.pages["data"].is_scanning(), timeout=5000)
     stall_probe.assert_responsive(100)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -80,6 +81,7 @@ class DataPage(QWidget):
     """The first workflow step. See the module docstring."""
 
     scan_finished = Signal(str, bool)  # root, success
+    demo_requested = Signal()  # the main window writes/opens the demo study
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -97,6 +99,9 @@ class DataPage(QWidget):
         self.open_button = QPushButton("Open DICOM folder…", self)
         self.open_button.setProperty("primary", True)
         self.open_button.clicked.connect(self.choose_folder)
+        self.demo_button = QPushButton("Open demo study", self)
+        self.demo_button.setToolTip("A synthetic head-CT study (6 patients), written on first use")
+        self.demo_button.clicked.connect(self.demo_requested)
         self.rescan_button = QPushButton("Rescan", self)
         self.rescan_button.setEnabled(False)
         self.rescan_button.clicked.connect(lambda: self.scan_folder(self._scan_root))
@@ -104,6 +109,8 @@ class DataPage(QWidget):
         self.scan_progress.setRange(0, 1000)
         self.scan_progress.hide()
         self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.cancel_button.setToolTip("Stop the scan (Esc); nothing is changed")
         self.cancel_button.hide()
         self.cancel_button.clicked.connect(self.cancel_scan)
         self.summary_label = QLabel("Open a folder of DICOM files (File → Open, or drop it here).", self)
@@ -111,6 +118,7 @@ class DataPage(QWidget):
         self.summary_label.setWordWrap(True)
         header = QHBoxLayout()
         header.addWidget(self.open_button)
+        header.addWidget(self.demo_button)
         header.addWidget(self.rescan_button)
         header.addWidget(self.scan_progress, 3)
         header.addWidget(self.cancel_button)
@@ -289,6 +297,7 @@ class DataPage(QWidget):
         self.cancel_button.setVisible(on)
         self.cancel_button.setEnabled(on)
         self.open_button.setEnabled(not on)
+        self.demo_button.setEnabled(not on)
         self.rescan_button.setEnabled(not on and bool(self._scan_root))
 
     def _on_scan_progress(self, fraction: float, _message: str) -> None:

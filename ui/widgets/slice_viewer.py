@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -172,10 +172,16 @@ class SliceViewer(QWidget):
         self.window_label.setMinimumWidth(140)
         self.message_label = QLabel("Select a series to view it.", self)
         self.message_label.setProperty("role", "hint")
+        self.value_label = QLabel("", self)
+        self.value_label.setObjectName("PixelValue")
+        self.value_label.setMinimumWidth(200)
+        self._spacing = (1.0, 1.0)
+        self.view.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
         controls = QHBoxLayout()
         controls.addWidget(self.slider, 1)
         controls.addWidget(self.index_label)
+        controls.addWidget(self.value_label)
         tools = QHBoxLayout()
         tools.addWidget(QLabel("Window:", self))
         tools.addWidget(self.preset_box)
@@ -231,6 +237,8 @@ class SliceViewer(QWidget):
             return
         self._set_enabled(True)
         self.message_label.setText("")
+        spacing = series.pixel_spacing or (1.0, 1.0)
+        self._spacing = (float(spacing[0]) or 1.0, float(spacing[1]) or 1.0)
         self.slider.blockSignals(True)
         self.slider.setRange(0, series.n_images - 1)
         self.slider.blockSignals(False)
@@ -320,10 +328,33 @@ class SliceViewer(QWidget):
         if first:
             self._on_preset(self.preset_box.currentText(), pixels=pixels, emit=True)
         self.image_item.setImage(pixels, autoLevels=False, levels=self._levels())
+        self.image_item.setRect(QRectF(0, 0, pixels.shape[1] * self._spacing[1],
+                                       pixels.shape[0] * self._spacing[0]))  # in mm: true aspect
         if first or getattr(self, "_pending_fit", False):
             self._pending_fit = False
             self.fit()
         self.slice_shown.emit(index)
+
+    def pixel_at(self, scene_pos: Any) -> tuple[int, int, float] | None:
+        """(row, col, value) under a scene position, or None outside the image."""
+        pixels = self.image_item.image
+        if pixels is None:
+            return None
+        point = self.viewbox.mapSceneToView(scene_pos)
+        row = int(np.floor(point.y() / self._spacing[0]))
+        col = int(np.floor(point.x() / self._spacing[1]))
+        if 0 <= row < pixels.shape[0] and 0 <= col < pixels.shape[1]:
+            return row, col, float(pixels[row, col])
+        return None
+
+    def _on_mouse_moved(self, scene_pos: Any) -> None:
+        hit = self.pixel_at(scene_pos)
+        if hit is None:
+            self.value_label.setText("")
+            return
+        row, col, value = hit
+        unit = " HU" if self._series is not None and (self._series.modality or "").upper() == "CT" else ""
+        self.value_label.setText(f"({col}, {row}): {value:.0f}{unit}")
 
     def _levels(self) -> tuple[float, float]:
         return self._center - self._width / 2, self._center + self._width / 2
