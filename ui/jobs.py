@@ -37,14 +37,35 @@ def format_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
+def _cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else the machine type; never forks a process
+    (``platform.processor()`` runs ``uname``, and a fork holds the interpreter lock)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.machine() or "CPU"
+
+
 def probe_devices() -> list[dict[str, Any]]:
-    """Available compute devices with names and memory; the first entry is ``auto``."""
+    """Available compute devices with names and memory; the first entry is ``auto``.
+
+    Runs in a worker when the Train page first shows, and also warms up the training imports
+    so that pressing Start does not stall the window.
+    """
     import psutil
     import torch
 
+    from ui.train_worker import warm_up_training
+
+    warm_up_training()
+
     cores = os.cpu_count() or 1
     mem_gib = psutil.virtual_memory().total / 2**30
-    cpu_name = platform.processor() or platform.machine() or "CPU"
+    cpu_name = _cpu_name()
     devices = [{"key": "cpu", "label": f"{cpu_name}, {cores} cores, {mem_gib:.0f} GiB", "available": True}]
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)

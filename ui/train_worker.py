@@ -9,6 +9,7 @@ ends so the last step is always shown. Stop is a direct call that sets the train
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +36,34 @@ def _default_factory(*args: Any, **kwargs: Any) -> Any:
     from medgan.train.trainer import Trainer  # heavy (torch): imported in the worker thread
 
     return Trainer(*args, **kwargs)
+
+
+def leave_a_core_for_the_ui() -> int:
+    """Limit torch's CPU threads to all cores but one, so the UI thread always has a core.
+
+    With every core busy in torch's thread pool (which spin-waits between operations), the
+    event loop of a 2-4 core laptop stalls for hundreds of milliseconds. Returns the count set.
+    """
+    import torch
+
+    wanted = max(1, (os.cpu_count() or 1) - 1)
+    if torch.get_num_threads() > wanted:
+        torch.set_num_threads(wanted)
+        log.info("Using %d CPU threads for torch (one core left for the window)", wanted)
+    return torch.get_num_threads()
+
+
+def warm_up_training() -> None:
+    """Import what the first training step needs (the trainer, and ``torch._dynamo``, which
+    ``torch.optim`` pulls in on first use and which holds the interpreter lock for ~1-3 s).
+
+    Call it in a worker while the app is idle (e.g. right after launch), never mid-job.
+    """
+    import torch
+
+    import medgan.train.trainer  # noqa: F401
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
 def resize_images(images: np.ndarray, resolution: int) -> np.ndarray:
@@ -114,6 +143,8 @@ class TrainWorker(Worker):
             self.event.emit(event)
 
     def work(self) -> Any:
+        leave_a_core_for_the_ui()
+        self.images = resize_images(self.images, int(self.config.resolution))
         init = None
         if self.init_model:
             from medgan.modelfile import check_compatible, load_model

@@ -144,7 +144,7 @@ def test_cancel_leaves_nothing_behind(qtbot, page, tmp_path, monkeypatch):
         def slow_progress(done, total):
             import time
 
-            time.sleep(0.05)
+            time.sleep(0.25)
             if progress is not None:
                 progress(done, total)
 

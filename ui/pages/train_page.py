@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -120,6 +121,10 @@ class TrainPage(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("%p%")
         self.status_label = QLabel("Not started")
+        # Changing text must never resize the columns (that would re-layout the plots).
+        self.status_label.setWordWrap(True)
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status_label.setMinimumHeight(self.status_label.fontMetrics().height() * 3)
 
         self.checkpoint_list = QListWidget()
         self.checkpoint_list.setToolTip("Double-click a checkpoint to resume from it")
@@ -231,9 +236,6 @@ class TrainPage(QWidget):
                 config = make_train_config(
                     values, **{"checkpoint_dir": str(run_dir), **self.config_overrides}
                 )
-            from ui.train_worker import resize_images
-
-            images = resize_images(images, config.resolution)
         except Exception as exc:  # noqa: BLE001 - bad settings must not crash the app
             from ui.workers import describe_error
 
@@ -341,6 +343,7 @@ class TrainPage(QWidget):
                 f"{budget}, on {event.device}"
             )
             self.state.set_device(event.device)
+            self.loss_plot.set_total_steps(event.total_steps)
         elif isinstance(event, ev.Paused):
             self.status_label.setText(f"Paused at step {event.step}")
             self.state.set_task(f"Training paused at step {event.step}", -1.0, key=TASK_KEY)

@@ -11,7 +11,15 @@ import logging
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGraphicsItem,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 import ui.compat  # noqa: F401  (PySide6 6.12 work-around, see the module)
 
@@ -76,6 +84,21 @@ class _Buffer:
             self._acc[k] = self.smooth[k][self.size - 1] * self._weight if self.size else 0.0
 
 
+def _cache_static_parts(item: pg.PlotItem) -> None:
+    """Render axes, title and legend to cached pixmaps.
+
+    pyqtgraph replays each axis' text drawing on every repaint (~10 ms per axis); with a
+    device-coordinate cache Qt repaints them only when they change, so appending points
+    redraws little more than the curves.
+    """
+    mode = QGraphicsItem.CacheMode.DeviceCoordinateCache
+    for name in ("left", "bottom", "right", "top"):
+        item.getAxis(name).setCacheMode(mode)
+    item.titleLabel.setCacheMode(mode)
+    if item.legend is not None:
+        item.legend.setCacheMode(mode)
+
+
 class LossPlot(QWidget):
     """Two stacked plots: losses (G, D) and discriminator outputs (D(x), D(G(z)))."""
 
@@ -96,8 +119,17 @@ class LossPlot(QWidget):
             item.setClipToView(True)
             item.setDownsampling(auto=True, mode="peak")
             item.setLabel("bottom", "step")
+            item.getAxis("left").setWidth(52)  # fixed: tick text must not re-layout the plot
+            _cache_static_parts(item)
         self.prob_widget.setYRange(0.0, 1.0)
         self.prob_widget.setXLink(self.loss_widget)
+        # Ranges move in steps (not on every point), so the axes rarely need re-rendering.
+        self.loss_widget.disableAutoRange()
+        self.prob_widget.disableAutoRange()
+        self._x_total: int | None = None
+        self._x_max = 0.0
+        self._y_range: tuple[float, float] | None = None
+        self.loss_widget.setXRange(0, 100, padding=0)
 
         self._raw_curves: dict[str, pg.PlotDataItem] = {}
         self._smooth_curves: dict[str, pg.PlotDataItem] = {}
@@ -168,8 +200,38 @@ class LossPlot(QWidget):
 
     def clear(self) -> None:
         self._buf = _Buffer()
+        self._x_max = 0.0
+        self._y_range = None
         self._dirty = True
         self.flush()
+
+    def set_total_steps(self, total: int | None) -> None:
+        """Fix the x axis to the run's length when it is known (else it grows in jumps)."""
+        self._x_total = int(total) if total else None
+        self._x_max = 0.0
+        self._update_ranges()
+
+    def _update_ranges(self) -> None:
+        n = self._buf.size
+        last = float(self._buf.steps[n - 1]) if n else 0.0
+        x_max = float(self._x_total) if self._x_total else max(100.0, last * 1.5)
+        if self._x_total is None and self._x_max and last <= self._x_max:
+            x_max = self._x_max
+        if x_max != self._x_max:
+            self._x_max = x_max
+            self.loss_widget.setXRange(0.0, x_max, padding=0)
+        if not n:
+            return
+        vals = np.concatenate([self._buf.raw["g_loss"][:n], self._buf.raw["d_loss"][:n]])
+        vals = vals[np.isfinite(vals)]
+        if not vals.size:
+            return
+        lo, hi = float(vals.min()), float(vals.max())
+        span = max(hi - lo, 1e-3)
+        cur = self._y_range
+        if cur is None or lo < cur[0] or hi > cur[1] or (cur[1] - cur[0]) > 4 * span:
+            self._y_range = (lo - 0.25 * span, hi + 0.25 * span)
+            self.loss_widget.setYRange(*self._y_range, padding=0)
 
     def flush(self) -> None:
         """Push buffered points to the curves (no-op when nothing changed)."""
@@ -178,6 +240,7 @@ class LossPlot(QWidget):
         self._dirty = False
         n = self._buf.size
         x = self._buf.steps[:n]
+        self._update_ranges()
         for k in SERIES:
             self._raw_curves[k].setData(x, self._buf.raw[k][:n])
             self._smooth_curves[k].setData(x, self._buf.smooth[k][:n])

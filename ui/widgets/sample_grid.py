@@ -54,7 +54,8 @@ class _ScaledLabel(QLabel):
         self._pixmap: QPixmap | None = None
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setMinimumSize(QSize(96, 96))
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # Ignored: the pixmap's size must not feed back into the layout (no resize loops).
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
 
     def set_source(self, pixmap: QPixmap | None) -> None:
         self._pixmap = pixmap
@@ -81,6 +82,7 @@ class SampleGrid(QWidget):
         self.mosaic: np.ndarray | None = None
         self.caption = QLabel("Samples appear here during training.")
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.view = _ScaledLabel()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
