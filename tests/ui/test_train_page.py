@@ -179,3 +179,30 @@ def test_resolution_mismatch_resizes_the_training_set(qtbot, page):
     with qtbot.waitSignal(page.run_ended, timeout=10000):
         page.start_training()
     assert FakeTrainer.instances[-1].images.shape == (12, 64, 64)
+
+
+def test_fine_tune_takes_over_the_model_and_refuses_a_tampered_file(qtbot, page, tmp_path):
+    from tests.ui.fake_engine import tiny_model_file
+
+    model = tiny_model_file(tmp_path / "base.safetensors", recipe="dcgan", res=32)
+    page.settings.recipe.setCurrentIndex(page.settings.recipe.findData("default"))
+    page.settings.set_resolution(64)
+    page.set_init_model(str(model))
+    assert page.settings.values()["recipe"] == "dcgan"
+    assert page.settings.values()["resolution"] == 32
+    assert "Fine-tuning from base.safetensors" in page.finetune_label.text()
+    page.settings.steps.setValue(3)
+    with qtbot.waitSignal(page.run_ended, timeout=10000) as ended:
+        page.start_training()
+    assert ended.args == ["finished"]
+    trainer = FakeTrainer.instances[-1]
+    assert trainer.config.width == 8  # the model's network size, so its weights fit
+    assert isinstance(trainer.init_model, dict) and "generator" in trainer.init_model
+
+    tampered = tmp_path / "evil.safetensors"
+    tampered.write_bytes(b"\x80\x04\x95" + b"cos\nsystem\n(S'echo pwned'\ntR." * 3)
+    page.set_init_model(str(tampered))
+    assert page.init_model is None
+    assert "Training from scratch" in page.finetune_label.text()
+    assert error_dialog.shown_dialogs()
+    assert page.start_button.isEnabled()

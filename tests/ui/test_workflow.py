@@ -91,6 +91,17 @@ def test_open_train_generate_filter_export(qtbot, window, dicom_folder, tmp_path
     for marker in (b"Marker^Alice", b"PID-ALICE", b"Marker^Bob", str(dicom_folder).encode()):
         assert marker not in model_bytes  # the model file holds no identity and no local path
 
+    # continue the same run from its last checkpoint
+    train.checkpoint_list.setCurrentRow(train.checkpoint_list.count() - 1)
+    train.resume_button.click()
+    assert "resumes from" in train.finetune_label.text()
+    train.settings.steps.setValue(5)
+    with qtbot.waitSignal(train.run_ended, timeout=180000) as resumed:
+        assert train.start_training()
+    qtbot.waitUntil(lambda: not train.is_training(), timeout=30000)
+    assert resumed.args == ["finished"], train.status_label.text()
+    assert train.started_event.start_step == 3 and train.last_result.step == 5
+
     gen = window.show_page("generate")
     gen.count.setValue(16)
     gen.batch.setValue(8)

@@ -70,10 +70,12 @@ class TrainPage(QWidget):
         self.last_error: tuple[str, str] | None = None
         self.error_box: QMessageBox | None = None
         self.init_model: str | None = None
+        self._init_arch: dict[str, Any] = {}  # z_dim/width of the model being fine-tuned
         self.resume_from: str | None = None
         self.checkpoints: list[str] = []
         self.metrics_seen = 0
         self.samples_seen = 0
+        self.started_event: ev.TrainStarted | None = None
         self._run_started = 0.0
         self._devices_probed = False
         self._build()
@@ -129,9 +131,13 @@ class TrainPage(QWidget):
         self.checkpoint_list = QListWidget()
         self.checkpoint_list.setToolTip("Double-click a checkpoint to resume from it")
         self.checkpoint_list.itemDoubleClicked.connect(self._on_checkpoint_activated)
+        self.resume_button = QPushButton("Resume from selected")
+        self.resume_button.clicked.connect(self._resume_selected)
+        self.checkpoint_list.currentItemChanged.connect(lambda *_: self._update_buttons())
         ckpt_box = QGroupBox("Checkpoints")
         cv = QVBoxLayout(ckpt_box)
         cv.addWidget(self.checkpoint_list)
+        cv.addWidget(self.resume_button)
 
         left = QWidget()
         lv = QVBoxLayout(left)
@@ -186,23 +192,33 @@ class TrainPage(QWidget):
 
     # ------------------------------------------------------------------ actions
     def set_init_model(self, path: str | None) -> None:
-        """Fine-tune from ``path`` (a model file), or train from scratch when None."""
-        self.init_model = path
+        """Fine-tune from ``path`` (a model file), or train from scratch when None.
+
+        The model's recipe, resolution and network size are taken over; a file that cannot
+        be read (corrupt, tampered, not a model) is refused with the reason.
+        """
+        self.init_model = None
+        self._init_arch = {}
         self.resume_from = None
         if path:
-            self.finetune_label.setText(f"Fine-tuning from {Path(path).name}")
             try:
                 from medgan.modelfile import read_metadata
 
                 meta = read_metadata(path)
-                self.settings.set_values({"recipe": meta.recipe, "resolution": meta.resolution})
             except Exception as exc:  # noqa: BLE001 - shown to the user, start stays possible
-                self._show_error("This model cannot be used for fine-tuning.", str(exc), "")
-                self.init_model = None
-                self.finetune_label.setText("Training from scratch")
-        else:
-            self.finetune_label.setText("Training from scratch")
-        self.clear_init_button.setEnabled(bool(self.init_model))
+                from ui.workers import describe_error
+
+                message, advice = describe_error(exc)
+                self._show_error("This model cannot be used for fine-tuning.", message, advice)
+            else:
+                self.init_model = path
+                self.settings.set_values({"recipe": meta.recipe, "resolution": meta.resolution})
+                width = (meta.model_kwargs or {}).get("width")
+                self._init_arch = {"z_dim": int(meta.z_dim), **({"width": int(width)} if width else {})}
+        self.finetune_label.setText(
+            f"Fine-tuning from {Path(path).name}" if self.init_model and path else "Training from scratch"
+        )
+        self._update_buttons()
 
     def _choose_init_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -212,12 +228,23 @@ class TrainPage(QWidget):
             self.set_init_model(path)
 
     def _on_checkpoint_activated(self, item: QListWidgetItem) -> None:
+        self.set_resume_from(item.data(Qt.ItemDataRole.UserRole))
+
+    def _resume_selected(self) -> None:
+        item = self.checkpoint_list.currentItem()
+        if item is not None:
+            self.set_resume_from(item.data(Qt.ItemDataRole.UserRole))
+
+    def set_resume_from(self, path: str | None) -> None:
+        """Continue the run saved in checkpoint ``path`` on the next Start (same settings)."""
         if self.phase in ("running", "paused", "stopping"):
             return
-        self.resume_from = item.data(Qt.ItemDataRole.UserRole)
+        self.resume_from = path or None
         self.init_model = None
-        self.finetune_label.setText(f"Resuming from {Path(self.resume_from or '').name}")
-        self.clear_init_button.setEnabled(True)
+        self.finetune_label.setText(
+            f"Next Start resumes from {Path(path).name}" if path else "Training from scratch"
+        )
+        self._update_buttons()
 
     def start_training(self) -> bool:
         """Start a run with the current settings; False (with a dialog) when it cannot."""
@@ -233,8 +260,9 @@ class TrainPage(QWidget):
             if self.resume_from:
                 config = self._resume_config(values)
             else:
+                arch = self._init_arch if self.init_model else {}
                 config = make_train_config(
-                    values, **{"checkpoint_dir": str(run_dir), **self.config_overrides}
+                    values, **{"checkpoint_dir": str(run_dir), **arch, **self.config_overrides}
                 )
         except Exception as exc:  # noqa: BLE001 - bad settings must not crash the app
             from ui.workers import describe_error
@@ -324,6 +352,12 @@ class TrainPage(QWidget):
         return ok
 
     # ----------------------------------------------------------------- events
+    def load_history(self, events: list[Any]) -> None:
+        """Replay trainer events (e.g. for screenshots or a finished run) without training."""
+        for event in events:
+            self._on_event(event)
+        self.loss_plot.flush()
+
     def _on_event(self, event: Any) -> None:
         if isinstance(event, ev.StepMetrics):
             self._on_metrics(event)
@@ -333,11 +367,14 @@ class TrainPage(QWidget):
         elif isinstance(event, ev.CheckpointSaved):
             self._add_checkpoint(event.path, event.step)
         elif isinstance(event, ev.TrainStarted):
+            self.started_event = event
             budget = (
                 f"{event.total_steps} steps"
                 if event.total_steps
                 else f"{format_duration(event.time_limit_s or 0)}"
             )
+            if event.start_step:
+                budget += f", continuing from step {event.start_step}"
             self.status_label.setText(
                 f"Training {event.recipe} at {event.resolution}² on {event.n_images} slices, "
                 f"{budget}, on {event.device}"
@@ -481,7 +518,7 @@ class TrainPage(QWidget):
         self.settings.setEnabled(not busy)
         self.finetune_button.setEnabled(not busy)
         self.clear_init_button.setEnabled(not busy and bool(self.init_model or self.resume_from))
-        self.checkpoint_list.setEnabled(True)
+        self.resume_button.setEnabled(not busy and self.checkpoint_list.currentItem() is not None)
 
     def _show_error(self, title: str, message: str, advice: str) -> None:
         """A non-blocking error dialog (the page stays usable; tests can read and close it)."""
