@@ -115,6 +115,7 @@ def worker(method: str, n: int, m: int, res: int, device: torch.device, budget: 
     train = smooth_images(m, res, seed=2 + m)
     queries[:10] = train[:10]  # planted exact copies make the answer checkable
     nearest_neighbours(queries[:8], train[:64], device=device)  # warm-up (threads, kernels)
+
     def fn() -> np.ndarray:
         if method == "chunked":
             return nearest_neighbours(queries, train, device=device, memory_budget=budget).indices
