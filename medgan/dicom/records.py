@@ -72,7 +72,7 @@ class SeriesRecord:
     warnings: list[str] = field(default_factory=list)  # gaps, duplicate positions, mixed sizes
     frame_of_reference_uid: str = ""
     sop_class_uid: str = ""
-    sorted_by: str = ""  # "position", "instance number" or "file name"
+    sorted_by: str = ""  # "position", "position (per orientation)", "instance number", "file name"
 
     @property
     def n_images(self) -> int:

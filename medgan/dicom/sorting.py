@@ -76,6 +76,10 @@ def sort_images(images: list[ImageRef]) -> SortResult:
                 slice_spacing=spacing,
                 warnings=spacing_warnings,
             )
+    if orientation is None and have_positions and len(images) > 1:
+        planes = _by_plane(images)
+        if planes is not None:
+            return planes
     if len(images) > 1:
         if orientation is None and any(img.orientation is not None for img in images):
             warnings.append("images have different orientations, so they are not one stack")
@@ -127,3 +131,42 @@ def _spacing(located: list[ImageRef]) -> tuple[float | None, list[str]]:
             f"irregular slice spacing: {float(steps.min()):.2f} to {float(steps.max()):.2f} mm"
         )
     return median, warnings
+
+
+def _by_plane(images: list[ImageRef]) -> SortResult | None:
+    """Several orientations in one series (e.g. a localizer among axial slices): sort each
+    plane by position, the largest plane first; spacing comes from the largest plane."""
+    if any(img.orientation is None for img in images):
+        return None
+    planes: list[list[ImageRef]] = []
+    for img in images:
+        for plane in planes:
+            if (
+                np.abs(np.asarray(plane[0].orientation) - np.asarray(img.orientation)).max()
+                <= _ORIENT_TOL
+            ):
+                plane.append(img)
+                break
+        else:
+            planes.append([img])
+    planes.sort(key=lambda p: (-len(p), _name_key(p[0])))
+    ordered: list[ImageRef] = []
+    main: SortResult | None = None
+    for plane in planes:
+        result = sort_images(plane)
+        if result.sorted_by != "position":
+            return None
+        main = main or result
+        ordered.extend(result.images)
+    assert main is not None
+    warnings = [
+        f"images in {len(planes)} orientations (localizer images?): the largest stack "
+        f"({len(planes[0])} images) comes first, each plane sorted by position"
+    ] + main.warnings
+    return SortResult(
+        ordered,
+        "position (per orientation)",
+        orientation=main.orientation,
+        slice_spacing=main.slice_spacing,
+        warnings=warnings,
+    )

@@ -374,3 +374,19 @@ def test_names_decoded_with_their_character_set(tmp_path):
                  extra_tags={"SpecificCharacterSet": ["ISO 2022 IR 6", "ISO 2022 IR 87"]})  # fmt: skip
     names = {s.patient_name for s in scan_folder(tmp_path).series}
     assert names == {"Müller^Jörg", "Yamada^Tarou=山田^太郎"}
+
+
+def test_localizer_in_an_axial_series_is_sorted_as_its_own_plane(tmp_path):
+    uid, study = "1.2.826.0.1.3680043.8.498.901", "1.2.826.0.1.3680043.8.498.902"
+    axial = write_series(tmp_path, n=5, series_uid=uid, study_uid=study, name_prefix="ax",
+                         instance_numbers=[2, 3, 4, 5, 6])  # fmt: skip
+    coronal = (1.0, 0.0, 0.0, 0.0, 0.0, -1.0)
+    scout = write_series(tmp_path, n=1, series_uid=uid, study_uid=study, name_prefix="loc",
+                         orientation=coronal, positions=[(0.0, 5.0, 0.0)],
+                         instance_numbers=[1])  # fmt: skip
+    series = scan_folder(tmp_path).series[0]
+    assert [r.path for r in series.images] == [str(p) for p in axial + scout]
+    assert series.sorted_by == "position (per orientation)"
+    assert series.slice_spacing == pytest.approx(2.5)
+    assert series.orientation == pytest.approx((1, 0, 0, 0, 1, 0))
+    assert any("orientations" in w for w in series.warnings)
