@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     data.build_training_set()
     wait_until(app, lambda: data.build_button.isEnabled(), 300, "the training set")
     window.show_page("data")
+    wait_until(app, lambda: bool(window.state.device), 120, "the device probe")
     settle(app, 0.5)
     save(window, args.out, "data")
 

@@ -16,7 +16,7 @@ from ui.pages import data_page as data_page_module
 from ui.pages.data_page import DataPage
 from ui.state import AppState
 from ui.widgets.error_dialog import close_all, shown_dialogs
-from ui.widgets.series_tree import COL_NAME, COL_TRAINABLE
+from ui.widgets.series_tree import COL_IMAGES, COL_NAME, COL_TRAINABLE
 
 
 def warm_up_heavy_imports() -> None:
@@ -81,7 +81,7 @@ def test_scan_fills_tree_problems_and_viewer(qtbot, page, messy_folder, stall_pr
     assert tree.topLevelItemCount() == 2
     assert {tree.topLevelItem(i).text(COL_NAME) for i in range(2)} == {"Marker^Alice", "Marker^Bob"}
     assert len(tree.series_uids()) == 3
-    counts = sorted(int(tree.item_for(u).text(3)) for u in tree.series_uids())
+    counts = sorted(int(tree.item_for(u).text(COL_IMAGES)) for u in tree.series_uids())
     assert counts == [6, 8, 12]
     assert all(tree.item_for(u).text(COL_TRAINABLE) == "yes" for u in tree.series_uids())
     # problems: every refused file with a reason, plus the non-image object
@@ -170,8 +170,9 @@ def test_selection_count_and_training_set_preview(qtbot, page, dicom_folder, sta
     # the spin boxes show the 1-based inclusive range
     row = [page.selection_table.item(r, 0).data(Qt.ItemDataRole.UserRole)
            for r in range(2)].index(big.series_uid)
-    assert page.selection_table.cellWidget(row, 1).value() == 3
-    assert page.selection_table.cellWidget(row, 2).value() == 10
+    assert page.selection_table.cellWidget(row, data_page_module.COL_FROM).value() == 3
+    assert page.selection_table.cellWidget(row, data_page_module.COL_TO).value() == 10
+    assert page.selection_table.item(row, data_page_module.COL_COUNT).text() == "8"
     assert page.build_button.isEnabled()
 
     warm_up_heavy_imports()  # the app does this at launch, before any job

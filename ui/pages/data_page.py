@@ -42,6 +42,7 @@ from ui.workers import FunctionWorker, WorkerHandle, start_worker
 log = logging.getLogger(__name__)
 
 PREVIEW_COUNT = 32
+COL_SERIES, COL_COUNT, COL_FROM, COL_TO = range(4)  # selection table columns
 
 
 def run_scan(root: str, *, progress: Any = None, cancel: Any = None) -> Any:
@@ -177,10 +178,10 @@ class DataPage(QWidget):
     def _build_selection_tab(self) -> QWidget:
         self.selection_table = QTableWidget(0, 4, self)
         self.selection_table.setObjectName("SelectionTable")
-        self.selection_table.setHorizontalHeaderLabels(["Series", "From slice", "To slice", "Slices"])
+        self.selection_table.setHorizontalHeaderLabels(["Series", "Slices", "From slice", "To slice"])
         sel_header = self.selection_table.horizontalHeader()
         sel_header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((1, 96), (2, 96), (3, 64)):
+        for col, width in ((COL_COUNT, 64), (COL_FROM, 100), (COL_TO, 100)):
             sel_header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
             sel_header.resizeSection(col, width)
         self.selection_table.verticalHeader().hide()
@@ -418,7 +419,8 @@ class DataPage(QWidget):
         table.setRowCount(len(chosen))
         for row, series in enumerate(chosen):
             start, stop = self._ranges[series.series_uid]
-            name = QTableWidgetItem(_series_title(series))
+            who = series.patient_name or series.patient_id or "(no name)"
+            name = QTableWidgetItem(f"{who} — {_series_title(series)}")  # UI only, never logged
             name.setData(Qt.ItemDataRole.UserRole, series.series_uid)
             name.setFlags(name.flags() & ~Qt.ItemFlag.ItemIsEditable)
             table.setItem(row, 0, name)
@@ -430,11 +432,11 @@ class DataPage(QWidget):
             uid = series.series_uid
             first.valueChanged.connect(lambda v, u=uid: self.set_slice_range(u, v - 1, None))
             last.valueChanged.connect(lambda v, u=uid: self.set_slice_range(u, None, v))
-            table.setCellWidget(row, 1, first)
-            table.setCellWidget(row, 2, last)
+            table.setCellWidget(row, COL_FROM, first)
+            table.setCellWidget(row, COL_TO, last)
             count = QTableWidgetItem(str(stop - start))
             count.setFlags(count.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            table.setItem(row, 3, count)
+            table.setItem(row, COL_COUNT, count)
 
     def set_slice_range(self, uid: str, start: int | None, stop: int | None) -> None:
         """Set the [start, stop) range of a checked series (None keeps that end)."""
@@ -453,12 +455,12 @@ class DataPage(QWidget):
         for row in range(self.selection_table.rowCount()):
             item = self.selection_table.item(row, 0)
             if item is not None and item.data(Qt.ItemDataRole.UserRole) == uid:
-                for col, value in ((1, start + 1), (2, stop)):
+                for col, value in ((COL_FROM, start + 1), (COL_TO, stop)):
                     box = self.selection_table.cellWidget(row, col)
                     box.blockSignals(True)
                     box.setValue(value)
                     box.blockSignals(False)
-                self.selection_table.item(row, 3).setText(str(stop - start))
+                self.selection_table.item(row, COL_COUNT).setText(str(stop - start))
         self.state.set_selection(self.state.selected_series, self._ranges)
         self._selection_edited()
 

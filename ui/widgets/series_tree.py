@@ -12,8 +12,9 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
-COLUMNS = ("Patient / Study / Series", "Modality", "Description", "Images", "Size", "Trainable")
-COL_NAME, COL_MODALITY, COL_DESC, COL_IMAGES, COL_SIZE, COL_TRAINABLE = range(len(COLUMNS))
+COLUMNS = ("Patient / Study / Series", "Modality", "Images", "Trainable", "Description", "Size")
+COL_NAME, COL_MODALITY, COL_IMAGES, COL_TRAINABLE, COL_DESC, COL_SIZE = range(len(COLUMNS))
+_WIDTHS = {COL_NAME: 270, COL_MODALITY: 70, COL_IMAGES: 60, COL_TRAINABLE: 90, COL_DESC: 170}
 UID_ROLE = Qt.ItemDataRole.UserRole + 1
 THUMB_SIZE = 48
 
@@ -38,8 +39,9 @@ class SeriesTree(QTreeWidget):
         self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
         self.setUniformRowHeights(False)
         header = self.header()
-        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(COL_NAME, 260)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for col, width in _WIDTHS.items():
+            header.resizeSection(col, width)
         header.setStretchLastSection(True)
         self._items: dict[str, QTreeWidgetItem] = {}
         self._series: dict[str, Any] = {}
@@ -81,10 +83,10 @@ class SeriesTree(QTreeWidget):
         if series.spacing:
             size += f"  ({series.spacing[0]:.2g}×{series.spacing[1]:.2g}×{series.spacing[2]:.2g} mm)"
         trainable = "yes" if series.trainable else f"no: {series.reason or 'not trainable'}"
-        item = QTreeWidgetItem(parent, [
-            _series_title(series), series.modality, series.description,
-            str(series.n_images), size, trainable,
-        ])
+        texts = {COL_NAME: _series_title(series), COL_MODALITY: series.modality,
+                 COL_DESC: series.description, COL_IMAGES: str(series.n_images),
+                 COL_SIZE: size, COL_TRAINABLE: trainable}
+        item = QTreeWidgetItem(parent, [texts[c] for c in range(len(COLUMNS))])
         item.setData(COL_NAME, UID_ROLE, series.series_uid)
         tip = trainable if not series.warnings else trainable + "\n" + "\n".join(series.warnings)
         for col in range(len(COLUMNS)):
