@@ -184,7 +184,9 @@ def generate_and_score(
     from medgan.errors import Cancelled
     from medgan.generate import generate, load_generator
     from medgan.modelfile import load_model
+    from ui.train_worker import leave_a_core_for_the_ui
 
+    leave_a_core_for_the_ui()
     loaded = load_model(model_path)
     model = load_generator(loaded, device=device)
     has_reference = training_images is not None and len(training_images) > 0
@@ -268,3 +270,23 @@ def export_job(
         progress=progress,
         cancel=cancel,
     )
+
+
+def warm_up_export() -> None:
+    """Write (and delete) a one-slice DICOM export, so the first real export does not hold the
+    interpreter lock for ~0.5 s building highdicom's caches. Run it in a worker while idle."""
+    import shutil
+    import tempfile
+
+    from medgan.export import ExportConfig, Provenance, SliceSet, export_set
+
+    root = tempfile.mkdtemp(prefix="medgan-warmup-")
+    try:
+        export_set(
+            SliceSet(np.zeros((1, 8, 8), np.float32)),
+            ExportConfig(format="dicom", destination=os.path.join(root, "export")),
+            Provenance("0" * 64, "warm-up", "dcgan", 8, 0, modality="OT"),
+            durable=False,
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

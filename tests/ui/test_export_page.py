@@ -75,7 +75,7 @@ def test_png_export_writes_kept_slices_and_manifest_then_open_folder(qtbot, page
     assert opened == [str(dest)]
 
 
-def test_dicom_with_real_slices_and_synthetic_identity(qtbot, page, tmp_path):
+def test_dicom_with_real_slices_and_synthetic_identity(qtbot, page, tmp_path, stall_probe):
     import pydicom
 
     page.include_real.setChecked(True)
@@ -84,7 +84,13 @@ def test_dicom_with_real_slices_and_synthetic_identity(qtbot, page, tmp_path):
     page.patient_name.setText("SYNTH^TEST")
     page.patient_id.setText("SYN-42")
     dest = tmp_path / "dcm"
+    from ui.jobs import warm_up_export
+
+    warm_up_export()  # the page does this in a worker when first shown, not mid-job
+
+    stall_probe.start()
     _export(qtbot, page, dest, "dicom")
+    stall_probe.assert_responsive(100)
     files = sorted(dest.glob("*.dcm"))
     n_real = len(page.state.training_images)
     assert len(files) == page.state.decisions.n_kept + n_real

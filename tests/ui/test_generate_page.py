@@ -164,7 +164,7 @@ def test_generate_and_score_in_a_worker(qtbot, tmp_path, data, stall_probe):
         assert page.start_generation()
         assert page.cancel_button.isEnabled() and not page.generate_button.isEnabled()
     qtbot.waitUntil(lambda: not page.is_busy(), timeout=10000)
-    stall_probe.assert_responsive(150)
+    stall_probe.assert_responsive(100)
     assert page.gallery_model.rowCount() == 24
     assert state.generated.images.shape == (24, 32, 32)
     assert state.scores is not None and len(state.scores) == 24

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 import ui.compat  # noqa: F401
-from ui.jobs import export_job
+from ui.jobs import export_job, warm_up_export
 from ui.widgets.error_dialog import show_error
 from ui.workers import FunctionWorker, WorkerHandle, describe_error, start_worker
 
@@ -63,6 +63,7 @@ class ExportPage(QWidget):
         self.last_result: Any = None
         self.error_box: Any = None
         self.outcome = ""  # "done", "failed" or "cancelled" for the last export
+        self._warmed = False
         self._build()
         state.generated_changed.connect(self._refresh)
         state.training_set_changed.connect(lambda *_: self._refresh())
@@ -128,6 +129,13 @@ class ExportPage(QWidget):
         layout.addStretch(1)
         self._update_options()
         self._update_buttons()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._warmed:
+            self._warmed = True
+            start_worker(FunctionWorker(warm_up_export, name="export-warm-up", progress_kw=None,
+                                        cancel_kw=None), self)
 
     # ------------------------------------------------------------------ state
     def _refresh(self) -> None:
