@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -57,8 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
 
-    import tempfile
-
     from PySide6.QtCore import QSettings
 
     settings_dir = tempfile.mkdtemp(prefix="medgan-screenshots-")  # the user's settings stay as they are
@@ -100,11 +99,6 @@ def main(argv: list[str] | None = None) -> int:
     settle(app, 0.5)
     save(window, args.out, "data")
 
-    data.tabs.setCurrentIndex(1)
-    settle(app)
-    save(window, args.out, "data-problems")
-    data.tabs.setCurrentIndex(0)
-
     window.log_dock.show()
     for key in ("train", "generate", "export"):
         page = window.show_page(key)
@@ -116,8 +110,41 @@ def main(argv: list[str] | None = None) -> int:
             wait_until(app, ready, 600, name)
             settle(app, 0.5)
             save(window, args.out, name)
+    # last: a messy folder, to show the problems panel
+    window.log_dock.hide()
+    with tempfile.TemporaryDirectory() as tmp:
+        messy = make_messy_folder(Path(tmp) / "CD-export")
+        window.open_folder(str(messy))
+        wait_until(app, lambda: window.state.scan is not None and window.state.scan.root == str(messy)
+                   and not data.is_scanning(), 120, "the messy folder")
+        data.tabs.setCurrentIndex(1)
+        wait_until(app, lambda: data.viewer.shown_index() >= 0, 30, "a slice")
+        settle(app, 0.5)
+        save(window, args.out, "data-problems")
     window.close()
     return 0
+
+
+def make_messy_folder(root: Path) -> Path:
+    """A CD-export-like folder: good series plus every kind of file the scan must explain."""
+    from pydicom.uid import JPEG2000Lossless, RLELossless
+
+    from tests import dicom_factory as f
+
+    series = f.write_series(root / "DICOM" / "S1", n=24, rows=128, cols=128, modality="MR",
+                            rescale=None, window=None, series_description="T2 axial",
+                            patient_name="Example^Patient", transfer_syntax=JPEG2000Lossless)
+    f.write_series(root / "DICOM" / "S2", n=16, rows=128, cols=128, series_description="CT head",
+                   patient_name="Example^Patient", transfer_syntax=RLELossless, series_number=2)
+    f.write_color_image(root / "DICOM" / "SC" / "photo.dcm", patient_name="Example^Patient")
+    f.write_truncated(root / "DICOM" / "S1" / "IM_cut", series[0], keep=0.4)
+    f.write_broken_header(root / "DICOM" / "IM_broken")
+    f.write_zero_byte(root / "DICOM" / "IM_empty")
+    f.write_garbage(root / "AUTORUN.INF")
+    f.write_text_file(root / "README.TXT")
+    f.write_non_image(root / "DICOM" / "SR" / "report.dcm", "SR", patient_name="Example^Patient")
+    f.write_non_image(root / "DICOM" / "PR" / "state.dcm", "PR", patient_name="Example^Patient")
+    return root
 
 
 if __name__ == "__main__":

@@ -284,3 +284,29 @@ def test_viewer_reads_pixel_values_in_modality_units(qtbot, page, dicom_folder) 
     assert value == pytest.approx(6 * 100 + 3 + 5 - 1024)
     viewer._on_mouse_moved(scene)
     assert viewer.value_label.text().endswith(f"{value:.0f} HU")
+
+
+def test_cancel_training_set_build(qtbot, page, dicom_folder, monkeypatch) -> None:
+    def slow_build(series_list, config, ranges, *, progress=None, cancel=None):
+        from medgan.errors import Cancelled
+
+        for i in range(1000):
+            if cancel.is_set():
+                raise Cancelled()
+            progress(i, 1000)
+            time.sleep(0.005)
+        raise AssertionError("never cancelled")
+
+    monkeypatch.setattr(data_page_module, "run_build", slow_build)
+    scan(qtbot, page, dicom_folder)
+    ct = next(s for s in page.state.scan.series if s.n_images == 12)
+    page.tree.set_checked(ct.series_uid, True)
+    page.build_button.click()
+    assert not page.build_button.isEnabled() and page.build_cancel.isVisible()
+    qtbot.waitUntil(lambda: page.build_progress.value() > 0, timeout=5000)
+    page.build_cancel.click()
+    qtbot.waitUntil(page.build_button.isEnabled, timeout=3000)
+    assert not page.build_cancel.isVisible()
+    assert "cancelled" in page.preview_label.text()
+    assert page.state.training_set is None and page.state.task_text == ""
+    assert not shown_dialogs()

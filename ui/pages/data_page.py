@@ -78,6 +78,11 @@ def build_preview(series_list: list[Any], config: Any, slice_ranges: dict[str, t
     return ts, mosaic(np.asarray(ts.images)[picks])
 
 
+def run_build(*args: Any, **kwargs: Any) -> tuple[Any, np.ndarray]:
+    """Indirection so tests can replace the builder."""
+    return build_preview(*args, **kwargs)
+
+
 class DataPage(QWidget):
     """The first workflow step. See the module docstring."""
 
@@ -154,6 +159,8 @@ class DataPage(QWidget):
         self.problems_table.setHorizontalHeaderLabels(["File", "Kind", "Why"])
         self.problems_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.problems_table.horizontalHeader().resizeSection(0, 320)
+        self.problems_table.horizontalHeader().resizeSection(1, 150)
+        self.problems_table.verticalHeader().hide()
         self.problems_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.problems_label = QLabel("", self)
         problems = QWidget(self)
@@ -520,11 +527,14 @@ class DataPage(QWidget):
         self.preview_label.setText("Building the training set…")
         self.state.set_task("Building training set…", 0.0, key="build")
         self._build_handle = start_worker(
-            FunctionWorker(build_preview, chosen, config, dict(self._ranges), name="training-set"), self,
+            FunctionWorker(run_build, chosen, config, dict(self._ranges), name="training-set"), self,
             on_progress=self._on_build_progress, on_result=self._on_built,
             on_failed=self._on_build_failed,
-            on_cancelled=lambda: self.preview_label.setText("Cancelled."),
+            on_cancelled=self._on_build_cancelled,
             on_finished=self._on_build_finished)
+
+    def _on_build_cancelled(self) -> None:
+        self.preview_label.setText("Building the training set was cancelled.")
 
     def _on_build_progress(self, fraction: float, _message: str) -> None:
         self.build_progress.setValue(int(max(fraction, 0.0) * 1000))
