@@ -29,8 +29,9 @@ def study_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     with torch.no_grad():  # untrained nets give near-constant images: make samples distinct
         for param in g.parameters():
             param.normal_(0.0, 0.3)
+    holdout = {"extra": {"trainset": {"resolution": 64, "holdout_fraction": 0.34, "seed": 0}}}
     meta = ModelMetadata(recipe="dcgan", resolution=64, z_dim=16, window=(40.0, 80.0),
-                         modality="CT")  # fmt: skip
+                         modality="CT", train_config=holdout)  # fmt: skip
     model = save_model(root / "model.safetensors",
                        {"generator": g.state_dict(), "discriminator": d.state_dict()}, meta)  # fmt: skip
     return study, model
@@ -50,7 +51,11 @@ def test_evaluate_writes_a_json_report_naming_its_metrics(
         assert key in report, key
     assert list(report["swd_per_level"]) == ["64", "32", "16"]
     assert report["n_synthetic"] == 24 and report["n_real"] > 0
-    assert report["n_patients"] == 3 and report["memorization"]["cross_patient"] is True
+    # the model's training-set settings are reused: one of three patients was held out
+    assert report["n_patients"] == 2 and report["memorization"]["cross_patient"] is True
+    assert (
+        report["holdout"]["n_real"] > 0 and report["holdout"]["swd"] > report["holdout"]["real_swd"]
+    )
     assert report["model"]["recipe"] == "dcgan" and len(report["model_sha256"]) == 64
     # an untrained generator is far from the real slices and copies nothing
     assert report["swd"] > 1.0 and report["memorization_rate"] == 0.0
