@@ -84,7 +84,11 @@ def maybe_compile(step_fn: GanStep, enabled: bool) -> StepRunner:
         return StepRunner(step_fn, compiled=False)
     try:
         step_fn.G_fwd = torch.compile(step_fn.G)  # type: ignore[assignment]
-        step_fn.D_fwd = torch.compile(step_fn.D)  # type: ignore[assignment]
+        if step_fn.r1_gamma > 0:
+            # AOTAutograd has no double backward, which the R1 penalty needs through D.
+            log.info("R1 is on: compiling the generator only.")
+        else:
+            step_fn.D_fwd = torch.compile(step_fn.D)  # type: ignore[assignment]
     except Exception as exc:  # noqa: BLE001 - any failure means: run eagerly
         log.warning("torch.compile unavailable (%s); running eagerly.", exc)
         step_fn.G_fwd, step_fn.D_fwd = step_fn.G, step_fn.D

@@ -269,3 +269,25 @@ def test_time_budget_ends_run(images):
     result = Trainer(small("dcgan", steps=None, minutes=0.02), images).run()
     assert result.status == "finished" and result.step >= 1
     assert result.elapsed_s < 10
+
+
+def test_compile_failure_falls_back_to_identical_eager_run(images, monkeypatch, caplog):
+    eager = Trainer(small("default", steps=3), images)
+    eager.run()
+
+    class Broken(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *a):
+            self.inner(*a)  # runs (and would change BatchNorm statistics) before failing
+            raise RuntimeError("inductor stride assertion (simulated)")
+
+    monkeypatch.setattr(torch, "compile", lambda module, **kw: Broken(module))
+    with caplog.at_level(logging.WARNING, logger="medgan.train.compile"):
+        fallback = Trainer(small("default", steps=3, compile=True), images)
+        result = fallback.run()
+    assert result.status == "finished"
+    assert "continuing without compilation" in caplog.text
+    assert_same_state(eager.model_state(), fallback.model_state())
