@@ -199,7 +199,7 @@ class Trainer:
         g = self.G_ema if self.G_ema is not None else self.G
         was_training = g.training
         g.eval()
-        with torch.no_grad(), self.step_fn._autocast():
+        with torch.no_grad():  # full precision: previews are few and cheap
             out = g(self.fixed_noise).float().clamp_(-1, 1)
         g.train(was_training)
         return out[:, 0].cpu().numpy().astype(np.float32)

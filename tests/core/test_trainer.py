@@ -291,3 +291,23 @@ def test_compile_failure_falls_back_to_identical_eager_run(images, monkeypatch, 
     assert result.status == "finished"
     assert "continuing without compilation" in caplog.text
     assert_same_state(eager.model_state(), fallback.model_state())
+
+
+def test_out_of_memory_fails_with_advice_naming_the_setting(images, tmp_path, monkeypatch):
+    events: list = []
+    trainer = Trainer(small("dcgan", steps=6, checkpoint_dir=str(tmp_path), checkpoint_every=2),
+                      images, on_event=events.append)
+    real_step = trainer.step_fn.__class__.__call__
+
+    def step_then_oom(self, real, step):
+        if step == 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_step(self, real, step)
+
+    monkeypatch.setattr(trainer.step_fn.__class__, "__call__", step_then_oom)
+    result = trainer.run()
+    assert result.status == "failed" and result.step == 2
+    assert "Out of memory" in result.message
+    assert "batch size (now 4, try 2)" in result.advice and "resolution (now 32)" in result.advice
+    assert isinstance(events[-1], TrainFailed) and events[-1].advice == result.advice
+    assert result.checkpoint_path.endswith("ckpt-00000002.safetensors")
