@@ -45,6 +45,18 @@ FORMAT_LABELS: dict[str, str] = {
 }
 
 
+_CAUSES = {
+    "memorized": "too close to a training slice",
+    "duplicate": "near-duplicates",
+    "low_realism": "below the realism threshold",
+    "top_k": "outside the top-k",
+    "empty": "empty",
+    "out_of_range": "out of range",
+    "min_distance": "below the distance threshold",
+    "user": "rejected by you",
+}
+
+
 def default_export_root() -> Path:
     docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
     return Path(docs or Path.home()) / "MedGAN exports"
@@ -147,9 +159,16 @@ class ExportPage(QWidget):
             n = len(generated.images)
             if decisions is not None:
                 kept = int(decisions.keep.sum())
-                text = f"{kept} of {n} generated slices will be exported ({n - kept} rejected)."
+                text = f"{kept} of {n} generated slices will be exported ({n - kept} rejected"
+                causes = [f"{count} {_CAUSES.get(code, code)}" for code, count in
+                          sorted(decisions.counts.items(), key=lambda kv: -kv[1])
+                          if count and code in _CAUSES]
+                text += (": " + ", ".join(causes) + ")." if causes else ").")
                 if decisions.config.allow_memorized:
-                    text += " The memorization guard is OVERRIDDEN; the manifest records it."
+                    text += (" The memorization guard is OVERRIDDEN: slices too close to a "
+                             "patient's slice may be exported; the manifest records it.")
+                else:
+                    text += " No exported slice is a near-copy of a training slice (guard on)."
             else:
                 text = f"All {n} generated slices will be exported."
                 if self.state.scores is None:

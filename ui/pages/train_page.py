@@ -357,6 +357,8 @@ class TrainPage(QWidget):
         for event in events:
             self._on_event(event)
         self.loss_plot.flush()
+        if not self.is_training():
+            self.state.clear_task(TASK_KEY)
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, ev.StepMetrics):
