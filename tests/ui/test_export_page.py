@@ -168,3 +168,18 @@ def test_cancel_leaves_nothing_behind(qtbot, page, tmp_path, monkeypatch):
     assert not dest.exists()
     assert page.export_button.isEnabled() and not page.open_button.isEnabled()
     assert np.all(np.isfinite(page.state.generated.images))  # the set itself is untouched
+
+
+def test_unscored_set_exports_everything_and_says_it_was_not_checked(qtbot, data, tmp_path):
+    generated, _, _ = data
+    state = AppState()
+    state.set_generated(generated, None, None)  # e.g. a model opened without a training set
+    p = ExportPage(state)
+    qtbot.addWidget(p)
+    assert "not scored" in p.summary_label.text()
+    assert not p.include_real.isEnabled()
+    dest = tmp_path / "npy"
+    _export(qtbot, p, dest, "npy")
+    assert np.load(dest / "images.npy").shape[0] == len(generated.images)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["memorization"]["checked"] is False
