@@ -108,7 +108,30 @@ class ModelMetadata:
             ) from exc
         if not isinstance(meta.recipe, str) or not meta.recipe:
             raise ModelFileError("The model file's metadata names no recipe.")
+        _check_sizes(meta)
         return meta
+
+
+def _check_sizes(meta: ModelMetadata) -> None:
+    """Refuse absurd sizes before any network is built from them (a crafted file could ask
+    for terabytes)."""
+    width = meta.model_kwargs.get("width") if isinstance(meta.model_kwargs, dict) else None
+    problems = []
+    if meta.resolution not in (32, 64, 128, 256, 512, 1024):
+        problems.append(f"resolution {meta.resolution}")
+    if not 1 <= meta.z_dim <= 4096:
+        problems.append(f"z_dim {meta.z_dim}")
+    if meta.channels not in (1, 3):
+        problems.append(f"{meta.channels} channels")
+    if not isinstance(meta.model_kwargs, dict):
+        problems.append("model options that are not a mapping")
+    elif width is not None and not (isinstance(width, int) and 1 <= width <= 1024):
+        problems.append(f"width {width!r}")
+    if problems:
+        raise ModelFileError(
+            "The model file's metadata is invalid: " + ", ".join(problems) + ".",
+            advice="The file was not written by MedGAN Studio or was altered.",
+        )
 
 
 @dataclass

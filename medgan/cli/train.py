@@ -242,7 +242,16 @@ def run(args: argparse.Namespace) -> int:
         base = dict(ckpt.meta.get("config") or {})
         saved_trainset = (base.get("extra") or {}).get("trainset")
         if args.recipe and base.get("recipe") and args.recipe != base["recipe"]:
-            raise MedganError(f"The checkpoint is a {base['recipe']} run, not {args.recipe}.")
+            raise MedganError(
+                f"The checkpoint is a {base['recipe']} run, not {args.recipe}.",
+                advice="Leave out --recipe when resuming.",
+            )
+        if args.res and base.get("resolution") and args.res != base["resolution"]:
+            raise MedganError(
+                f"The checkpoint was trained at {base['resolution']}x{base['resolution']}, "
+                f"not {args.res}x{args.res}.",
+                advice="Leave out --res when resuming.",
+            )
         print(f"Resuming from {ckpt.path} (step {ckpt.step}).", file=sys.stderr)
         if not args.checkpoint_dir and ckpt.path is not None:
             checkpoint_dir = ckpt.path.parent

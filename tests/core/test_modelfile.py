@@ -73,7 +73,13 @@ def test_round_trip_keeps_weights_and_metadata(model_path: Path) -> None:
             assert loaded.state[part][name].dtype == tensor.dtype
             assert torch.equal(loaded.state[part][name], tensor)
     meta = loaded.metadata
-    assert (meta.recipe, meta.resolution, meta.z_dim, meta.step, meta.seed) == ("default", 64, 32, 10, 7)
+    assert (meta.recipe, meta.resolution, meta.z_dim, meta.step, meta.seed) == (
+        "default",
+        64,
+        32,
+        10,
+        7,
+    )
     assert meta.window == (40.0, 400.0) and meta.pixel_spacing == (3.1, 3.1)
     assert meta.training_summary["n_images"] == 20
     assert meta.torch_version == torch.__version__ and meta.created.endswith("Z")
@@ -179,6 +185,13 @@ def test_foreign_safetensors_and_bad_metadata(model_path: Path, tmp_path: Path) 
     )
     with pytest.raises(ModelFileError, match="lacks recipe"):
         load_model(norecipe)
+
+    huge = tmp_path / "huge.safetensors"
+    meta = _meta().to_dict()
+    meta.update(z_dim=10**9, model_kwargs={"width": 10**6})
+    _rewrite_metadata(model_path, huge, lambda m: m.update(medgan_metadata=json.dumps(meta)))
+    with pytest.raises(ModelFileError, match="z_dim 1000000000, width 1000000"):
+        load_model(huge)
 
 
 def test_check_compatible_names_what_differs(model_path: Path) -> None:
