@@ -15,17 +15,12 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
-    QSlider,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -37,6 +32,7 @@ from ui.curation import compose_decisions, distance_mask, sort_order
 from ui.jobs import GenerationResult, generate_and_score
 from ui.widgets.compare_view import CompareView
 from ui.widgets.error_dialog import show_error
+from ui.widgets.filter_panel import FilterPanel
 from ui.widgets.gallery import ACCEPT, REJECT, UNDECIDED, GalleryModel, GalleryView, SourceIndexRole
 from ui.workers import FunctionWorker, WorkerHandle, start_worker
 
@@ -105,45 +101,13 @@ class GeneratePage(QWidget):
         top.addWidget(self.progress)
 
         # Filters --------------------------------------------------------------
-        self.min_realism = QSlider(Qt.Orientation.Horizontal)
-        self.min_realism.setRange(0, 100)
-        self.min_realism_label = QLabel()
-        self.min_distance = QSlider(Qt.Orientation.Horizontal)
-        self.min_distance.setRange(0, 100)
-        self.min_distance_label = QLabel()
-        self.dedupe = QCheckBox("Remove near-duplicates")
-        self.dedupe.setChecked(True)
-        self.dup_threshold = QDoubleSpinBox()
-        self.dup_threshold.setDecimals(4)
-        self.dup_threshold.setRange(0.0, 2.0)
-        self.dup_threshold.setSingleStep(0.005)
-        self.dup_threshold.setSpecialValueText("calibrated")
-        self.top_k = QSpinBox()
-        self.top_k.setRange(0, 100_000)
-        self.top_k.setSpecialValueText("all")
-        self.allow_memorized = QCheckBox("Allow slices too close to a training slice (override)")
-        self.allow_memorized.setToolTip(
-            "The memorization guard rejects slices that are near-copies of a patient's slice. "
-            "Overriding it is recorded in the export's manifest."
-        )
-        filters = QGroupBox("Filters")
-        form = QFormLayout(filters)
-        form.addRow("Min realism", self._with_label(self.min_realism, self.min_realism_label))
-        form.addRow("Min distance to training",
-                    self._with_label(self.min_distance, self.min_distance_label))
-        dup = QHBoxLayout()
-        dup.addWidget(self.dedupe)
-        dup.addWidget(QLabel("threshold"))
-        dup.addWidget(self.dup_threshold)
-        form.addRow("Duplicates", dup)
-        form.addRow("Keep top", self.top_k)
-        form.addRow(self.allow_memorized)
-        for w in (self.min_realism, self.min_distance):
-            w.valueChanged.connect(self._filters_changed)
-        self.dup_threshold.valueChanged.connect(self._filters_changed)
-        self.top_k.valueChanged.connect(self._filters_changed)
-        self.dedupe.toggled.connect(self._filters_changed)
-        self.allow_memorized.toggled.connect(self._filters_changed)
+        filters = FilterPanel()
+        self.filters = filters
+        filters.changed.connect(self._filter_timer_start)
+        # Short names used by tests and the screenshot script.
+        self.min_realism, self.min_distance = filters.min_realism, filters.min_distance
+        self.dedupe, self.dup_threshold = filters.dedupe, filters.dup_threshold
+        self.top_k, self.allow_memorized = filters.top_k, filters.allow_memorized
 
         # Gallery ----------------------------------------------------------------
         self.gallery_model = GalleryModel(self)
@@ -204,16 +168,7 @@ class GeneratePage(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(split, 1)
-        self._update_labels()
         self._update_buttons()
-
-    @staticmethod
-    def _with_label(slider: QSlider, label: QLabel) -> QHBoxLayout:
-        row = QHBoxLayout()
-        row.addWidget(slider, 1)
-        label.setMinimumWidth(70)
-        row.addWidget(label)
-        return row
 
     # ------------------------------------------------------------------ model
     def _on_model_changed(self, path: str) -> None:
@@ -324,28 +279,16 @@ class GeneratePage(QWidget):
         """Scale the distance slider to the observed distances; dup threshold to calibration."""
         dist = np.asarray(scores["nn_robust_distance"], dtype=np.float64)
         finite = dist[np.isfinite(dist)]
-        self._distance_max = float(finite.max()) if finite.size else 1.0
-        self._update_labels()
+        self.filters.set_distance_scale(float(finite.max()) if finite.size else 1.0)
 
     # ---------------------------------------------------------------- filters
     def filter_config(self) -> Any:
-        from medgan.filters import FilterConfig
-
-        realism = self.min_realism.value() / 100.0
-        return FilterConfig(
-            min_realism=realism or None,
-            dedupe=self.dedupe.isChecked(),
-            dedupe_threshold=self.dup_threshold.value() or None,
-            keep_top_k=self.top_k.value() or None,
-            allow_memorized=self.allow_memorized.isChecked(),
-        )
+        return self.filters.filter_config()
 
     def min_distance_value(self) -> float | None:
-        v = self.min_distance.value()
-        return v / 100.0 * getattr(self, "_distance_max", 1.0) if v else None
+        return self.filters.min_distance_value()
 
-    def _filters_changed(self) -> None:
-        self._update_labels()
+    def _filter_timer_start(self) -> None:
         self._filter_timer.start()
 
     def apply_filters(self) -> None:
@@ -450,12 +393,6 @@ class GeneratePage(QWidget):
         self.score_label.setText("\n".join(lines))
 
     # ------------------------------------------------------------------ labels
-    def _update_labels(self) -> None:
-        r = self.min_realism.value()
-        self.min_realism_label.setText(f"{r / 100:.2f}" if r else "off")
-        d = self.min_distance_value()
-        self.min_distance_label.setText(f"{d:.3f}" if d else "off")
-
     def _update_counts(self) -> None:
         n = self.gallery_model.n_images
         if not n:
