@@ -8,7 +8,6 @@ returns the buttons to a usable state; failures are shown with the engine's advi
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -32,12 +29,13 @@ from PySide6.QtWidgets import (
 
 import ui.compat  # noqa: F401  (must precede heavy Qt use)
 from medgan.train import events as ev
-from ui.jobs import format_duration, probe_devices, save_trained_model
+from ui.jobs import probe_devices, save_trained_model
 from ui.train_worker import TrainerFactory, TrainWorker
 from ui.widgets.error_dialog import show_error
 from ui.widgets.loss_plot import LossPlot
 from ui.widgets.sample_grid import SampleGrid
 from ui.widgets.train_settings import TrainSettings, make_train_config
+from ui.widgets.train_status import CheckpointList, metrics_text, started_text
 from ui.workers import FunctionWorker, WorkerHandle, start_worker
 
 log = logging.getLogger(__name__)
@@ -72,7 +70,6 @@ class TrainPage(QWidget):
         self.init_model: str | None = None
         self._init_arch: dict[str, Any] = {}  # z_dim/width of the model being fine-tuned
         self.resume_from: str | None = None
-        self.checkpoints: list[str] = []
         self.metrics_seen = 0
         self.samples_seen = 0
         self.started_event: ev.TrainStarted | None = None
@@ -128,16 +125,10 @@ class TrainPage(QWidget):
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status_label.setMinimumHeight(self.status_label.fontMetrics().height() * 3)
 
-        self.checkpoint_list = QListWidget()
-        self.checkpoint_list.setToolTip("Double-click a checkpoint to resume from it")
-        self.checkpoint_list.itemDoubleClicked.connect(self._on_checkpoint_activated)
-        self.resume_button = QPushButton("Resume from selected")
-        self.resume_button.clicked.connect(self._resume_selected)
-        self.checkpoint_list.currentItemChanged.connect(lambda *_: self._update_buttons())
-        ckpt_box = QGroupBox("Checkpoints")
-        cv = QVBoxLayout(ckpt_box)
-        cv.addWidget(self.checkpoint_list)
-        cv.addWidget(self.resume_button)
+        self.checkpoint_box = CheckpointList()
+        self.checkpoint_box.resume_requested.connect(self.set_resume_from)
+        self.checkpoint_list = self.checkpoint_box.list  # short names for tests and screenshots
+        self.resume_button = self.checkpoint_box.resume_button
 
         left = QWidget()
         lv = QVBoxLayout(left)
@@ -146,7 +137,7 @@ class TrainPage(QWidget):
         lv.addLayout(buttons)
         lv.addWidget(self.progress)
         lv.addWidget(self.status_label)
-        lv.addWidget(ckpt_box, 1)
+        lv.addWidget(self.checkpoint_box, 1)
 
         self.loss_plot = LossPlot()
         self.sample_grid = SampleGrid()
@@ -227,14 +218,6 @@ class TrainPage(QWidget):
         if path:
             self.set_init_model(path)
 
-    def _on_checkpoint_activated(self, item: QListWidgetItem) -> None:
-        self.set_resume_from(item.data(Qt.ItemDataRole.UserRole))
-
-    def _resume_selected(self) -> None:
-        item = self.checkpoint_list.currentItem()
-        if item is not None:
-            self.set_resume_from(item.data(Qt.ItemDataRole.UserRole))
-
     def set_resume_from(self, path: str | None) -> None:
         """Continue the run saved in checkpoint ``path`` on the next Start (same settings)."""
         if self.phase in ("running", "paused", "stopping"):
@@ -272,8 +255,7 @@ class TrainPage(QWidget):
             return False
         self.loss_plot.clear()
         self.sample_grid.clear()
-        self.checkpoint_list.clear()
-        self.checkpoints = []
+        self.checkpoint_box.clear()
         self.metrics_seen = self.samples_seen = 0
         self.last_result = None
         self.last_error = None
@@ -370,17 +352,7 @@ class TrainPage(QWidget):
             self._add_checkpoint(event.path, event.step)
         elif isinstance(event, ev.TrainStarted):
             self.started_event = event
-            budget = (
-                f"{event.total_steps} steps"
-                if event.total_steps
-                else f"{format_duration(event.time_limit_s or 0)}"
-            )
-            if event.start_step:
-                budget += f", continuing from step {event.start_step}"
-            self.status_label.setText(
-                f"Training {event.recipe} at {event.resolution}² on {event.n_images} slices, "
-                f"{budget}, on {event.device}"
-            )
+            self.status_label.setText(started_text(event))
             self.state.set_device(event.device)
             self.loss_plot.set_total_steps(event.total_steps)
         elif isinstance(event, ev.Paused):
@@ -399,40 +371,20 @@ class TrainPage(QWidget):
     def _on_metrics(self, m: ev.StepMetrics) -> None:
         self.metrics_seen += 1
         self.loss_plot.append_metrics(m)
-        if m.total_steps:
-            fraction = m.step / m.total_steps
-        elif m.eta_s is not None and m.elapsed_s + m.eta_s > 0:
-            fraction = m.elapsed_s / (m.elapsed_s + m.eta_s)
-        else:
-            fraction = -1.0
+        text, task, fraction = metrics_text(m)
         if fraction >= 0:
-            self.progress.setValue(int(min(1.0, fraction) * 1000))
-        eta = format_duration(m.eta_s) if m.eta_s is not None else "—"
-        total = f"/{m.total_steps}" if m.total_steps else ""
-        text = (
-            f"Step {m.step}{total} · {m.img_per_s:,.0f} img/s · ETA {eta} · "
-            f"G {m.g_loss:.3f} · D {m.d_loss:.3f} · D(x) {m.d_real:.2f} · D(G(z)) {m.d_fake:.2f}"
-        )
-        if m.aug_p:
-            text += f" · aug p {m.aug_p:.2f}"
+            self.progress.setValue(int(fraction * 1000))
         if self.phase != "paused":
             self.status_label.setText(text)
-            self.state.set_task(f"Training: step {m.step}{total}, ETA {eta}", fraction, key=TASK_KEY)
+            self.state.set_task(task, fraction, key=TASK_KEY)
 
     def _add_checkpoint(self, path: str, step: int) -> None:
-        if path in self.checkpoints:
-            return
-        self.checkpoints.append(path)
-        item = QListWidgetItem(f"step {step} — {Path(path).name}")
-        item.setData(Qt.ItemDataRole.UserRole, path)
-        item.setToolTip(path)
-        self.checkpoint_list.addItem(item)
-        # The trainer keeps only the last K checkpoints; drop entries whose file is gone.
-        for i in reversed(range(self.checkpoint_list.count())):
-            p = self.checkpoint_list.item(i).data(Qt.ItemDataRole.UserRole)
-            if p != path and not os.path.exists(p):
-                self.checkpoint_list.takeItem(i)
-                self.checkpoints.remove(p)
+        self.checkpoint_box.add(path, step)
+
+    @property
+    def checkpoints(self) -> list[str]:
+        """Checkpoint files of the current run, oldest first."""
+        return self.checkpoint_box.paths
 
     def _on_result(self, result: Any) -> None:
         self.last_result = result
@@ -520,7 +472,7 @@ class TrainPage(QWidget):
         self.settings.setEnabled(not busy)
         self.finetune_button.setEnabled(not busy)
         self.clear_init_button.setEnabled(not busy and bool(self.init_model or self.resume_from))
-        self.resume_button.setEnabled(not busy and self.checkpoint_list.currentItem() is not None)
+        self.checkpoint_box.set_busy(busy)
 
     def _show_error(self, title: str, message: str, advice: str) -> None:
         """A non-blocking error dialog (the page stays usable; tests can read and close it)."""
