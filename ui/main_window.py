@@ -81,6 +81,19 @@ def freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
+def _exercise_torch(torch: Any) -> None:
+    """One tiny optimizer step: pulls in what torch imports lazily on first use.
+
+    Creating the first optimizer imports ``torch._dynamo`` (seconds, holding the interpreter
+    lock in long stretches); doing it here keeps that stall out of the first training run.
+    """
+    param = torch.zeros(1, 1, 8, 8, requires_grad=True)
+    optimizer = torch.optim.Adam([param], lr=1e-3)
+    loss = torch.nn.functional.conv2d(param, torch.ones(1, 1, 3, 3)).square().mean()
+    loss.backward()
+    optimizer.step()
+
+
 def warm_up(*, progress: Any = None, cancel: Any = None) -> dict[str, Any]:
     """Import torch and MONAI and describe the compute device (runs in a worker).
 
@@ -101,6 +114,7 @@ def warm_up(*, progress: Any = None, cancel: Any = None) -> dict[str, Any]:
         import torch
 
         info["torch"] = torch.__version__
+        _exercise_torch(torch)
         if torch.cuda.is_available():
             props = torch.cuda.get_device_properties(0)
             info.update(device="cuda", name=props.name,

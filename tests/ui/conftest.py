@@ -10,6 +10,9 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import traceback
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -112,6 +115,26 @@ class StallProbe:
         self.ticks = 0
         self._last: float | None = None
         self._last_cpu = 0.0
+        self.stacks: list[str] = []  # what every thread was doing during long gaps
+        self._stop_watch = threading.Event()
+        self._watch: threading.Thread | None = None
+
+    def _watchdog(self) -> None:
+        """Snapshot all thread stacks when the loop has not ticked for 80 ms (diagnostics)."""
+        snapped_for = None
+        while not self._stop_watch.wait(0.02):
+            last = self._last
+            if last is None or last == snapped_for or time.perf_counter() - last < 0.08:
+                continue
+            snapped_for = last
+            frames = sys._current_frames()
+            lines = [f"loop stale for {1000 * (time.perf_counter() - last):.0f} ms:"]
+            for thread in threading.enumerate():
+                frame = frames.get(thread.ident)
+                if frame is not None and thread is not threading.current_thread():
+                    lines.append(f"  [{thread.name}]\n" + "".join(traceback.format_stack(frame)[-4:]))
+            if len(self.stacks) < 5:
+                self.stacks.append("\n".join(lines))
 
     @property
     def max_gap_ms(self) -> float:
@@ -127,6 +150,10 @@ class StallProbe:
     def start(self) -> StallProbe:
         self.gaps, self.ticks = [], 0
         self._last, self._last_cpu = time.perf_counter(), time.process_time()
+        self.stacks = []
+        self._stop_watch.clear()
+        self._watch = threading.Thread(target=self._watchdog, name="stall-watchdog", daemon=True)
+        self._watch.start()
         self.timer.start()
         return self
 
@@ -135,6 +162,10 @@ class StallProbe:
         if self.timer.isActive():
             self.timer.stop()
             self._tick()
+        self._stop_watch.set()
+        if self._watch is not None:
+            self._watch.join(1.0)
+            self._watch = None
         return self.max_gap_ms
 
     def stalls(self, limit_ms: float) -> list[tuple[float, float]]:
@@ -149,7 +180,7 @@ class StallProbe:
         assert not stalls, (
             f"the event loop stalled for {max(g for g, _c in stalls):.0f} ms (limit {limit_ms:.0f} ms;"
             f" gaps with process CPU: {[(round(g), round(c)) for g, c in stalls]},"
-            f" load {os.getloadavg()[0]:.1f})")
+            f" load {os.getloadavg()[0]:.1f})\n" + "\n".join(self.stacks))
 
 
 @pytest.fixture
@@ -157,7 +188,7 @@ def stall_probe(qapp: object) -> Iterator[StallProbe]:
     """A :class:`StallProbe`; call ``start()`` before the job and ``assert_responsive()`` after."""
     probe = StallProbe()
     yield probe
-    probe.timer.stop()
+    probe.stop()
 
 
 @pytest.fixture

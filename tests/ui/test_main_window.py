@@ -214,3 +214,36 @@ def test_window_appears_fast_without_torch() -> None:
     assert shown["heavy_modules"] == [], "torch/MONAI must not load before the window shows"
     assert ready["pages"] == ["data", "export", "generate", "train"]
     assert shown_after < 3.0, f"launch to window took {shown_after:.2f} s"
+
+
+@pytest.mark.slow
+def test_real_training_keeps_the_loop_responsive_and_close_saves_a_checkpoint(
+        qtbot, make_window, tmp_path, stall_probe) -> None:
+    """The real trainer on a tiny set: the loop never stalls ≥ 100 ms while it trains, and
+    closing the window mid-run stops it, saves a checkpoint and leaves no thread running."""
+    import numpy as np
+
+    from tests.ui.conftest import running_qthreads
+    from ui.main_window import warm_up
+
+    warm_up()  # the window does this after it shows (disabled in these tests)
+    window = make_window()
+    assert len(window.pages) == 4  # built right after the window shows, before any job
+    rng = np.random.default_rng(0)
+    images = np.clip(rng.normal(0, 0.5, (24, 64, 64)), -1, 1).astype(np.float32)
+    window.state.set_training_set(images, {"modality": "CT", "n_patients": 3})
+    train = window.show_page("train")
+    train.runs_dir = tmp_path / "runs"
+    train.settings.set_resolution(64)
+    train.settings.steps.setValue(100000)
+    train.settings.batch.setValue(4)
+    train.config_overrides = {"sample_every": 5, "checkpoint_every": 100000}
+    stall_probe.start()
+    assert train.start_training()
+    qtbot.waitUntil(lambda: train.metrics_seen >= 3 and train.samples_seen >= 1, timeout=120000)
+    stall_probe.assert_responsive(100)
+    assert train.is_training()
+    window.close()
+    assert not running_qthreads()
+    checkpoints = list((tmp_path / "runs").rglob("*.safetensors")) + list((tmp_path / "runs").rglob("*.ckpt*"))
+    assert checkpoints, f"no checkpoint saved on close: {list((tmp_path / 'runs').rglob('*'))}"
