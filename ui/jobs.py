@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[..., Any] | None
 
 # Keys a training summary may carry into a model file: counts, sizes and modality only.
-_SUMMARY_KEYS_BLOCKLIST = ("name", "patient", "birth", "date", "institution", "physician",
-                           "accession", "station", "operator", "address", "path", "folder")
+_SUMMARY_KEYS_BLOCKLIST = ("name", "patient_id", "patientid", "birth", "date", "time",
+                           "institution", "physician", "accession", "station", "operator",
+                           "address", "path", "folder", "dir", "uid", "description", "comment")
 
 
 def format_duration(seconds: float | None) -> str:
@@ -89,22 +90,33 @@ def probe_devices() -> list[dict[str, Any]]:
     return devices
 
 
+def _plain(value: Any) -> bool:
+    """Numbers, short strings, and lists of them: values that cannot carry free text."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, str):
+        return len(value) <= 32
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return False
+
+
 def deidentified_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """Keep only plain, non-identifying values of a training-set summary for a model file."""
+    """Keep only plain, non-identifying values of a training-set summary for a model file.
+
+    Defence in depth (the engine's summary is already de-identified): keys that name people,
+    places, dates, identifiers, paths or free text are dropped, as are long strings.
+    """
     out: dict[str, Any] = {}
     for key, value in summary.items():
         if any(bad in key.lower() for bad in _SUMMARY_KEYS_BLOCKLIST):
             continue
-        if isinstance(value, (bool, int, float)) or value is None:
-            out[key] = value
-        elif isinstance(value, str) and len(value) <= 32:
-            out[key] = value
-        elif isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
-            out[key] = list(value)
-        elif isinstance(value, dict):
+        if isinstance(value, dict):
             inner = deidentified_summary(value)
             if inner:
                 out[key] = inner
+        elif _plain(value):
+            out[key] = list(value) if isinstance(value, tuple) else value
     return out
 
 

@@ -206,3 +206,31 @@ def test_fine_tune_takes_over_the_model_and_refuses_a_tampered_file(qtbot, page,
     assert "Training from scratch" in page.finetune_label.text()
     assert error_dialog.shown_dialogs()
     assert page.start_button.isEnabled()
+
+
+def test_saved_model_carries_no_identifying_summary_fields(qtbot, tmp_path):
+    from medgan.modelfile import read_metadata
+
+    state = AppState()
+    state.set_training_set(np.zeros((6, 32, 32), np.float32), {
+        "modality": "CT", "n_patients": 2, "window": {"center": 40.0, "width": 400.0},
+        "patient_name": "Marker^Canary", "institution_name": "Canary Hospital",
+        "source_folder": "/data/Marker^Canary", "study_date": "20240101",
+        "description": "Marker^Canary head CT with contrast, long free text",
+    })
+    page = TrainPage(state)
+    qtbot.addWidget(page)
+    page.runs_dir = tmp_path / "runs"
+    page.settings.set_resolution(32)
+    page.settings.steps.setValue(2)
+    page.trainer_factory = fake_factory(step_s=0.001)
+    with qtbot.waitSignal(page.run_ended, timeout=10000):
+        page.start_training()
+    qtbot.waitUntil(lambda: page.save_button.isEnabled(), timeout=10000)
+    with qtbot.waitSignal(page.model_saved, timeout=10000) as saved:
+        page.save_model_to(str(tmp_path / "m.safetensors"))
+    raw = Path(saved.args[0]).read_bytes()
+    assert b"Canary" not in raw and b"20240101" not in raw and b"runs" not in raw
+    meta = read_metadata(saved.args[0])
+    assert meta.window == (40.0, 400.0) and meta.modality == "CT"
+    assert meta.training_summary["n_patients"] == 2

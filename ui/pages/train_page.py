@@ -69,6 +69,7 @@ class TrainPage(QWidget):
         self.error_box: QMessageBox | None = None
         self.init_model: str | None = None
         self._init_arch: dict[str, Any] = {}  # z_dim/width of the model being fine-tuned
+        self._run_summary: dict[str, Any] = {}
         self.resume_from: str | None = None
         self.metrics_seen = 0
         self.samples_seen = 0
@@ -259,6 +260,7 @@ class TrainPage(QWidget):
         self.metrics_seen = self.samples_seen = 0
         self.last_result = None
         self.last_error = None
+        self._run_summary = self.state.training_summary  # the data this run learns from
         self.worker = TrainWorker(
             config,
             images,
@@ -353,7 +355,6 @@ class TrainPage(QWidget):
         elif isinstance(event, ev.TrainStarted):
             self.started_event = event
             self.status_label.setText(started_text(event))
-            self.state.set_device(event.device)
             self.loss_plot.set_total_steps(event.total_steps)
         elif isinstance(event, ev.Paused):
             self.status_label.setText(f"Paused at step {event.step}")
@@ -440,7 +441,7 @@ class TrainPage(QWidget):
             save_trained_model,
             self.worker,
             path,
-            self.state.training_summary,
+            self._run_summary,
             name="save-model",
             progress_kw=None,
             cancel_kw=None,
