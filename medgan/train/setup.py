@@ -173,6 +173,11 @@ def restore_rng(rng: dict[str, Any], gen: torch.Generator) -> None:
         states = rng["cuda"][: torch.cuda.device_count()]
         torch.cuda.set_rng_state_all(states)
     if rng.get("generator") is not None:
-        gen.set_state(rng["generator"])
+        try:
+            gen.set_state(rng["generator"])
+        except RuntimeError:  # saved on another device type (CUDA Philox vs CPU Mersenne)
+            log.warning("The checkpoint's random state is from another device; the resumed run "
+                        "continues with a fresh random stream.")
+            gen.manual_seed(int(rng.get("fallback_seed", 0)))
     np.random.set_state(rng["numpy"])
     random.setstate(rng["python"])

@@ -167,7 +167,7 @@ class Trainer:
         self.step_fn.opt_g.load_state_dict(ckpt.optimizers["G"])
         self.step_fn.opt_d.load_state_dict(ckpt.optimizers["D"])
         self.augmenter.load_state_dict(ckpt.meta.get("augment") or {"p": 0.0}, self.device)
-        setup.restore_rng(ckpt.rng, self.gen)
+        setup.restore_rng({**ckpt.rng, "fallback_seed": self.config.seed + ckpt.step}, self.gen)
         self.step = ckpt.step
         self.last_checkpoint = str(ckpt.path)
         log.info("Resumed from %s at step %d.", ckpt.path, ckpt.step)

@@ -188,3 +188,14 @@ def test_killed_process_resumes_from_last_periodic_checkpoint(tmp_path):
     for part in a:
         for key in a[part]:
             assert torch.equal(a[part][key], b[part][key]), f"{part}.{key}"
+
+
+def test_resume_on_another_device_type_continues_with_a_warning(tmp_path, caplog):
+    Trainer(config(tmp_path / "a"), images()).run()
+    ckpt = ck.load_checkpoint(tmp_path / "a")
+    ckpt.rng["generator"] = torch.zeros(16, dtype=torch.uint8)  # a CUDA Philox state
+    ck.save_checkpoint(tmp_path / "b", ckpt)
+    with caplog.at_level("WARNING", logger="medgan.train.setup"):
+        resumed = Trainer(config(tmp_path / "b", steps=5), images(), resume_from=tmp_path / "b")
+    assert "another device" in caplog.text
+    assert resumed.run().step == 5
