@@ -334,7 +334,8 @@ class Trainer:
             eta = (self.config.steps - self.step) / rate
         if limit_s is not None:
             eta = min(eta, limit_s - now) if eta is not None else limit_s - now
-        values = {k: float(v) for k, v in out.items()}
+        keys = list(out)
+        values = dict(zip(keys, torch.stack([out[k].float() for k in keys]).tolist(), strict=True))
         self._emit(StepMetrics(
             step=self.step, total_steps=self.config.steps, g_loss=values["g_loss"],
             d_loss=values["d_loss"], d_real=values["d_real"], d_fake=values["d_fake"],
