@@ -60,13 +60,14 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, scales: int | None = None) -> torc
     n = scales or ms_ssim_scales(min(x.shape[-2:]))
     if n < 1:
         raise DataError(f"Images of {x.shape[-1]} px are too small for MS-SSIM (need {WINDOW}).")
-    w = torch.tensor(MS_WEIGHTS[:n], dtype=torch.float64, device=x.device)
+    w = torch.tensor(MS_WEIGHTS[:n], dtype=torch.float64)
     w = w / w.sum()
-    out = torch.ones(x.shape[0], dtype=torch.float64, device=x.device)
+    # combined in float64 on the CPU (Apple MPS has no float64)
+    out = torch.ones(x.shape[0], dtype=torch.float64)
     for i in range(n):
         s, cs = _ssim_cs(x, y)
         term = s if i == n - 1 else cs
-        out = out * term.double().clamp_min(0.0) ** w[i]
+        out = out * term.cpu().double().clamp_min(0.0) ** w[i]
         if i < n - 1:
             x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
     return out.float()
