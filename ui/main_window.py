@@ -48,10 +48,16 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 )
 
 WARM_UP_DELAY_MS = 1500
+UI_SWITCH_INTERVAL_S = 0.001
 
 
 DATA_STACK = ("pydicom", "scipy.ndimage", "medgan.dicom.index", "medgan.dicom.decode",
               "medgan.dicom.window", "medgan.data", "medgan.demo")
+
+
+# Imported by the warm-up after torch: what training, generation, scoring and export load.
+JOB_STACK = ("medgan.train.trainer", "medgan.modelfile", "medgan.generate", "medgan.score",
+             "medgan.filters", "medgan.export", "nibabel", "PIL.Image", "highdicom")
 
 
 def warm_up_data_stack() -> list[str]:
@@ -123,6 +129,17 @@ def warm_up(*, progress: Any = None, cancel: Any = None) -> dict[str, Any]:
             info.update(device="mps", name="Apple GPU (MPS)")
     except Exception as exc:  # noqa: BLE001 - no torch: the app still browses data
         info["error"] = str(exc)
+    for module_name, func_name in (("ui.train_worker", "warm_up_training"),
+                                   ("ui.jobs", "warm_up_export")):
+        try:  # the pages' own warm-ups (first optimizer, highdicom's IOD tables)
+            getattr(importlib.import_module(module_name), func_name)()
+        except Exception:  # noqa: BLE001 - the page reports its own problems when used
+            log.debug("Warm-up %s.%s failed", module_name, func_name, exc_info=True)
+    for name in JOB_STACK:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing optional module is reported by its job
+            log.debug("Warm-up could not import %s", name, exc_info=True)
     try:
         import monai
         import monai.transforms  # noqa: F401 - used by the training-set builder
@@ -173,6 +190,9 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.resize(1400, 900)
         self.settings = QSettings()
+        # Workers run Python too; handing the interpreter lock over every 1 ms instead of 5 ms
+        # bounds how long the UI thread waits for it when several workers are busy.
+        sys.setswitchinterval(UI_SWITCH_INTERVAL_S)
         self._closing = False
         self._demo_handle: WorkerHandle | None = None
         self._warm_handle: WorkerHandle | None = None

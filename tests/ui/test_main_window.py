@@ -247,3 +247,42 @@ def test_real_training_keeps_the_loop_responsive_and_close_saves_a_checkpoint(
     assert not running_qthreads()
     checkpoints = list((tmp_path / "runs").rglob("*.safetensors")) + list((tmp_path / "runs").rglob("*.ckpt*"))
     assert checkpoints, f"no checkpoint saved on close: {list((tmp_path / 'runs').rglob('*'))}"
+
+
+@pytest.mark.slow
+def test_generating_and_exporting_keep_the_loop_responsive(qtbot, make_window, tmp_path,
+                                                           stall_probe) -> None:
+    """Generate + score 64 images with a real (untrained) model, then export them: the event
+    loop never stalls ≥ 100 ms and the files arrive."""
+    import numpy as np
+
+    from tests.ui.fake_engine import tiny_model_file
+    from ui.main_window import warm_up
+
+    warm_up()
+    window = make_window()
+    assert len(window.pages) == 4
+    rng = np.random.default_rng(1)
+    window.state.set_training_set(np.clip(rng.normal(0, 0.5, (24, 32, 32)), -1, 1).astype(np.float32),
+                                  {"modality": "CT", "n_patients": 2})
+    window.open_model(str(tiny_model_file(tmp_path / "tiny.safetensors")))
+    gen = window.show_page("generate")
+    gen.count.setValue(64)
+    gen.batch.setValue(16)
+    stall_probe.start()
+    with qtbot.waitSignal(gen.generated, timeout=120000):
+        assert gen.start_generation()
+    qtbot.waitUntil(lambda: not gen.is_busy(), timeout=30000)
+    assert gen.gallery_model.rowCount() == 64
+    gen.allow_memorized.setChecked(True)  # an untrained model's images may look alike
+    gen.apply_filters()
+    export = window.show_page("export")
+    dest = tmp_path / "export"
+    export.format_combo.setCurrentIndex(export.format_combo.findData("png"))
+    export.destination.setText(str(dest))
+    with qtbot.waitSignal(export.export_finished, timeout=120000):
+        assert export.start_export()
+    qtbot.waitUntil(lambda: not export.is_busy(), timeout=30000)
+    stall_probe.assert_responsive(100)
+    assert (dest / "manifest.json").exists()
+    assert len(list(dest.glob("*.png"))) == gen.current_decisions().n_kept
