@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     parser.add_argument("--width", type=int, default=1440)
     parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--train-steps", type=int, default=120,
+                        help="short real training run before the Train/Generate/Export shots (0: none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -100,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     save(window, args.out, "data")
 
     window.log_dock.show()
+    run_dir = Path(tempfile.mkdtemp(prefix="medgan-screenshots-run-"))
+    if args.train_steps > 0:
+        try:
+            short_training_run(app, window, run_dir, args.train_steps)
+        except Exception:  # noqa: BLE001 - still render the pages as they are
+            log.exception("The short training run failed; pages are shown without it")
     for key in ("train", "generate", "export"):
         page = window.show_page(key)
         settle(app, 0.5)
@@ -110,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             wait_until(app, ready, 600, name)
             settle(app, 0.5)
             save(window, args.out, name)
+
     # last: a messy folder, to show the problems panel
     window.log_dock.hide()
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,6 +132,40 @@ def main(argv: list[str] | None = None) -> int:
         save(window, args.out, "data-problems")
     window.close()
     return 0
+
+
+def short_training_run(app, window, run_dir: Path, steps: int) -> None:
+    """Train briefly on the demo training set, save the model, generate and curate a set,
+    and export it, so every page shows real content (uses the pages' public API)."""
+    train = window.show_page("train")
+    train.runs_dir = run_dir / "runs"
+    train.settings.set_resolution(64)
+    train.settings.steps.setValue(steps)
+    train.settings.batch.setValue(16)
+    train.config_overrides = {"sample_every": 10, "checkpoint_every": max(10, steps // 2),
+                              "width": 16}
+    ended: list[str] = []
+    train.run_ended.connect(ended.append)
+    if not train.start_training():
+        raise RuntimeError("the Train page refused to start")
+    wait_until(app, lambda: bool(ended) and not train.is_training(), 1800, "training")
+    train.loss_plot.flush()
+    saved: list[str] = []
+    train.model_saved.connect(saved.append)
+    train.save_model_to(str(run_dir / "demo-model.safetensors"))
+    wait_until(app, lambda: bool(saved), 120, "the model file")
+    gen = window.show_page("generate")
+    gen.count.setValue(96)
+    done: list[bool] = []
+    gen.generated.connect(lambda: done.append(True))
+    if gen.start_generation():
+        wait_until(app, lambda: bool(done) and not gen.is_busy(), 600, "generation")
+    export = window.show_page("export")
+    export.destination.setText(str(run_dir / "export"))
+    finished: list[str] = []
+    export.export_finished.connect(finished.append)
+    if export.start_export():
+        wait_until(app, lambda: bool(finished) and not export.is_busy(), 600, "export")
 
 
 def make_messy_folder(root: Path) -> Path:
