@@ -4,12 +4,10 @@ menus, drag-and-drop of folders, settings remembered between runs, and a clean s
 
 from __future__ import annotations
 
-import gc
 import importlib
 import inspect
 import logging
 import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,15 +22,22 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QSplitter,
     QStackedWidget,
     QWidget,
 )
 
+from ui.about import about_html
 from ui.state import AppState
+from ui.warmup import (  # noqa: F401 - warm_up* re-exported for callers of ui.main_window
+    describe_device,
+    freeze_long_lived_objects,
+    warm_up,
+    warm_up_data_stack,
+)
 from ui.widgets.error_dialog import show_error
 from ui.widgets.log_panel import LogPanel
+from ui.widgets.status_bar import AppStatusBar
 from ui.workers import FunctionWorker, WorkerHandle, registry, start_worker
 
 log = logging.getLogger(__name__)
@@ -49,117 +54,6 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 
 WARM_UP_DELAY_MS = 1500
 UI_SWITCH_INTERVAL_S = 0.001
-
-
-DATA_STACK = ("pydicom", "scipy.ndimage", "medgan.dicom.index", "medgan.dicom.decode",
-              "medgan.dicom.window", "medgan.data", "medgan.demo")
-
-
-# Imported by the warm-up after torch: what training, generation, scoring and export load.
-JOB_STACK = ("medgan.train.trainer", "medgan.modelfile", "medgan.generate", "medgan.score",
-             "medgan.filters", "medgan.export", "nibabel", "PIL.Image", "highdicom")
-
-
-def warm_up_data_stack() -> list[str]:
-    """Import the DICOM/data libraries (runs in a worker right after the window shows).
-
-    Some of their imports hold the interpreter lock for ~100 ms (large dictionaries in
-    pydicom); doing it before the first job keeps scans free of that stall.
-    """
-    loaded = []
-    for name in DATA_STACK:
-        try:
-            importlib.import_module(name)
-            loaded.append(name)
-        except Exception:  # noqa: BLE001 - a missing optional module is reported by its job
-            log.debug("Warm-up could not import %s", name, exc_info=True)
-    freeze_long_lived_objects()
-    return loaded
-
-
-def freeze_long_lived_objects() -> None:
-    """Move everything allocated so far out of the cyclic garbage collector's reach.
-
-    With torch, MONAI, pydicom and Qt loaded there are ~300k long-lived objects, and a full
-    collection walks them all: a 100-400 ms pause that can land in the middle of a job.
-    They live as long as the app, so the collector has nothing to find there.
-    """
-    gc.freeze()
-
-
-def _exercise_torch(torch: Any) -> None:
-    """One tiny optimizer step: pulls in what torch imports lazily on first use.
-
-    Creating the first optimizer imports ``torch._dynamo`` (seconds, holding the interpreter
-    lock in long stretches); doing it here keeps that stall out of the first training run.
-    """
-    param = torch.zeros(1, 1, 8, 8, requires_grad=True)
-    optimizer = torch.optim.Adam([param], lr=1e-3)
-    loss = torch.nn.functional.conv2d(param, torch.ones(1, 1, 3, 3)).square().mean()
-    loss.backward()
-    optimizer.step()
-
-
-def warm_up(*, progress: Any = None, cancel: Any = None) -> dict[str, Any]:
-    """Import torch and MONAI and describe the compute device (runs in a worker).
-
-    Importing torch holds the interpreter lock for a few hundred ms; doing it once while the
-    user is still looking at the fresh window keeps every later job free of that stall.
-    """
-    import os
-
-    info: dict[str, Any] = {"device": "cpu", "name": "CPU", "memory_gb": None,
-                            "torch": None, "cores": os.cpu_count()}
-    try:
-        import psutil
-
-        info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
-    except Exception:  # noqa: BLE001 - optional information
-        pass
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        _exercise_torch(torch)
-        if torch.cuda.is_available():
-            props = torch.cuda.get_device_properties(0)
-            info.update(device="cuda", name=props.name,
-                        memory_gb=round(props.total_memory / 2**30, 1))
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            info.update(device="mps", name="Apple GPU (MPS)")
-    except Exception as exc:  # noqa: BLE001 - no torch: the app still browses data
-        info["error"] = str(exc)
-    for module_name, func_name in (("ui.train_worker", "warm_up_training"),
-                                   ("ui.jobs", "warm_up_export")):
-        try:  # the pages' own warm-ups (first optimizer, highdicom's IOD tables)
-            getattr(importlib.import_module(module_name), func_name)()
-        except Exception:  # noqa: BLE001 - the page reports its own problems when used
-            log.debug("Warm-up %s.%s failed", module_name, func_name, exc_info=True)
-    for name in JOB_STACK:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a missing optional module is reported by its job
-            log.debug("Warm-up could not import %s", name, exc_info=True)
-    try:
-        import monai
-        import monai.transforms  # noqa: F401 - used by the training-set builder
-
-        info["monai"] = monai.__version__
-    except Exception:  # noqa: BLE001
-        pass
-    freeze_long_lived_objects()
-    return info
-
-
-def describe_device(info: dict[str, Any]) -> str:
-    """Status-bar text for the probe's JSON."""
-    if info.get("device") == "cuda":
-        return f"GPU: {info.get('name')} ({info.get('memory_gb')} GiB)"
-    if info.get("device") == "mps":
-        return "GPU: Apple (MPS)"
-    mem = info.get("memory_gb")
-    cores = info.get("cores")
-    return f"CPU only ({cores} cores, {mem} GiB RAM)" if mem else "CPU only"
 
 
 class _ComingSoon(QLabel):
@@ -228,8 +122,6 @@ class MainWindow(QMainWindow):
         self._build_log_dock()
         self._build_status_bar()
         self._build_menus()
-        self.state.task_changed.connect(self._show_task)
-        self.state.device_changed.connect(self.device_label.setText)
         self.state.model_changed.connect(lambda _p: self._update_title())
         self.state.scan_changed.connect(lambda _s: self._update_title())
         self._restore_settings()
@@ -252,26 +144,13 @@ class MainWindow(QMainWindow):
         self.log_dock.hide()
 
     def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.device_label = QLabel("Device: probing…", self)
-        self.device_label.setObjectName("DeviceLabel")
-        self.memory_label = QLabel("", self)
-        self.memory_label.setObjectName("MemoryLabel")
-        self.task_label = QLabel("Ready", self)
-        self.task_label.setObjectName("TaskLabel")
-        self.task_bar = QProgressBar(self)
-        self.task_bar.setObjectName("TaskProgress")
-        self.task_bar.setFixedWidth(220)
-        self.task_bar.setRange(0, 1000)
-        self.task_bar.hide()
-        bar.addWidget(self.task_label, 1)
-        bar.addWidget(self.task_bar)
-        bar.addPermanentWidget(self.memory_label)
-        bar.addPermanentWidget(self.device_label)
-        self._memory_timer = QTimer(self)
-        self._memory_timer.timeout.connect(self._update_memory)
-        self._memory_timer.start(2000)
-        self._update_memory()
+        self.status = AppStatusBar(self.state, self)
+        self.setStatusBar(self.status)
+        # shortcuts kept for callers and tests
+        self.device_label = self.status.device_label
+        self.memory_label = self.status.memory_label
+        self.task_label = self.status.task_label
+        self.task_bar = self.status.task_bar
 
     def _action(self, text: str, slot: Any, shortcut: QKeySequence | str | None = None,
                 tip: str = "") -> QAction:
@@ -570,37 +449,6 @@ class MainWindow(QMainWindow):
         return None
 
     # -- status bar -------------------------------------------------------------------------
-    def _show_task(self, text: str, progress: float) -> None:
-        if not text:
-            self.task_label.setText("Ready")
-            self.task_bar.hide()
-            return
-        self.task_label.setText(text)
-        self.task_bar.show()
-        if progress < 0:
-            self.task_bar.setRange(0, 0)  # busy indicator
-        else:
-            self.task_bar.setRange(0, 1000)
-            self.task_bar.setValue(int(round(min(progress, 1.0) * 1000)))
-
-    def _update_memory(self) -> None:
-        try:
-            import psutil
-
-            rss = psutil.Process().memory_info().rss / 2**30
-        except Exception:  # noqa: BLE001 - optional information
-            return
-        text = f"RAM {rss:.1f} GiB"
-        torch = sys.modules.get("torch")
-        if torch is not None:
-            try:
-                if torch.cuda.is_available() and torch.cuda.is_initialized():
-                    used = torch.cuda.memory_allocated() / 2**30
-                    text += f" · GPU {used:.1f} GiB"
-            except Exception:  # noqa: BLE001
-                pass
-        self.memory_label.setText(text)
-
     def probe_device(self) -> None:
         """Import torch/MONAI in a worker and show the device (torch never loads at start-up)."""
         if self._warm_handle is not None or self._closing or self.device_info:
@@ -618,25 +466,7 @@ class MainWindow(QMainWindow):
 
     # -- about ------------------------------------------------------------------------------
     def about_text(self) -> str:
-        versions = {"Python": platform.python_version()}
-        for mod in ("PySide6", "pyqtgraph", "numpy", "pydicom"):
-            try:
-                versions[mod] = importlib.import_module(mod).__version__
-            except Exception:  # noqa: BLE001
-                versions[mod] = "?"
-        versions["torch"] = self.device_info.get("torch") or "not checked yet"
-        try:
-            from importlib.metadata import version
-
-            app_version = version("medgan-studio")
-        except Exception:  # noqa: BLE001
-            app_version = "dev"
-        rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in versions.items())
-        return (f"<h3>MedGAN Studio {app_version}</h3>"
-                "<p>Train 2D GANs on your DICOM slices and export curated synthetic images.</p>"
-                f"<p><b>Device:</b> {self.state.device or 'probing…'}<br>"
-                f"<b>System:</b> {platform.system()} {platform.machine()}</p>"
-                f"<table>{rows}</table>")
+        return about_html(self.state.device, self.device_info)
 
     def show_about(self) -> None:
         box = QMessageBox(self)
@@ -652,7 +482,7 @@ class MainWindow(QMainWindow):
         """Stop every job cleanly (training saves a checkpoint), then close."""
         self._closing = True
         self._save_settings()
-        self._memory_timer.stop()
+        self.status.stop()
         for key in ("train", "generate", "export", "data"):
             shutdown = getattr(self._pages.get(key), "shutdown", None)
             if callable(shutdown):
