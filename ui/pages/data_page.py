@@ -12,21 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
-    QComboBox,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -34,15 +28,22 @@ from PySide6.QtWidgets import (
 
 from ui.state import AppState
 from ui.widgets.error_dialog import show_error
-from ui.widgets.series_tree import SeriesTree, _series_title
+from ui.widgets.problems_panel import ProblemsPanel
+from ui.widgets.selection_panel import (  # noqa: F401 - for callers
+    COL_COUNT,
+    COL_FROM,
+    COL_TO,
+    PREVIEW_COUNT,
+    SelectionPanel,
+    build_preview,
+)
+from ui.widgets.series_tree import SeriesTree
 from ui.widgets.slice_viewer import SliceViewer
 from ui.widgets.thumbnails import ThumbnailWorker, to_pixmap
 from ui.workers import FunctionWorker, WorkerHandle, start_worker
 
 log = logging.getLogger(__name__)
 
-PREVIEW_COUNT = 32
-COL_SERIES, COL_COUNT, COL_FROM, COL_TO = range(4)  # selection table columns
 
 
 def run_scan(root: str, *, progress: Any = None, cancel: Any = None) -> Any:
@@ -50,32 +51,6 @@ def run_scan(root: str, *, progress: Any = None, cancel: Any = None) -> Any:
     from medgan.dicom.index import scan_folder
 
     return scan_folder(root, progress=progress, cancel=cancel)
-
-
-def mosaic(images: np.ndarray, columns: int = 8) -> np.ndarray:
-    """Tile (N, R, R) images into one 2D array (N padded to full rows with -1)."""
-    n, r = images.shape[0], images.shape[-1]
-    if n == 0:
-        return np.full((r, r), -1.0, np.float32)
-    columns = min(columns, n)
-    rows = -(-n // columns)
-    out = np.full((rows * (r + 2), columns * (r + 2)), -1.0, np.float32)
-    for k in range(n):
-        y, x = divmod(k, columns)
-        out[y * (r + 2): y * (r + 2) + r, x * (r + 2): x * (r + 2) + r] = images[k]
-    return out
-
-
-def build_preview(series_list: list[Any], config: Any, slice_ranges: dict[str, tuple[int, int]],
-                  *, progress: Any = None, cancel: Any = None) -> tuple[Any, np.ndarray]:
-    """Build the training set and a mosaic of evenly spaced samples (runs in a worker)."""
-    from medgan.data import build_training_set
-
-    ts = build_training_set(series_list, config, slice_ranges=slice_ranges,
-                            progress=progress, cancel=cancel)
-    n = len(ts.images)
-    picks = np.linspace(0, n - 1, num=min(PREVIEW_COUNT, n)).round().astype(int) if n else []
-    return ts, mosaic(np.asarray(ts.images)[picks])
 
 
 def run_build(*args: Any, **kwargs: Any) -> tuple[Any, np.ndarray]:
@@ -152,22 +127,27 @@ class DataPage(QWidget):
         top_split.setSizes([620, 520])
 
         # bottom tabs: selection / problems
+        self.selection = SelectionPanel(self)
+        self.problems = ProblemsPanel(self)
         self.tabs = QTabWidget(self)
-        self.tabs.addTab(self._build_selection_tab(), "Training selection")
-        self.problems_table = QTableWidget(0, 3, self)
-        self.problems_table.setObjectName("ProblemsTable")
-        self.problems_table.setHorizontalHeaderLabels(["File", "Kind", "Why"])
-        self.problems_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.problems_table.horizontalHeader().resizeSection(0, 320)
-        self.problems_table.horizontalHeader().resizeSection(1, 150)
-        self.problems_table.verticalHeader().hide()
-        self.problems_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.problems_label = QLabel("", self)
-        problems = QWidget(self)
-        p_layout = QVBoxLayout(problems)
-        p_layout.addWidget(self.problems_label)
-        p_layout.addWidget(self.problems_table, 1)
-        self.tabs.addTab(problems, "Problems")
+        self.tabs.addTab(self.selection, "Training selection")
+        self.tabs.addTab(self.problems, "Problems")
+        # short names for the parts other code and tests reach for
+        sel = self.selection
+        self.selection_table, self.count_label = sel.table, sel.count_label
+        self.resolution_box, self.window_box = sel.resolution_box, sel.window_box
+        self.build_button, self.build_cancel = sel.build_button, sel.build_cancel
+        self.build_progress, self.preview_label = sel.build_progress, sel.preview_label
+        self.preview_item, self.preview_box = sel.preview_item, sel.preview_box
+        self.problems_table, self.problems_label = self.problems.table, self.problems.label
+        sel.start_here.clicked.connect(lambda: self._range_from_viewer(start=True))
+        sel.end_here.clicked.connect(lambda: self._range_from_viewer(start=False))
+        sel.build_button.clicked.connect(self.build_training_set)
+        sel.build_cancel.clicked.connect(lambda: self._build_handle and self._build_handle.cancel())
+        sel.range_edited.connect(
+            lambda uid, start, stop: self.set_slice_range(uid, None if start < 0 else start,
+                                                          None if stop < 0 else stop))
+        sel.settings_changed.connect(self._selection_edited)
 
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(top_split)
@@ -181,89 +161,6 @@ class DataPage(QWidget):
         self.tree.current_series_changed.connect(self._on_current_series)
         self.tree.checked_changed.connect(self._on_checked)
         self.state.scan_changed.connect(self._show_scan)
-
-    def _build_selection_tab(self) -> QWidget:
-        self.selection_table = QTableWidget(0, 4, self)
-        self.selection_table.setObjectName("SelectionTable")
-        self.selection_table.setHorizontalHeaderLabels(["Series", "Slices", "From slice", "To slice"])
-        sel_header = self.selection_table.horizontalHeader()
-        sel_header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((COL_COUNT, 64), (COL_FROM, 100), (COL_TO, 100)):
-            sel_header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
-            sel_header.resizeSection(col, width)
-        self.selection_table.verticalHeader().hide()
-        self.start_here = QPushButton("Start at viewed slice", self)
-        self.start_here.clicked.connect(lambda: self._range_from_viewer(start=True))
-        self.end_here = QPushButton("End at viewed slice", self)
-        self.end_here.clicked.connect(lambda: self._range_from_viewer(start=False))
-        self.count_label = QLabel("No series chosen.", self)
-        self.count_label.setObjectName("SliceCount")
-        self.resolution_box = QComboBox(self)
-        for r in (64, 128, 256):
-            self.resolution_box.addItem(f"{r} × {r}", r)
-        self.window_box = QComboBox(self)
-        self.window_box.setToolTip("How modality values map to the network's [-1, 1] range. "
-                                   "File window: the one stored in the files (else automatic).")
-        self.window_box.addItem("File window", "file")
-        self.window_box.addItem("Automatic", "auto")
-        try:
-            from medgan.dicom.window import CT_PRESETS
-
-            for name in CT_PRESETS:
-                self.window_box.addItem(f"CT {name}", f"preset:{name}")
-        except ImportError:
-            pass
-        self.build_button = QPushButton("Build training set", self)
-        self.build_button.setProperty("primary", True)
-        self.build_button.setObjectName("BuildButton")
-        self.build_button.setEnabled(False)
-        self.build_button.clicked.connect(self.build_training_set)
-        self.build_cancel = QPushButton("Cancel", self)
-        self.build_cancel.hide()
-        self.build_cancel.clicked.connect(lambda: self._build_handle and self._build_handle.cancel())
-        self.build_progress = QProgressBar(self)
-        self.build_progress.setRange(0, 1000)
-        self.build_progress.hide()
-        self.preview_label = QLabel("", self)
-        self.preview_label.setObjectName("PreviewSummary")
-        self.preview_label.setWordWrap(True)
-        self.preview_view = pg.GraphicsLayoutWidget(self)
-        self.preview_view.setBackground("#0b0d10")
-        self.preview_box = self.preview_view.addViewBox(lockAspect=True, invertY=True)
-        self.preview_box.setMenuEnabled(False)
-        self.preview_item = pg.ImageItem(axisOrder="row-major")
-        self.preview_box.addItem(self.preview_item)
-
-        self.resolution_box.currentIndexChanged.connect(lambda _i: self._selection_edited())
-        self.window_box.currentIndexChanged.connect(lambda _i: self._selection_edited())
-        left = QVBoxLayout()
-        left.addWidget(self.selection_table, 1)
-        row = QHBoxLayout()
-        row.addWidget(self.start_here)
-        row.addWidget(self.end_here)
-        row.addStretch(1)
-        left.addLayout(row)
-        left.addWidget(self.count_label)
-        opts = QHBoxLayout()
-        opts.addWidget(QLabel("Resolution:", self))
-        opts.addWidget(self.resolution_box)
-        opts.addWidget(QLabel("Window:", self))
-        opts.addWidget(self.window_box)
-        opts.addStretch(1)
-        left.addLayout(opts)
-        build_row = QHBoxLayout()
-        build_row.addWidget(self.build_button)
-        build_row.addWidget(self.build_progress, 1)
-        build_row.addWidget(self.build_cancel)
-        left.addLayout(build_row)
-        right = QVBoxLayout()
-        right.addWidget(self.preview_label)
-        right.addWidget(self.preview_view, 1)
-        tab = QWidget(self)
-        layout = QHBoxLayout(tab)
-        layout.addLayout(left, 3)
-        layout.addLayout(right, 2)
-        return tab
 
     # -- scanning ---------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -361,27 +258,8 @@ class DataPage(QWidget):
             self._start_thumbnails(scan.series)
 
     def _fill_problems(self, scan: Any) -> None:
-        table = self.problems_table
-        table.setRowCount(0)
-        if scan is None:
-            self.problems_label.setText("")
-            self.tabs.setTabText(1, "Problems")
-            return
-        rows = [(p, "refused") for p in scan.problems] + [(p, "no image (skipped)") for p in scan.skipped_non_image]
-        table.setRowCount(len(rows))
-        for r, (problem, kind) in enumerate(rows):
-            try:
-                shown = os.path.relpath(problem.path, scan.root)
-            except ValueError:
-                shown = problem.path
-            for c, text in enumerate((shown, kind, problem.reason)):
-                item = QTableWidgetItem(text)
-                item.setToolTip(problem.path if c == 0 else text)
-                table.setItem(r, c, item)
-        self.problems_label.setText(
-            f"{len(scan.problems)} DICOM files could not be used, {len(scan.skipped_non_image)} objects "
-            f"carry no image, {scan.skipped_non_dicom} files are not DICOM and were skipped.")
-        self.tabs.setTabText(1, f"Problems ({len(rows)})")
+        rows = self.problems.show_scan(scan)
+        self.tabs.setTabText(1, f"Problems ({rows})" if scan is not None else "Problems")
 
     def _start_thumbnails(self, series_list: list[Any]) -> None:
         if self._thumb_handle is not None:
@@ -418,32 +296,8 @@ class DataPage(QWidget):
             self._ranges.setdefault(s.series_uid, (0, s.n_images))
         self._ranges = {u: r for u, r in self._ranges.items() if u in uids}
         self.state.set_selection(chosen, self._ranges)
-        self._fill_selection_table(chosen)
+        self.selection.fill(chosen, self._ranges)
         self._selection_edited()
-
-    def _fill_selection_table(self, chosen: list[Any]) -> None:
-        table = self.selection_table
-        table.setRowCount(len(chosen))
-        for row, series in enumerate(chosen):
-            start, stop = self._ranges[series.series_uid]
-            who = series.patient_name or series.patient_id or "(no name)"
-            name = QTableWidgetItem(f"{who} — {_series_title(series)}")  # UI only, never logged
-            name.setData(Qt.ItemDataRole.UserRole, series.series_uid)
-            name.setFlags(name.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            table.setItem(row, 0, name)
-            first, last = QSpinBox(table), QSpinBox(table)
-            first.setRange(1, series.n_images)
-            last.setRange(1, series.n_images)
-            first.setValue(start + 1)
-            last.setValue(stop)
-            uid = series.series_uid
-            first.valueChanged.connect(lambda v, u=uid: self.set_slice_range(u, v - 1, None))
-            last.valueChanged.connect(lambda v, u=uid: self.set_slice_range(u, None, v))
-            table.setCellWidget(row, COL_FROM, first)
-            table.setCellWidget(row, COL_TO, last)
-            count = QTableWidgetItem(str(stop - start))
-            count.setFlags(count.flags() & ~Qt.ItemFlag.ItemIsEditable)
-            table.setItem(row, COL_COUNT, count)
 
     def set_slice_range(self, uid: str, start: int | None, stop: int | None) -> None:
         """Set the [start, stop) range of a checked series (None keeps that end)."""
@@ -459,15 +313,7 @@ class DataPage(QWidget):
             else:
                 start = stop - 1
         self._ranges[uid] = (start, stop)
-        for row in range(self.selection_table.rowCount()):
-            item = self.selection_table.item(row, 0)
-            if item is not None and item.data(Qt.ItemDataRole.UserRole) == uid:
-                for col, value in ((COL_FROM, start + 1), (COL_TO, stop)):
-                    box = self.selection_table.cellWidget(row, col)
-                    box.blockSignals(True)
-                    box.setValue(value)
-                    box.blockSignals(False)
-                self.selection_table.item(row, COL_COUNT).setText(str(stop - start))
+        self.selection.show_range(uid, start, stop)
         self.state.set_selection(self.state.selected_series, self._ranges)
         self._selection_edited()
 
@@ -498,12 +344,13 @@ class DataPage(QWidget):
         key = self._selection_key()
         if self.state.training_set is not None and key != self._built_key:
             self.state.set_training_set(None)
-            self.preview_item.clear()
+            self.selection.show_preview(None)
             self.preview_label.setText("The selection changed: build the training set again.")
 
     def _selection_key(self) -> tuple[str, ...]:
-        return tuple(f"{s.series_uid}:{self._ranges.get(s.series_uid)}" for s in self.state.selected_series) + (
-            str(self.resolution_box.currentData()), str(self.window_box.currentData()))
+        chosen = tuple(f"{s.series_uid}:{self._ranges.get(s.series_uid)}"
+                       for s in self.state.selected_series)
+        return chosen + tuple(map(str, self.selection.settings()))
 
     # -- training set -----------------------------------------------------------------------
     def build_training_set(self) -> None:
@@ -514,16 +361,14 @@ class DataPage(QWidget):
         try:
             from medgan.data import TrainingSetConfig
 
-            config = TrainingSetConfig(resolution=int(self.resolution_box.currentData()),
-                                       window=str(self.window_box.currentData()))
+            resolution, window = self.selection.settings()
+            config = TrainingSetConfig(resolution=resolution, window=window)
         except Exception as exc:  # noqa: BLE001 - a config error is the user's to fix
             show_error(self, f"These settings cannot be used: {exc}")
             return
         self._build_key = self._selection_key()
         self.build_button.setEnabled(False)
-        self.build_cancel.show()
-        self.build_progress.show()
-        self.build_progress.setValue(0)
+        self.selection.set_building(True)
         self.preview_label.setText("Building the training set…")
         self.state.set_task("Building training set…", 0.0, key="build")
         self._build_handle = start_worker(
@@ -547,8 +392,7 @@ class DataPage(QWidget):
             return
         self._built_key = self._build_key
         self.state.set_training_set(ts)
-        self.preview_item.setImage(tiles, autoLevels=False, levels=(-1.0, 1.0))
-        self.preview_box.autoRange(padding=0.01)
+        self.selection.show_preview(tiles)
         info = self.state.training_summary
         window = getattr(ts, "window", None)
         win = f", window L {window.center:.0f} / W {window.width:.0f}" if window is not None else ""
@@ -564,8 +408,7 @@ class DataPage(QWidget):
 
     def _on_build_finished(self) -> None:
         self._build_handle = None
-        self.build_cancel.hide()
-        self.build_progress.hide()
+        self.selection.set_building(False)
         self.state.clear_task("build")
         self.build_button.setEnabled(self.trainable_slice_count() > 0)
 
