@@ -310,3 +310,15 @@ def test_cancel_training_set_build(qtbot, page, dicom_folder, monkeypatch) -> No
     assert "cancelled" in page.preview_label.text()
     assert page.state.training_set is None and page.state.task_text == ""
     assert not shown_dialogs()
+
+
+def test_training_set_choices_are_remembered(qtbot) -> None:
+    first = DataPage(AppState())
+    qtbot.addWidget(first)
+    first.resolution_box.setCurrentIndex(first.resolution_box.findData(128))
+    first.window_box.setCurrentIndex(first.window_box.findData("auto"))
+    second = DataPage(AppState())
+    qtbot.addWidget(second)
+    assert second.selection.settings() == (128, "auto")
+    second.resolution_box.setCurrentIndex(second.resolution_box.findData(64))
+    second.window_box.setCurrentIndex(second.window_box.findData("file"))

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -113,9 +113,26 @@ class SelectionPanel(QWidget):
         self.preview_box.setMenuEnabled(False)
         self.preview_item = pg.ImageItem(axisOrder="row-major")
         self.preview_box.addItem(self.preview_item)
-        self.resolution_box.currentIndexChanged.connect(lambda _i: self.settings_changed.emit())
-        self.window_box.currentIndexChanged.connect(lambda _i: self.settings_changed.emit())
+        self._restore_choices()
+        self.resolution_box.currentIndexChanged.connect(lambda _i: self._choices_changed())
+        self.window_box.currentIndexChanged.connect(lambda _i: self._choices_changed())
         self._layout()
+
+    def _restore_choices(self) -> None:
+        """Resolution and window as the user left them last time (QSettings)."""
+        stored = QSettings()
+        for box, key in ((self.resolution_box, "data/resolution"), (self.window_box, "data/window")):
+            value = stored.value(key)
+            index = box.findData(int(value) if box is self.resolution_box and value else value)
+            if value is not None and index >= 0:
+                box.setCurrentIndex(index)
+
+    def _choices_changed(self) -> None:
+        stored = QSettings()
+        resolution, window = self.settings()
+        stored.setValue("data/resolution", resolution)
+        stored.setValue("data/window", window)
+        self.settings_changed.emit()
 
     def _layout(self) -> None:
         left = QVBoxLayout()
