@@ -241,8 +241,14 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
-        if len(self._pages) < len(PAGES):
-            self._page_timer.start(30)  # let the shell paint first
+        self._start_up(page_delay_ms=30)  # let the shell paint first
+
+    def _start_up(self, page_delay_ms: int = 0) -> None:
+        """Build the missing pages and import the data libraries (once)."""
+        if self._closing:
+            return
+        if len(self._pages) < len(PAGES) and not self._page_timer.isActive():
+            self._page_timer.start(page_delay_ms)
         if not self._stack_warm and self._stack_handle is None:
             self._stack_handle = start_worker(
                 FunctionWorker(warm_up_data_stack, name="warm-up-data", progress_kw=None,
@@ -271,6 +277,7 @@ class MainWindow(QMainWindow):
             action()
         else:
             self._when_ready.append(action)
+            self._start_up()  # also when the window is not shown (scripts, tests)
 
     # -- settings ---------------------------------------------------------------------------
     def _restore_settings(self) -> None:

@@ -286,3 +286,14 @@ def test_generating_and_exporting_keep_the_loop_responsive(qtbot, make_window, t
     stall_probe.assert_responsive(100)
     assert (dest / "manifest.json").exists()
     assert len(list(dest.glob("*.png"))) == gen.current_decisions().n_kept
+
+
+def test_open_folder_works_before_the_window_is_shown(qtbot, tmp_path, monkeypatch, dicom_folder) -> None:
+    monkeypatch.delenv("MEDGAN_NO_WARMUP", raising=False)  # the real start-up sequence
+    window = MainWindow(AppState())
+    qtbot.addWidget(window)
+    window.open_folder(dicom_folder)  # queued until the pages and the data libraries are ready
+    qtbot.waitUntil(lambda: window.state.scan is not None, timeout=60000)
+    qtbot.waitUntil(lambda: not window.page("data").is_scanning(), timeout=10000)
+    assert len(window.state.scan.series) == 3
+    window.close()
