@@ -242,7 +242,7 @@ def ct_slice_dataset(
     ds.Manufacturer = "MedGAN Studio"
     ds.ReferringPhysicianName = ""
     ds.StudyDescription = "CT HEAD WITHOUT CONTRAST (SYNTHETIC)"
-    ds.SeriesDescription = "Axial brain 2.5 mm (synthetic)"
+    ds.SeriesDescription = f"Axial brain {patient.slice_spacing:g} mm (synthetic)"
     ds.ManufacturerModelName = "Procedural head phantom"
     ds.PatientName = f"DEMO^PATIENT{p + 1:02d}"
     ds.PatientID = f"MEDGAN-DEMO-{p + 1:02d}" + (f"-S{seed}" if seed else "")
