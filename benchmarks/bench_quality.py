@@ -3,7 +3,9 @@ baseline) after the same wall-clock training budget, on the demo study at 64² o
 
 Run:  .venv/bin/python benchmarks/bench_quality.py --minutes 4
 
-Each recipe trains in its own process (so peak memory is that configuration's alone). Every
+Each recipe trains in its own process (so peak memory is that configuration's alone), one
+after the other, or side by side with one thread each (``--parallel``), which keeps the
+comparison fair when other jobs load the machine unevenly. Every
 ``--eval-every`` seconds of *training* time the EMA generator (or G for dcgan) draws a fixed set
 of samples and its SWD (medgan.metrics.swd, Laplacian pyramid, x1e3) to real slices is measured;
 evaluation time is excluded from the budget. References measured in the same run:
@@ -89,6 +91,8 @@ def worker(
     from medgan.train.events import StepMetrics
     from medgan.train.trainer import Trainer
 
+    if os.environ.get("MEDGAN_BENCH_THREADS"):
+        torch.set_num_threads(int(os.environ["MEDGAN_BENCH_THREADS"]))
     ts = _training_set()
     half_a, half_b = _halves(ts)
     n_eval = len(half_a)
@@ -170,6 +174,7 @@ def worker(
                 "evals": evals,
                 "peak_rss_mb": peak_mb,
                 "n_eval": n_eval,
+                "threads": torch.get_num_threads(),
             }
         )
     )
@@ -185,6 +190,12 @@ def main() -> int:
     parser.add_argument("--recipes", nargs="+", default=["dcgan", "default"])
     parser.add_argument("--png-dir", default=str(ROOT / "docs" / "images"))
     parser.add_argument("--json", help="write all figures here")
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="train the recipes side by side, one thread each (fair under a "
+        "fluctuating machine load)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -226,16 +237,21 @@ def main() -> int:
         _grid(half_a, png_dir / "quality_real.png")
 
     results = {}
+    outs: dict[str, Path] = {}
+    procs: list[subprocess.Popen[bytes]] = []
+    env = dict(os.environ)
+    if args.parallel:  # same external load for both: one thread each, side by side
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MEDGAN_BENCH_THREADS="1")
     for recipe in args.recipes:
         with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
-            out = Path(fh.name)
+            outs[recipe] = Path(fh.name)
         cmd = [
             sys.executable,
             __file__,
             "--worker",
             recipe,
             "--worker-out",
-            str(out),
+            str(outs[recipe]),
             "--minutes",
             str(args.minutes),
             "--eval-every",
@@ -243,7 +259,15 @@ def main() -> int:
             "--png-dir",
             str(png_dir) if png_dir else "",
         ]
-        subprocess.run(cmd, check=True)
+        proc = subprocess.Popen(cmd, env=env)
+        if args.parallel:
+            procs.append(proc)
+        elif proc.wait() != 0:
+            raise SystemExit(f"{recipe} worker failed")
+    for proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit("a worker failed")
+    for recipe, out in outs.items():
         results[recipe] = json.loads(out.read_text())
         out.unlink()
 
