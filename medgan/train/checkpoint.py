@@ -142,7 +142,7 @@ def save_checkpoint(directory: str | os.PathLike[str], ckpt: Checkpoint, *,
     }
     try:
         payload = st_save(tensors, metadata={_META_KEY: json.dumps(header, allow_nan=False)})
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise TrainingError(f"Could not encode the checkpoint: {exc}.") from exc
     final = folder / checkpoint_name(ckpt.step)
     tmp = folder / f".{final.name}.{os.getpid()}.tmp"

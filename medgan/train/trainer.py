@@ -237,8 +237,8 @@ class Trainer:
 
     def _run(self) -> TrainResult:
         cfg = self.config
+        self.start_step = self.step
         limit_s = cfg.minutes * 60.0 if cfg.minutes is not None else None
-        self._active_s = 0.0
         self._emit(TrainStarted(total_steps=cfg.steps, time_limit_s=limit_s,
                                 start_step=self.start_step, device=self.device_text,
                                 n_images=int(self.images.shape[0]), resolution=cfg.resolution,
