@@ -344,14 +344,17 @@ class Trainer:
             eta = min(eta, limit_s - now) if eta is not None else limit_s - now
         keys = list(out)
         values = dict(zip(keys, torch.stack([out[k].float() for k in keys]).tolist(), strict=True))
+        extra = {"r1": values["r1"],
+                 "lr_g": float(self.step_fn.opt_g.param_groups[0]["lr"]),
+                 "lr_d": float(self.step_fn.opt_d.param_groups[0]["lr"])}
+        if self.augmenter.last_r is not None:
+            extra["ada_r"] = float(self.augmenter.last_r)  # E[sign(D(real))], ADA's overfit gauge
         self._emit(StepMetrics(
             step=self.step, total_steps=self.config.steps, g_loss=values["g_loss"],
             d_loss=values["d_loss"], d_real=values["d_real"], d_fake=values["d_fake"],
             aug_p=self.augmenter.p, img_per_s=img_s, elapsed_s=now,
             eta_s=max(0.0, eta) if eta is not None and math.isfinite(eta) else None,
-            extra={"r1": values["r1"],
-                   "lr_g": float(self.step_fn.opt_g.param_groups[0]["lr"]),
-                   "lr_d": float(self.step_fn.opt_d.param_groups[0]["lr"])},
+            extra=extra,
         ))
         last["t"], last["step"] = now, self.step
 
