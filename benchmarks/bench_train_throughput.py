@@ -55,8 +55,9 @@ def naive_loop(images: np.ndarray, args: argparse.Namespace, device: torch.devic
     opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     data = torch.utils.data.TensorDataset(torch.from_numpy(images).unsqueeze(1))
-    loader = torch.utils.data.DataLoader(data, batch_size=args.batch, shuffle=True,
-                                         drop_last=True, num_workers=0)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=args.batch, shuffle=True, drop_last=True, num_workers=0
+    )
     total = args.warmup + args.steps
     done, start = 0, 0.0
     while done < total:
@@ -100,9 +101,16 @@ def naive_loop(images: np.ndarray, args: argparse.Namespace, device: torch.devic
 def engine(images: np.ndarray, args: argparse.Namespace, **overrides: object) -> float:
     """The Trainer with the dcgan recipe; warm-up steps are run first and not timed."""
     cfg = TrainConfig.for_recipe(
-        "dcgan", resolution=args.res, batch_size=args.batch, steps=args.warmup,
-        width=args.width, device=args.device, sample_every=10**9, n_samples=4,
-        checkpoint_dir=None, **overrides,
+        "dcgan",
+        resolution=args.res,
+        batch_size=args.batch,
+        steps=args.warmup,
+        width=args.width,
+        device=args.device,
+        sample_every=10**9,
+        n_samples=4,
+        checkpoint_dir=None,
+        **overrides,
     )
     trainer = Trainer(cfg, images)
     trainer.run()
@@ -135,11 +143,15 @@ def main() -> int:
     device = resolve_device(args.device)
     images = training_images(max(8 * args.batch, 512), args.res)
 
-    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, torch {torch.__version__}")
-    print(f"device: {describe_device(device)}; res {args.res}, batch {args.batch}, "
-          f"width {args.width}, {args.steps} timed steps after {args.warmup} warm-up, "
-          f"{args.rounds} rounds; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, torch {torch.__version__}"
+    )
+    print(
+        f"device: {describe_device(device)}; res {args.res}, batch {args.batch}, "
+        f"width {args.width}, {args.steps} timed steps after {args.warmup} warm-up, "
+        f"{args.rounds} rounds; load average {os.getloadavg()[0]:.1f}"
+    )
     variants: dict[str, object] = {
         "naive (PyTorch DCGAN example)": lambda: naive_loop(images, args, device),
         "engine (default: bf16 where native, channels_last)": lambda: engine(images, args),

@@ -56,8 +56,15 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def build_models(recipe: str, resolution: int, *, z_dim: int = 128, channels: int = 1,
-                 width: int | None = None, **kw: Any) -> tuple[nn.Module, nn.Module]:
+def build_models(
+    recipe: str,
+    resolution: int,
+    *,
+    z_dim: int = 128,
+    channels: int = 1,
+    width: int | None = None,
+    **kw: Any,
+) -> tuple[nn.Module, nn.Module]:
     """Build ``(generator, discriminator)`` for a recipe at a square resolution.
 
     Args:

@@ -21,8 +21,9 @@ def check_resolution(resolution: int) -> int:
     return int(math.log2(resolution))
 
 
-def sn_conv(in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0,
-            bias: bool = True) -> nn.Module:
+def sn_conv(
+    in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0, bias: bool = True
+) -> nn.Module:
     """A Conv2d with spectral normalization (Miyato et al. 2018), one power iteration per step."""
     conv = nn.Conv2d(in_ch, out_ch, kernel, stride, padding, bias=bias)
     return nn.utils.parametrizations.spectral_norm(conv)

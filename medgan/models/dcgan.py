@@ -23,8 +23,9 @@ def _stage_channels(n_stages: int, width: int, cap: int = 8) -> list[int]:
 class DCGANGenerator(nn.Module):
     """z (B, z_dim) → image (B, channels, R, R) in [-1, 1]."""
 
-    def __init__(self, resolution: int, z_dim: int = 128, channels: int = 1,
-                 width: int = 64) -> None:
+    def __init__(
+        self, resolution: int, z_dim: int = 128, channels: int = 1, width: int = 64
+    ) -> None:
         super().__init__()
         n_stages = check_resolution(resolution) - 2  # 4×4 … R/2 × R/2
         chans = _stage_channels(n_stages, width)
@@ -65,8 +66,9 @@ class DCGANDiscriminator(nn.Module):
         n_stages = check_resolution(resolution) - 2  # R → R/2 … → 4×4
         chans = list(reversed(_stage_channels(n_stages, width)))
         blocks: list[nn.Module] = [
-            nn.Sequential(nn.Conv2d(channels, chans[0], 4, 2, 1, bias=False),
-                          nn.LeakyReLU(0.2, inplace=True))
+            nn.Sequential(
+                nn.Conv2d(channels, chans[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)
+            )
         ]
         for cin, cout in zip(chans[:-1], chans[1:], strict=True):
             blocks.append(
@@ -86,8 +88,9 @@ class DCGANDiscriminator(nn.Module):
         return self.head(x).reshape(-1)
 
 
-def build(resolution: int, *, z_dim: int = 128, channels: int = 1,
-          width: int = 64) -> tuple[nn.Module, nn.Module]:
+def build(
+    resolution: int, *, z_dim: int = 128, channels: int = 1, width: int = 64
+) -> tuple[nn.Module, nn.Module]:
     """Build the DCGAN pair; ``width`` is the paper's ngf/ndf (64)."""
     return (
         DCGANGenerator(resolution, z_dim=z_dim, channels=channels, width=width),

@@ -34,8 +34,9 @@ def channels_at(size: int, width: int) -> int:
 class FastGenerator(nn.Module):
     """z (B, z_dim) → image (B, channels, R, R) in [-1, 1]."""
 
-    def __init__(self, resolution: int, z_dim: int = 128, channels: int = 1,
-                 width: int = DEFAULT_WIDTH) -> None:
+    def __init__(
+        self, resolution: int, z_dim: int = 128, channels: int = 1, width: int = DEFAULT_WIDTH
+    ) -> None:
         super().__init__()
         levels = check_resolution(resolution)
         self.z_dim = z_dim
@@ -76,10 +77,10 @@ class SNDiscriminator(nn.Module):
         super().__init__()
         levels = check_resolution(resolution)
         sizes = [2**i for i in range(levels, 1, -1)]  # R, R/2, …, 4
-        stem = nn.Sequential(sn_conv(channels, channels_at(resolution, width), 3, 1, 1),
-                             nn.LeakyReLU(0.2))
-        downs = [SNDownBlock(channels_at(s, width), channels_at(s // 2, width))
-                 for s in sizes[:-1]]
+        stem = nn.Sequential(
+            sn_conv(channels, channels_at(resolution, width), 3, 1, 1), nn.LeakyReLU(0.2)
+        )
+        downs = [SNDownBlock(channels_at(s, width), channels_at(s // 2, width)) for s in sizes[:-1]]
         self.blocks = nn.ModuleList([stem, *downs])
         c4 = channels_at(4, width)
         self.head = nn.Sequential(nn.LeakyReLU(0.2), sn_conv(c4, 1, 4, 1, 0))
@@ -90,8 +91,9 @@ class SNDiscriminator(nn.Module):
         return self.head(x).reshape(-1)
 
 
-def build(resolution: int, *, z_dim: int = 128, channels: int = 1,
-          width: int = DEFAULT_WIDTH) -> tuple[nn.Module, nn.Module]:
+def build(
+    resolution: int, *, z_dim: int = 128, channels: int = 1, width: int = DEFAULT_WIDTH
+) -> tuple[nn.Module, nn.Module]:
     """Build the small-data pair."""
     return (
         FastGenerator(resolution, z_dim=z_dim, channels=channels, width=width),

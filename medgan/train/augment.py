@@ -37,8 +37,9 @@ def contrast(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
     return (x - mean) * factor.view(b, 1, 1, 1).to(x.dtype) + mean
 
 
-def translation(x: torch.Tensor, p: float, gen: torch.Generator,
-                ratio: float = 0.125) -> torch.Tensor:
+def translation(
+    x: torch.Tensor, p: float, gen: torch.Generator, ratio: float = 0.125
+) -> torch.Tensor:
     """Shift by up to ``ratio`` of the size in x and y, filling with black."""
     b, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
@@ -81,9 +82,17 @@ ORDER = ("brightness", "contrast", "translation", "cutout")
 class Augmenter:
     """Applies the policy with probability ``p`` and adapts ``p`` towards a target."""
 
-    def __init__(self, policy: tuple[str, ...], *, p: float = 0.0, target: float | None = None,
-                 interval: int = 4, speed_images: int = 20_000, p_max: float = 0.8,
-                 batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        policy: tuple[str, ...],
+        *,
+        p: float = 0.0,
+        target: float | None = None,
+        interval: int = 4,
+        speed_images: int = 20_000,
+        p_max: float = 0.8,
+        batch_size: int = 32,
+    ) -> None:
         unknown = set(policy) - set(TRANSFORMS)
         if unknown:
             raise ValueError(f"Unknown augmentation(s): {', '.join(sorted(unknown))}.")

@@ -56,8 +56,9 @@ def data_fingerprint(images: np.ndarray) -> str:
 
 
 # ------------------------------------------------------------------------- flattening
-def _flatten_optimizer(name: str, state: dict[str, Any], tensors: dict[str, torch.Tensor]
-                       ) -> dict[str, Any]:
+def _flatten_optimizer(
+    name: str, state: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> dict[str, Any]:
     """Move optimizer tensors into ``tensors``; return the JSON rest."""
     plain: dict[str, dict[str, Any]] = {}
     for idx, per_param in state["state"].items():
@@ -68,21 +69,25 @@ def _flatten_optimizer(name: str, state: dict[str, Any], tensors: dict[str, torc
             else:
                 entry[key] = value
         plain[str(idx)] = entry
-    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
-              for g in state["param_groups"]]
+    groups = [
+        {k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
+        for g in state["param_groups"]
+    ]
     return {"state": plain, "param_groups": groups}
 
 
-def _unflatten_optimizer(name: str, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
-                         ) -> dict[str, Any]:
+def _unflatten_optimizer(
+    name: str, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+) -> dict[str, Any]:
     state: dict[int, dict[str, Any]] = {int(k): dict(v) for k, v in meta["state"].items()}
     prefix = f"optim/{name}/"
     for key, value in tensors.items():
         if key.startswith(prefix):
-            idx, _, sub = key[len(prefix):].partition("/")
+            idx, _, sub = key[len(prefix) :].partition("/")
             state.setdefault(int(idx), {})[sub] = value
-    groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()}
-              for g in meta["param_groups"]]
+    groups = [
+        {k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in meta["param_groups"]
+    ]
     return {"state": state, "param_groups": groups}
 
 
@@ -116,8 +121,9 @@ def _rng_from_tensors(plain: dict[str, Any], tensors: dict[str, torch.Tensor]) -
 
 
 # ------------------------------------------------------------------------- save / load
-def save_checkpoint(directory: str | os.PathLike[str], ckpt: Checkpoint, *,
-                    keep: int | None = None) -> Path:
+def save_checkpoint(
+    directory: str | os.PathLike[str], ckpt: Checkpoint, *, keep: int | None = None
+) -> Path:
     """Write ``ckpt`` atomically into ``directory``; keep only the newest ``keep`` files."""
     from safetensors.torch import save as st_save
 
@@ -127,8 +133,9 @@ def save_checkpoint(directory: str | os.PathLike[str], ckpt: Checkpoint, *,
     for mod_name, state in ckpt.modules.items():
         for key, value in state.items():
             tensors[f"module/{mod_name}/{key}"] = value
-    optim_meta = {name: _flatten_optimizer(name, st, tensors)
-                  for name, st in ckpt.optimizers.items()}
+    optim_meta = {
+        name: _flatten_optimizer(name, st, tensors) for name, st in ckpt.optimizers.items()
+    }
     rng_meta = _rng_to_tensors(ckpt.rng, tensors)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     header = {
@@ -183,8 +190,9 @@ def latest_checkpoint(directory: str | os.PathLike[str]) -> Path | None:
     return found[-1][1] if found else None
 
 
-def prune_checkpoints(directory: str | os.PathLike[str], keep: int,
-                      protect: Path | None = None) -> None:
+def prune_checkpoints(
+    directory: str | os.PathLike[str], keep: int, protect: Path | None = None
+) -> None:
     """Delete all but the newest ``keep`` checkpoints (and stale temporary files)."""
     folder = Path(directory)
     found = list_checkpoints(folder)
@@ -204,8 +212,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     if p.is_dir():
         newest = latest_checkpoint(p)
         if newest is None:
-            raise TrainingError(f"No checkpoint found in {p}.",
-                                advice="Choose a checkpoint file or the run's checkpoint folder.")
+            raise TrainingError(
+                f"No checkpoint found in {p}.",
+                advice="Choose a checkpoint file or the run's checkpoint folder.",
+            )
         p = newest
     if not p.is_file():
         raise TrainingError(f"Checkpoint {p} does not exist.")
@@ -231,10 +241,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     modules: dict[str, dict[str, torch.Tensor]] = {name: {} for name in header["modules"]}
     for key, value in tensors.items():
         if key.startswith("module/"):
-            mod_name, _, sub = key[len("module/"):].partition("/")
+            mod_name, _, sub = key[len("module/") :].partition("/")
             modules.setdefault(mod_name, {})[sub] = value
-    optimizers = {name: _unflatten_optimizer(name, meta, tensors)
-                  for name, meta in header["optimizers"].items()}
+    optimizers = {
+        name: _unflatten_optimizer(name, meta, tensors)
+        for name, meta in header["optimizers"].items()
+    }
     return Checkpoint(
         step=int(header["step"]),
         modules=modules,

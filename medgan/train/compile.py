@@ -39,8 +39,11 @@ class StepRunner:
         except Exception as exc:
             if is_out_of_memory(exc):
                 raise
-            log.warning("torch.compile failed (%s: %s); continuing without compilation.",
-                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            log.warning(
+                "torch.compile failed (%s: %s); continuing without compilation.",
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+            )
             _restore(self.step_fn, snapshot)
             self.step_fn.G_fwd, self.step_fn.D_fwd = self.step_fn.G, self.step_fn.D
             self.compiled = False

@@ -94,14 +94,30 @@ class TrainConfig:
         base: dict[str, Any] = {"recipe": recipe}
         if recipe == "dcgan":
             base.update(
-                loss="bce", lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), augment=(),
-                augment_p=0.0, ada_target=None, ema_decay=0.0, r1_gamma=0.0,
-                label_smoothing=0.0, batch_size=64,
+                loss="bce",
+                lr_g=2e-4,
+                lr_d=2e-4,
+                betas=(0.5, 0.999),
+                augment=(),
+                augment_p=0.0,
+                ada_target=None,
+                ema_decay=0.0,
+                r1_gamma=0.0,
+                label_smoothing=0.0,
+                batch_size=64,
             )
         else:
             base.update(
-                loss="hinge", lr_g=2e-4, lr_d=4e-4, betas=(0.5, 0.99), augment=AUGMENTATIONS,
-                augment_p=0.0, ada_target=0.6, ema_decay=0.999, r1_gamma=0.0, batch_size=32,
+                loss="hinge",
+                lr_g=2e-4,
+                lr_d=4e-4,
+                betas=(0.5, 0.99),
+                augment=AUGMENTATIONS,
+                augment_p=0.0,
+                ada_target=0.6,
+                ema_decay=0.999,
+                r1_gamma=0.0,
+                batch_size=32,
             )
         base.update(overrides)
         return cls._checked(base)
@@ -110,7 +126,9 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Rebuild from :meth:`to_dict` output (e.g. parsed JSON), with clear errors."""
         if not isinstance(data, dict):
-            raise TrainConfigError(f"Training settings must be a mapping, got {type(data).__name__}.")
+            raise TrainConfigError(
+                f"Training settings must be a mapping, got {type(data).__name__}."
+            )
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -159,11 +177,20 @@ class TrainConfig:
             if isinstance(v, bool) or not isinstance(v, int):
                 raise bad(name, "must be a whole number")
             if v < lo or (hi is not None and v > hi):
-                raise bad(name, f"must be between {lo} and {hi}" if hi is not None
-                          else f"must be at least {lo}")
+                raise bad(
+                    name,
+                    f"must be between {lo} and {hi}"
+                    if hi is not None
+                    else f"must be at least {lo}",
+                )
 
-        def number(name: str, lo: float, hi: float | None = None, optional: bool = False,
-                   lo_open: bool = False) -> None:
+        def number(
+            name: str,
+            lo: float,
+            hi: float | None = None,
+            optional: bool = False,
+            lo_open: bool = False,
+        ) -> None:
             v = getattr(self, name)
             if v is None and optional:
                 return
@@ -190,8 +217,11 @@ class TrainConfig:
         integer("batch_size", 1, 4096)
         number("lr_g", 0.0, 1.0, lo_open=True)
         number("lr_d", 0.0, 1.0, lo_open=True)
-        if (not isinstance(self.betas, tuple) or len(self.betas) != 2
-                or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas)):
+        if (
+            not isinstance(self.betas, tuple)
+            or len(self.betas) != 2
+            or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in self.betas)
+        ):
             raise bad("betas", "must be two numbers in [0, 1)")
         integer("z_dim", 1, 4096)
         integer("channels", 1, 4)

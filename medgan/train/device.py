@@ -31,7 +31,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+            build = (
+                "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+            )
             raise TrainingError(
                 f"A CUDA GPU was requested but none is usable (PyTorch {torch.__version__}, {build}).",
                 advice="Choose device 'auto' or 'cpu', or install the CUDA build of PyTorch "

@@ -19,8 +19,9 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     return (target * F.softplus(-logits) + (1.0 - target) * F.softplus(logits)).mean()
 
 
-def d_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor,
-           label_smoothing: float = 0.0) -> torch.Tensor:
+def d_loss(
+    kind: str, real_logits: torch.Tensor, fake_logits: torch.Tensor, label_smoothing: float = 0.0
+) -> torch.Tensor:
     """Discriminator loss.
 
     ``bce`` (DCGAN): −½ (log D(x) + log(1 − D(G(z)))), real target 1 − label_smoothing.

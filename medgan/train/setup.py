@@ -39,8 +39,10 @@ def check_images(images: Any, config: TrainConfig) -> np.ndarray:
         images = images.astype(np.float32)
     lo, hi = float(np.min(images)), float(np.max(images))
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise DataError("Training images contain NaN or infinite values.",
-                        advice="Rebuild the training set; some slices did not decode cleanly.")
+        raise DataError(
+            "Training images contain NaN or infinite values.",
+            advice="Rebuild the training set; some slices did not decode cleanly.",
+        )
     if lo < -1.001 or hi > 1.001:
         raise DataError(
             f"Training images range over [{lo:.3g}, {hi:.3g}], not [-1, 1].",
@@ -55,8 +57,13 @@ def build_networks(config: TrainConfig, device: torch.device) -> tuple[nn.Module
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        G, D = build_models(config.recipe, config.resolution, z_dim=config.z_dim,
-                            channels=config.channels, width=config.width)
+        G, D = build_models(
+            config.recipe,
+            config.resolution,
+            z_dim=config.z_dim,
+            channels=config.channels,
+            width=config.width,
+        )
     n_blocks = len(D.blocks)  # type: ignore[arg-type]
     if config.freeze_d_blocks >= n_blocks:
         raise TrainConfigError(
@@ -96,8 +103,10 @@ def _load_state(module: nn.Module, state: dict[str, Any], what: str, config: Tra
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    hint = (f"Choose the recipe and resolution the model was trained with "
-            f"(this run: recipe {config.recipe!r}, {config.resolution}², z_dim {config.z_dim}).")
+    hint = (
+        f"Choose the recipe and resolution the model was trained with "
+        f"(this run: recipe {config.recipe!r}, {config.resolution}², z_dim {config.z_dim})."
+    )
     if missing or unexpected:
         example = (missing or unexpected)[0]
         raise ModelFileError(
@@ -123,13 +132,15 @@ def freeze_blocks(D: nn.Module, n: int) -> list[nn.Module]:
     return frozen
 
 
-def make_optimizers(G: nn.Module, D: nn.Module, config: TrainConfig, lr_scale: float
-                    ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+def make_optimizers(
+    G: nn.Module, D: nn.Module, config: TrainConfig, lr_scale: float
+) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
     """Adam for each network (TTUR: separate learning rates)."""
     betas = (float(config.betas[0]), float(config.betas[1]))
     opt_g = torch.optim.Adam(G.parameters(), lr=config.lr_g * lr_scale, betas=betas)
-    opt_d = torch.optim.Adam([p for p in D.parameters() if p.requires_grad],
-                             lr=config.lr_d * lr_scale, betas=betas)
+    opt_d = torch.optim.Adam(
+        [p for p in D.parameters() if p.requires_grad], lr=config.lr_d * lr_scale, betas=betas
+    )
     return opt_g, opt_d
 
 
@@ -146,8 +157,10 @@ def check_resume(ckpt: Checkpoint, config: TrainConfig) -> None:
     except (KeyError, TrainConfigError) as exc:
         raise TrainingError(f"Checkpoint {ckpt.path} has no usable settings ({exc}).") from exc
     ours, theirs = config.architecture(), saved.architecture()
-    ours["freeze_d_blocks"], theirs["freeze_d_blocks"] = (config.freeze_d_blocks,
-                                                          saved.freeze_d_blocks)
+    ours["freeze_d_blocks"], theirs["freeze_d_blocks"] = (
+        config.freeze_d_blocks,
+        saved.freeze_d_blocks,
+    )
     diff = [k for k in RESUME_MUST_MATCH if ours[k] != theirs[k]]
     if diff:
         detail = ", ".join(f"{k} {theirs[k]!r} (now {ours[k]!r})" for k in diff)
@@ -176,8 +189,10 @@ def restore_rng(rng: dict[str, Any], gen: torch.Generator) -> None:
         try:
             gen.set_state(rng["generator"])
         except RuntimeError:  # saved on another device type (CUDA Philox vs CPU Mersenne)
-            log.warning("The checkpoint's random state is from another device; the resumed run "
-                        "continues with a fresh random stream.")
+            log.warning(
+                "The checkpoint's random state is from another device; the resumed run "
+                "continues with a fresh random stream."
+            )
             gen.manual_seed(int(rng.get("fallback_seed", 0)))
     np.random.set_state(rng["numpy"])
     random.setstate(rng["python"])

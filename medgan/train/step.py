@@ -48,12 +48,26 @@ class EMA:
 class GanStep:
     """Holds networks, optimizers and settings; ``__call__`` runs one training step."""
 
-    def __init__(self, *, G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
-                 opt_d: torch.optim.Optimizer, augmenter: Augmenter, loss: str, z_dim: int,
-                 device: torch.device, generator: torch.Generator,
-                 amp_dtype: torch.dtype | None = None, channels_last: bool = False,
-                 r1_gamma: float = 0.0, r1_every: int = 4, label_smoothing: float = 0.0,
-                 ema: EMA | None = None, frozen_d: list[nn.Module] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        G: nn.Module,
+        D: nn.Module,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        augmenter: Augmenter,
+        loss: str,
+        z_dim: int,
+        device: torch.device,
+        generator: torch.Generator,
+        amp_dtype: torch.dtype | None = None,
+        channels_last: bool = False,
+        r1_gamma: float = 0.0,
+        r1_every: int = 4,
+        label_smoothing: float = 0.0,
+        ema: EMA | None = None,
+        frozen_d: list[nn.Module] | None = None,
+    ) -> None:
         self.G, self.D = G, D
         self.G_fwd: nn.Module = G  # replaced by a compiled wrapper when compiling
         self.D_fwd: nn.Module = D

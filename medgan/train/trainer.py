@@ -75,10 +75,17 @@ def read_checkpoint_config(path: str | Path) -> TrainConfig:
 class Trainer:
     """Trains one recipe on ``images`` (float32 (N, R, R) in [-1, 1]); see module docstring."""
 
-    def __init__(self, config: TrainConfig, images: np.ndarray, *,
-                 on_event: EventListener | None = None, stop: threading.Event | None = None,
-                 pause: threading.Event | None = None, init_model: dict[str, Any] | None = None,
-                 resume_from: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        images: np.ndarray,
+        *,
+        on_event: EventListener | None = None,
+        stop: threading.Event | None = None,
+        pause: threading.Event | None = None,
+        init_model: dict[str, Any] | None = None,
+        resume_from: str | Path | None = None,
+    ) -> None:
         self.config = config
         self.images = setup.check_images(images, config)
         self._listener = on_event
@@ -103,15 +110,28 @@ class Trainer:
         opt_g, opt_d = setup.make_optimizers(G, D, config, lr_scale)
         self.G, self.D, self.G_ema = G, D, ema_model
         self.augmenter = Augmenter(
-            config.augment, p=config.augment_p, target=config.ada_target,
-            interval=config.ada_interval, speed_images=config.ada_speed_images,
-            p_max=config.ada_p_max, batch_size=config.batch_size,
+            config.augment,
+            p=config.augment_p,
+            target=config.ada_target,
+            interval=config.ada_interval,
+            speed_images=config.ada_speed_images,
+            p_max=config.ada_p_max,
+            batch_size=config.batch_size,
         )
         self.step_fn = GanStep(
-            G=G, D=D, opt_g=opt_g, opt_d=opt_d, augmenter=self.augmenter, loss=config.loss,
-            z_dim=config.z_dim, device=self.device, generator=self.gen,
-            amp_dtype=amp_dtype(self.device, config.amp), channels_last=config.channels_last,
-            r1_gamma=config.r1_gamma, r1_every=config.r1_every,
+            G=G,
+            D=D,
+            opt_g=opt_g,
+            opt_d=opt_d,
+            augmenter=self.augmenter,
+            loss=config.loss,
+            z_dim=config.z_dim,
+            device=self.device,
+            generator=self.gen,
+            amp_dtype=amp_dtype(self.device, config.amp),
+            channels_last=config.channels_last,
+            r1_gamma=config.r1_gamma,
+            r1_every=config.r1_every,
             label_smoothing=config.label_smoothing,
             ema=EMA(G, ema_model, config.ema_decay) if ema_model is not None else None,
             frozen_d=frozen,
@@ -124,16 +144,20 @@ class Trainer:
         self._data = self._place_data()
         noise_gen = torch.Generator().manual_seed(config.seed + 1)
         self.fixed_noise = torch.randn(config.n_samples, config.z_dim, generator=noise_gen).to(
-            self.device)
+            self.device
+        )
 
     # ------------------------------------------------------------------ state
     def model_state(self) -> dict[str, dict[str, torch.Tensor]]:
         """CPU copies of the EMA generator (or G without EMA) and the discriminator."""
         g = self.G_ema if self.G_ema is not None else self.G
         return {
-            "generator": {k: v.detach().cpu().contiguous().clone() for k, v in g.state_dict().items()},
-            "discriminator": {k: v.detach().cpu().contiguous().clone()
-                              for k, v in self.D.state_dict().items()},
+            "generator": {
+                k: v.detach().cpu().contiguous().clone() for k, v in g.state_dict().items()
+            },
+            "discriminator": {
+                k: v.detach().cpu().contiguous().clone() for k, v in self.D.state_dict().items()
+            },
         }
 
     def _checkpoint(self) -> Checkpoint:
@@ -192,8 +216,9 @@ class Trainer:
         except Exception:  # a broken listener must not end the run, but must be visible
             self._listener_errors += 1
             if self._listener_errors <= 5:
-                log.exception("Training event listener failed on %s (training goes on).",
-                              type(event).__name__)
+                log.exception(
+                    "Training event listener failed on %s (training goes on).", type(event).__name__
+                )
 
     def _samples(self) -> np.ndarray:
         g = self.G_ema if self.G_ema is not None else self.G
@@ -207,8 +232,9 @@ class Trainer:
     def _save(self) -> str | None:
         if self.config.checkpoint_dir is None:
             return None
-        path = save_checkpoint(self.config.checkpoint_dir, self._checkpoint(),
-                               keep=self.config.keep_checkpoints)
+        path = save_checkpoint(
+            self.config.checkpoint_dir, self._checkpoint(), keep=self.config.keep_checkpoints
+        )
         self.last_checkpoint = str(path)
         self._emit(CheckpointSaved(step=self.step, path=str(path)))
         return str(path)
@@ -239,10 +265,17 @@ class Trainer:
         cfg = self.config
         self.start_step = self.step
         limit_s = cfg.minutes * 60.0 if cfg.minutes is not None else None
-        self._emit(TrainStarted(total_steps=cfg.steps, time_limit_s=limit_s,
-                                start_step=self.start_step, device=self.device_text,
-                                n_images=int(self.images.shape[0]), resolution=cfg.resolution,
-                                recipe=cfg.recipe))
+        self._emit(
+            TrainStarted(
+                total_steps=cfg.steps,
+                time_limit_s=limit_s,
+                start_step=self.start_step,
+                device=self.device_text,
+                n_images=int(self.images.shape[0]),
+                resolution=cfg.resolution,
+                recipe=cfg.recipe,
+            )
+        )
         from medgan.train.compile import maybe_compile
 
         compiled = maybe_compile(self.step_fn, cfg.compile)
@@ -262,10 +295,16 @@ class Trainer:
                         return self._cancelled(t0)
                 elapsed = time.perf_counter() - t0
                 if (cfg.steps is not None and self.step >= cfg.steps) or (
-                        limit_s is not None and elapsed >= limit_s):
+                    limit_s is not None and elapsed >= limit_s
+                ):
                     break
-                idx = torch.randint(0, self._data.shape[0], (cfg.batch_size,),
-                                    generator=self.gen, device=self.gen.device)
+                idx = torch.randint(
+                    0,
+                    self._data.shape[0],
+                    (cfg.batch_size,),
+                    generator=self.gen,
+                    device=self.gen.device,
+                )
                 real = self._data[idx.to(self._data.device)].to(self.device, non_blocking=True)
                 out = compiled.run(real, self.step + 1)
                 self.step += 1
@@ -290,16 +329,22 @@ class Trainer:
                 self._emit(SampleGrid(step=self.step, images=self._samples()))
             path = self.last_checkpoint
             if cfg.checkpoint_dir is not None and (
-                    self.step % cfg.checkpoint_every != 0 or path is None):
+                self.step % cfg.checkpoint_every != 0 or path is None
+            ):
                 path = self._save()
             elapsed = time.perf_counter() - t0
             self._emit(TrainFinished(step=self.step, elapsed_s=elapsed, checkpoint_path=path))
-            return TrainResult("finished", self.step, path,
-                               f"Finished {self.step} steps in {elapsed:.0f} s.",
-                               elapsed_s=elapsed)
+            return TrainResult(
+                "finished",
+                self.step,
+                path,
+                f"Finished {self.step} steps in {elapsed:.0f} s.",
+                elapsed_s=elapsed,
+            )
         except _Diverged:
             return self._failed(
-                t0, f"Training diverged by step {self.step}: the losses became NaN or infinite.",
+                t0,
+                f"Training diverged by step {self.step}: the losses became NaN or infinite.",
                 "Lower the learning rates (lr_g, lr_d), e.g. halve them, or switch on the R1 "
                 "penalty (r1_gamma); then resume from the last good checkpoint.",
             )
@@ -308,15 +353,19 @@ class Trainer:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 return self._failed(
-                    t0, f"Out of memory on {self.device_text} at step {self.step}.",
+                    t0,
+                    f"Out of memory on {self.device_text} at step {self.step}.",
                     f"Lower the batch size (now {cfg.batch_size}, try {max(1, cfg.batch_size // 2)})"
                     f" or the resolution (now {cfg.resolution}), or choose a smaller recipe width.",
                 )
             if isinstance(exc, MedganError):
                 return self._failed(t0, exc.message, exc.advice)
             log.exception("Training failed at step %d", self.step)
-            return self._failed(t0, f"Training failed at step {self.step}: {exc}",
-                                "See the log for details; resume from the last checkpoint.")
+            return self._failed(
+                t0,
+                f"Training failed at step {self.step}: {exc}",
+                "See the log for details; resume from the last checkpoint.",
+            )
 
     def _wait_while_paused(self, t0: float) -> float:
         """Block (no busy loop) until pause clears or stop is set; return the shifted t0."""
@@ -329,8 +378,9 @@ class Trainer:
             self._emit(Resumed(step=self.step))
         return t0 + (time.perf_counter() - began)  # paused time does not count
 
-    def _metrics(self, out: dict[str, torch.Tensor], t0: float, last: dict[str, float],
-                 limit_s: float | None) -> None:
+    def _metrics(
+        self, out: dict[str, torch.Tensor], t0: float, last: dict[str, float], limit_s: float | None
+    ) -> None:
         now = time.perf_counter() - t0
         steps_done = self.step - self.start_step
         window_steps = self.step - last["step"]
@@ -344,28 +394,41 @@ class Trainer:
             eta = min(eta, limit_s - now) if eta is not None else limit_s - now
         keys = list(out)
         values = dict(zip(keys, torch.stack([out[k].float() for k in keys]).tolist(), strict=True))
-        extra = {"r1": values["r1"],
-                 "lr_g": float(self.step_fn.opt_g.param_groups[0]["lr"]),
-                 "lr_d": float(self.step_fn.opt_d.param_groups[0]["lr"])}
+        extra = {
+            "r1": values["r1"],
+            "lr_g": float(self.step_fn.opt_g.param_groups[0]["lr"]),
+            "lr_d": float(self.step_fn.opt_d.param_groups[0]["lr"]),
+        }
         if self.augmenter.last_r is not None:
             extra["ada_r"] = float(self.augmenter.last_r)  # E[sign(D(real))], ADA's overfit gauge
-        self._emit(StepMetrics(
-            step=self.step, total_steps=self.config.steps, g_loss=values["g_loss"],
-            d_loss=values["d_loss"], d_real=values["d_real"], d_fake=values["d_fake"],
-            aug_p=self.augmenter.p, img_per_s=img_s, elapsed_s=now,
-            eta_s=max(0.0, eta) if eta is not None and math.isfinite(eta) else None,
-            extra=extra,
-        ))
+        self._emit(
+            StepMetrics(
+                step=self.step,
+                total_steps=self.config.steps,
+                g_loss=values["g_loss"],
+                d_loss=values["d_loss"],
+                d_real=values["d_real"],
+                d_fake=values["d_fake"],
+                aug_p=self.augmenter.p,
+                img_per_s=img_s,
+                elapsed_s=now,
+                eta_s=max(0.0, eta) if eta is not None and math.isfinite(eta) else None,
+                extra=extra,
+            )
+        )
         last["t"], last["step"] = now, self.step
 
     def _cancelled(self, t0: float) -> TrainResult:
         path = self.last_checkpoint
-        if self.config.checkpoint_dir is not None and (path is None or self.step != self._ckpt_step()):
+        if self.config.checkpoint_dir is not None and (
+            path is None or self.step != self._ckpt_step()
+        ):
             path = self._save()
         elapsed = time.perf_counter() - t0
         self._emit(TrainCancelled(step=self.step, elapsed_s=elapsed, checkpoint_path=path))
-        return TrainResult("cancelled", self.step, path, f"Stopped at step {self.step}.",
-                           elapsed_s=elapsed)
+        return TrainResult(
+            "cancelled", self.step, path, f"Stopped at step {self.step}.", elapsed_s=elapsed
+        )
 
     def _ckpt_step(self) -> int | None:
         if self.last_checkpoint is None:
@@ -377,10 +440,19 @@ class Trainer:
 
     def _failed(self, t0: float, message: str, advice: str | None) -> TrainResult:
         log.error("%s %s", message, advice or "")
-        self._emit(TrainFailed(step=self.step, message=message, advice=advice,
-                               checkpoint_path=self.last_checkpoint))
-        return TrainResult("failed", self.step, self.last_checkpoint, message, advice,
-                           elapsed_s=time.perf_counter() - t0)
+        self._emit(
+            TrainFailed(
+                step=self.step, message=message, advice=advice, checkpoint_path=self.last_checkpoint
+            )
+        )
+        return TrainResult(
+            "failed",
+            self.step,
+            self.last_checkpoint,
+            message,
+            advice,
+            elapsed_s=time.perf_counter() - t0,
+        )
 
 
 __all__ = ["Trainer", "TrainResult", "TrainingError", "read_checkpoint_config"]

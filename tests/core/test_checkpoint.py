@@ -33,9 +33,18 @@ def images(n: int = 16, r: int = 32) -> np.ndarray:
 
 
 def config(tmp: Path, **kw) -> TrainConfig:
-    base = dict(resolution=32, steps=4, batch_size=4, width=8, n_samples=2,
-                checkpoint_every=2, keep_checkpoints=2, checkpoint_dir=str(tmp), seed=3,
-                augment_p=0.3)
+    base = dict(
+        resolution=32,
+        steps=4,
+        batch_size=4,
+        width=8,
+        n_samples=2,
+        checkpoint_every=2,
+        keep_checkpoints=2,
+        checkpoint_dir=str(tmp),
+        seed=3,
+        augment_p=0.3,
+    )
     base.update(kw)
     return TrainConfig.for_recipe("default", **base)
 
@@ -173,15 +182,17 @@ def test_killed_process_resumes_from_last_periodic_checkpoint(tmp_path):
         Trainer(config(__import__('pathlib').Path({str(run_dir)!r}), steps=8,
                 metrics_interval_s=0.0), images(), on_event=killer).run()
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 9, proc.stderr
     assert [s for s, _ in ck.list_checkpoints(run_dir)] == [2, 4]
 
     straight = Trainer(config(tmp_path / "straight", steps=8, metrics_interval_s=0.0), images())
     straight.run()
-    resumed = Trainer(config(run_dir, steps=8, metrics_interval_s=0.0), images(),
-                      resume_from=run_dir)
+    resumed = Trainer(
+        config(run_dir, steps=8, metrics_interval_s=0.0), images(), resume_from=run_dir
+    )
     assert resumed.step == 4
     assert resumed.run().step == 8
     a, b = straight.model_state(), resumed.model_state()

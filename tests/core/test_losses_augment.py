@@ -20,8 +20,9 @@ def test_dcgan_losses_match_the_formulas():
     assert losses.g_loss("bce", fake).item() == pytest.approx(want_g.item(), rel=1e-6)
     assert losses.g_loss("nonsat", fake).item() == pytest.approx(2 * want_g.item(), rel=1e-6)
     smoothed = losses.d_loss("bce", real, fake, label_smoothing=0.1)
-    want_s = 0.5 * (-(0.9 * torch.log(dx) + 0.1 * torch.log(1 - dx)).mean()
-                    - torch.log(1 - dgz).mean())
+    want_s = 0.5 * (
+        -(0.9 * torch.log(dx) + 0.1 * torch.log(1 - dx)).mean() - torch.log(1 - dgz).mean()
+    )
     assert smoothed.item() == pytest.approx(want_s.item(), rel=1e-6)
 
 
@@ -86,8 +87,7 @@ def test_translation_and_cutout_geometry():
 
 
 def test_adaptive_probability_moves_towards_target():
-    aug = Augmenter(("translation",), p=0.0, target=0.6, interval=2, speed_images=80,
-                    batch_size=4)
+    aug = Augmenter(("translation",), p=0.0, target=0.6, interval=2, speed_images=80, batch_size=4)
     step_size = 4 * 2 / 80
     confident = torch.full((4,), 5.0)  # D is sure the reals are real: overfitting → p up
     for step in range(1, 9):

@@ -48,8 +48,17 @@ def images() -> np.ndarray:
 
 
 def small(recipe: str = "default", **kw) -> TrainConfig:
-    base = dict(resolution=32, steps=6, batch_size=4, width=8, n_samples=4, sample_every=3,
-                checkpoint_every=3, metrics_interval_s=0.0, seed=1)
+    base = dict(
+        resolution=32,
+        steps=6,
+        batch_size=4,
+        width=8,
+        n_samples=4,
+        sample_every=3,
+        checkpoint_every=3,
+        metrics_interval_s=0.0,
+        seed=1,
+    )
     if recipe == "default":
         base.update(augment_p=0.2, ada_interval=2, ada_speed_images=40, r1_gamma=0.1, r1_every=2)
     base.update(kw)
@@ -96,8 +105,9 @@ def test_recipe_trains_with_finite_losses_and_ordered_events(recipe, images, tmp
 
 def test_metrics_are_throttled(images):
     events: list = []
-    Trainer(small("dcgan", steps=8, metrics_interval_s=3600.0), images,
-            on_event=events.append).run()
+    Trainer(
+        small("dcgan", steps=8, metrics_interval_s=3600.0), images, on_event=events.append
+    ).run()
     steps = [e.step for e in events if isinstance(e, StepMetrics)]
     assert steps == [8]  # nothing within the interval, but always the last step
 
@@ -129,8 +139,12 @@ def test_resume_is_bit_for_bit(images, tmp_path):
         if isinstance(e, StepMetrics) and e.step == 3:
             stop.set()
 
-    first = Trainer(small(checkpoint_dir=str(tmp_path / "b"), checkpoint_every=100), images,
-                    on_event=stop_at_3, stop=stop)
+    first = Trainer(
+        small(checkpoint_dir=str(tmp_path / "b"), checkpoint_every=100),
+        images,
+        on_event=stop_at_3,
+        stop=stop,
+    )
     assert first.run().status == "cancelled"
     cfg = read_checkpoint_config(tmp_path / "b")
     assert cfg == small(checkpoint_dir=str(tmp_path / "b"), checkpoint_every=100)
@@ -295,8 +309,11 @@ def test_compile_failure_falls_back_to_identical_eager_run(images, monkeypatch, 
 
 def test_out_of_memory_fails_with_advice_naming_the_setting(images, tmp_path, monkeypatch):
     events: list = []
-    trainer = Trainer(small("dcgan", steps=6, checkpoint_dir=str(tmp_path), checkpoint_every=2),
-                      images, on_event=events.append)
+    trainer = Trainer(
+        small("dcgan", steps=6, checkpoint_dir=str(tmp_path), checkpoint_every=2),
+        images,
+        on_event=events.append,
+    )
     real_step = trainer.step_fn.__class__.__call__
 
     def step_then_oom(self, real, step):
