@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from medgan.errors import MedganError, TrainingError
-from medgan.train import setup
+from medgan.train import setup, state
 from medgan.train.augment import Augmenter
 from medgan.train.checkpoint import (
     Checkpoint,
@@ -139,7 +139,7 @@ class Trainer:
         self.step = 0
         self.last_checkpoint: str | None = None
         if resume_from is not None:
-            self._resume(load_checkpoint(resume_from))
+            state.restore(self, load_checkpoint(resume_from))
         self.start_step = self.step
         self._data = self._place_data()
         noise_gen = torch.Generator().manual_seed(config.seed + 1)
@@ -161,40 +161,7 @@ class Trainer:
         }
 
     def _checkpoint(self) -> Checkpoint:
-        modules = {"G": self.G.state_dict(), "D": self.D.state_dict()}
-        if self.G_ema is not None:
-            modules["EMA"] = self.G_ema.state_dict()
-        return Checkpoint(
-            step=self.step,
-            modules=modules,
-            optimizers={"G": self.step_fn.opt_g.state_dict(), "D": self.step_fn.opt_d.state_dict()},
-            rng=setup.capture_rng(self.gen),
-            meta={
-                "config": self.config.to_dict(),
-                "augment": self.augmenter.state_dict(),
-                "data_fingerprint": self.fingerprint,
-                "n_images": int(self.images.shape[0]),
-                "device": self.device_text,
-                "grad_scaler": None,  # bf16 needs no loss scaling
-                "saved_at": time.time(),
-            },
-        )
-
-    def _resume(self, ckpt: Checkpoint) -> None:
-        setup.check_resume(ckpt, self.config)
-        if ckpt.meta.get("data_fingerprint") != self.fingerprint:
-            log.warning("Resuming on training images that differ from the checkpoint's.")
-        self.G.load_state_dict(ckpt.modules["G"])
-        self.D.load_state_dict(ckpt.modules["D"])
-        if self.G_ema is not None:
-            self.G_ema.load_state_dict(ckpt.modules.get("EMA") or ckpt.modules["G"])
-        self.step_fn.opt_g.load_state_dict(ckpt.optimizers["G"])
-        self.step_fn.opt_d.load_state_dict(ckpt.optimizers["D"])
-        self.augmenter.load_state_dict(ckpt.meta.get("augment") or {"p": 0.0}, self.device)
-        setup.restore_rng({**ckpt.rng, "fallback_seed": self.config.seed + ckpt.step}, self.gen)
-        self.step = ckpt.step
-        self.last_checkpoint = str(ckpt.path)
-        log.info("Resumed from %s at step %d.", ckpt.path, ckpt.step)
+        return state.capture(self)
 
     def _place_data(self) -> torch.Tensor:
         data = torch.from_numpy(self.images).unsqueeze(1)
