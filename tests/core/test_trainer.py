@@ -328,3 +328,32 @@ def test_out_of_memory_fails_with_advice_naming_the_setting(images, tmp_path, mo
     assert "batch size (now 4, try 2)" in result.advice and "resolution (now 32)" in result.advice
     assert isinstance(events[-1], TrainFailed) and events[-1].advice == result.advice
     assert result.checkpoint_path.endswith("ckpt-00000002.safetensors")
+
+
+def test_config_defaults_round_trip_and_clear_errors():
+    import json
+
+    dcgan = TrainConfig.for_recipe("dcgan")
+    assert (dcgan.loss, dcgan.lr_g, dcgan.lr_d, dcgan.betas) == ("bce", 2e-4, 2e-4, (0.5, 0.999))
+    assert dcgan.augment == () and dcgan.ema_decay == 0 and dcgan.ada_target is None
+    default = TrainConfig.for_recipe("default", minutes=10, steps=None)
+    assert default.loss == "hinge" and default.lr_d > default.lr_g and default.ema_decay > 0
+    assert "translation" in default.augment and default.ada_target is not None
+    for cfg in (dcgan, default):
+        assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert TrainConfig.from_dict({**dcgan.to_dict(), "amp": False}).amp == "off"
+    cases = [
+        ({"batch_size": 0}, "'batch_size'"),
+        ({"resolution": 48}, "'resolution'"),
+        ({"steps": None, "minutes": None}, "No training budget"),
+        ({"loss": "wasserstein"}, "'loss'"),
+        ({"augment": ["rotate"]}, "'augment'"),
+        ({"device": "tpu"}, "'device'"),
+        ({"lr_g": float("nan")}, "'lr_g'"),
+        ({"colour": 1}, "Unknown training setting"),
+    ]
+    for change, message in cases:
+        with pytest.raises(TrainConfigError, match=message):
+            TrainConfig.from_dict({**dcgan.to_dict(), **change})
+    with pytest.raises(TrainConfigError, match="Unknown recipe"):
+        TrainConfig.for_recipe("stylegan")
