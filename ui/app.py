@@ -20,7 +20,6 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-import ui.compat  # noqa: F401 - PySide6 work-arounds, before any heavy Qt use
 from ui.widgets.error_dialog import show_error
 from ui.widgets.log_panel import QtLogHandler
 

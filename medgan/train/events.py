@@ -6,8 +6,9 @@ thread can use them safely.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -86,7 +87,7 @@ class TrainFailed:
     checkpoint_path: str | None  # the last good checkpoint
 
 
-TrainEvent = Union[
+TrainEvent = Union[  # noqa: UP007 - a runtime alias; X | Y needs Python 3.10 objects at import
     TrainStarted,
     StepMetrics,
     SampleGrid,

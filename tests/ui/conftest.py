@@ -22,11 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-try:
-    import ui.compat  # noqa: F401 - PySide6 work-arounds (see that module)
-except ImportError:  # pragma: no cover
-    pass
 from PySide6.QtCore import QCoreApplication, QSettings, Qt, QThread, QTimer
 
 _started_threads: list[weakref.ref[QThread]] = []

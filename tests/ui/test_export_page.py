@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ui.compat  # noqa: F401
 from tests.ui.fake_engine import scored_set
 from ui.pages.export_page import ExportPage
 from ui.state import AppState

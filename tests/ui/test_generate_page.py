@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-import ui.compat  # noqa: F401
 from tests.ui.fake_engine import scored_set, tiny_model_file
 from ui.pages.generate_page import GeneratePage
 from ui.state import AppState

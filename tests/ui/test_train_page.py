@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ui.compat  # noqa: F401
 from tests.ui.fake_engine import FakeTrainer, fake_factory
 from ui.pages.train_page import TrainPage
 from ui.state import AppState

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ui.compat  # noqa: F401
 from ui.main_window import MainWindow, warm_up, warm_up_data_stack
 from ui.state import AppState
 from ui.train_worker import warm_up_training

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import ui.compat  # noqa: F401
 from ui.jobs import export_job, warm_up_export
 from ui.widgets.error_dialog import show_error
 from ui.workers import FunctionWorker, WorkerHandle, describe_error, start_worker

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import ui.compat  # noqa: F401
 from ui.curation import compose_decisions, distance_mask, sort_order
 from ui.jobs import GenerationResult, generate_and_score
 from ui.widgets.compare_view import CompareView

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import ui.compat  # noqa: F401  (must precede heavy Qt use)
 from medgan.train import events as ev
 from ui.jobs import probe_devices, save_trained_model
 from ui.train_worker import TrainerFactory, TrainWorker

@@ -11,8 +11,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-import ui.compat  # noqa: F401  (PySide6 6.12 work-around, see the module)
-
 
 class CompareView(QWidget):
     """Synthetic (left) and nearest real (right) slices with linked window/level and zoom."""

@@ -18,8 +18,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import ui.compat  # noqa: F401
-
 
 def _with_label(slider: QSlider, label: QLabel) -> QHBoxLayout:
     row = QHBoxLayout()

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import ui.compat  # noqa: F401  (PySide6 6.12 work-around, see the module)
 from ui.widgets.sample_grid import gray_qimage, to_uint8
 
 log = logging.getLogger(__name__)

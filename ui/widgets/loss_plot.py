@@ -21,8 +21,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import ui.compat  # noqa: F401  (PySide6 6.12 work-around, see the module)
-
 log = logging.getLogger(__name__)
 
 SERIES = ("g_loss", "d_loss", "d_real", "d_fake")

@@ -9,8 +9,6 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-import ui.compat  # noqa: F401  (PySide6 6.12 work-around, see the module)
-
 
 def to_uint8(images: np.ndarray, low: float = -1.0, high: float = 1.0) -> np.ndarray:
     """Map values in [low, high] to uint8 [0, 255], clipping outside; NaN becomes 0."""

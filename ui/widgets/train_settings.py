@@ -20,8 +20,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import ui.compat  # noqa: F401  (PySide6 6.12 work-around, see the module)
-
 log = logging.getLogger(__name__)
 
 try:  # medgan.models imports no torch at module level

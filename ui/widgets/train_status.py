@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import ui.compat  # noqa: F401
 from ui.jobs import format_duration
 
 
