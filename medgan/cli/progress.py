@@ -148,7 +148,7 @@ class TrainProgress:
             count = f"step {m.step}/{m.total_steps}"
         else:
             limit = self.started.time_limit_s if self.started else None
-            fraction = m.elapsed_s / limit if limit else 0.0
+            fraction = min(1.0, m.elapsed_s / limit) if limit else 0.0
             count = f"step {m.step}"
         parts = [
             f"{count} {_bar(fraction, 12)} {fraction:4.0%}",
@@ -157,7 +157,7 @@ class TrainProgress:
             f"G {m.g_loss:.3f} D {m.d_loss:.3f}",
             f"D(x) {m.d_real:.2f} D(G(z)) {m.d_fake:.2f}",
         ]
-        if m.aug_p > 0:
+        if m.aug_p >= 0.005:
             parts.append(f"aug p {m.aug_p:.2f}")
         parts.append(f"elapsed {format_duration(m.elapsed_s)}")
         return " | ".join(parts)
