@@ -321,7 +321,8 @@ def _train_and_save(
             else ""
         )
         print(
-            f"medgan: training failed at step {result.step}: {result.message}{where}",
+            f"medgan: training failed at step {result.step}: {result.message}{where}"
+            + (f" {result.advice}" if getattr(result, "advice", None) else ""),
             file=sys.stderr,
         )
         return 1
