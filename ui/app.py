@@ -15,6 +15,7 @@ import time
 import traceback
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
@@ -139,9 +140,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="medgan-studio", description="MedGAN Studio desktop app")
     parser.add_argument("folder", nargs="?", help="DICOM folder to open")
     parser.add_argument("--demo", action="store_true", help="open the built-in demo study")
+    parser.add_argument("--quit-when-idle", action="store_true",
+                        help="smoke test: open, wait until every background job is done, print a "
+                             "JSON summary (series found, errors logged) and quit")
     parser.add_argument("--startup-check", action="store_true",
                         help="print start-up timing as JSON once the window shows, then quit")
     return parser.parse_args(argv)
+
+
+class _ErrorCounter(logging.Handler):
+    """Counts ERROR records (the smoke test reports them)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+def _quit_when_idle(window: Any, state: Any, started: float) -> None:
+    """Close the window once the opened study is scanned and no worker is running."""
+    from ui.workers import registry
+
+    errors = _ErrorCounter()
+    logging.getLogger().addHandler(errors)
+
+    def check() -> None:
+        busy = registry().running()
+        if state.scan is None or busy or len(window._pages) < 4:
+            QTimer.singleShot(200, check)
+            return
+        print(json.dumps({"event": "idle", "seconds": round(time.perf_counter() - started, 2),
+                          "series": len(state.scan.series), "errors_logged": errors.count}),
+              flush=True)
+        logging.getLogger().removeHandler(errors)
+        window.close()
+
+    QTimer.singleShot(500, check)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         QTimer.singleShot(0, window.open_demo_study)
     elif args.folder:
         QTimer.singleShot(0, lambda: window.open_folder(args.folder))
+    if args.quit_when_idle:
+        _quit_when_idle(window, state, started)
     code = app.exec()
     remove_log_handler()
     return int(code)

@@ -12,9 +12,17 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+import threading
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# Heavy imports happen one thread at a time: pydicom (and torch) import themselves through
+# circular paths, and two threads importing them at once can see a half-initialised module
+# ("partially initialized module 'pydicom'"). Every worker takes this lock before it starts
+# (see ``ensure_data_stack``) and the warm-ups hold it while they import.
+IMPORT_LOCK = threading.RLock()
+_data_stack_loaded = False
 
 DATA_STACK = ("pydicom", "scipy.ndimage", "medgan.dicom.index", "medgan.dicom.decode",
               "medgan.dicom.window", "medgan.data", "medgan.demo")
@@ -31,15 +39,25 @@ def warm_up_data_stack() -> list[str]:
     Some of their imports hold the interpreter lock for ~100 ms (large dictionaries in
     pydicom); doing it before the first job keeps scans free of that stall.
     """
+    global _data_stack_loaded
     loaded = []
-    for name in DATA_STACK:
-        try:
-            importlib.import_module(name)
-            loaded.append(name)
-        except Exception:  # noqa: BLE001 - a missing optional module is reported by its job
-            log.debug("Warm-up could not import %s", name, exc_info=True)
+    with IMPORT_LOCK:
+        for name in DATA_STACK:
+            try:
+                importlib.import_module(name)
+                loaded.append(name)
+            except Exception:  # noqa: BLE001 - a missing optional module is reported by its job
+                log.debug("Warm-up could not import %s", name, exc_info=True)
+        _data_stack_loaded = True
     freeze_long_lived_objects()
     return loaded
+
+
+def ensure_data_stack() -> None:
+    """Make sure the data stack is imported before a job runs (waits for a warm-up in flight)."""
+    with IMPORT_LOCK:
+        if not _data_stack_loaded:
+            warm_up_data_stack()
 
 
 def freeze_long_lived_objects() -> None:
@@ -81,37 +99,38 @@ def warm_up(*, progress: Any = None, cancel: Any = None) -> dict[str, Any]:
         info["memory_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
     except Exception:  # noqa: BLE001 - optional information
         pass
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        _exercise_torch(torch)
-        if torch.cuda.is_available():
-            props = torch.cuda.get_device_properties(0)
-            info.update(device="cuda", name=props.name,
-                        memory_gb=round(props.total_memory / 2**30, 1))
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            info.update(device="mps", name="Apple GPU (MPS)")
-    except Exception as exc:  # noqa: BLE001 - no torch: the app still browses data
-        info["error"] = str(exc)
-    for module_name, func_name in (("ui.train_worker", "warm_up_training"),
-                                   ("ui.jobs", "warm_up_export")):
-        try:  # the pages' own warm-ups (first optimizer, highdicom's IOD tables)
-            getattr(importlib.import_module(module_name), func_name)()
-        except Exception:  # noqa: BLE001 - the page reports its own problems when used
-            log.debug("Warm-up %s.%s failed", module_name, func_name, exc_info=True)
-    for name in JOB_STACK:
+    with IMPORT_LOCK:  # one importer at a time (see IMPORT_LOCK)
         try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a missing optional module is reported by its job
-            log.debug("Warm-up could not import %s", name, exc_info=True)
-    try:
-        import monai
-        import monai.transforms  # noqa: F401 - used by the training-set builder
+            import torch
 
-        info["monai"] = monai.__version__
-    except Exception:  # noqa: BLE001
-        pass
+            info["torch"] = torch.__version__
+            _exercise_torch(torch)
+            if torch.cuda.is_available():
+                props = torch.cuda.get_device_properties(0)
+                info.update(device="cuda", name=props.name,
+                            memory_gb=round(props.total_memory / 2**30, 1))
+            elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+                info.update(device="mps", name="Apple GPU (MPS)")
+        except Exception as exc:  # noqa: BLE001 - no torch: the app still browses data
+            info["error"] = str(exc)
+        for module_name, func_name in (("ui.train_worker", "warm_up_training"),
+                                       ("ui.jobs", "warm_up_export")):
+            try:  # the pages' own warm-ups (first optimizer, highdicom's IOD tables)
+                getattr(importlib.import_module(module_name), func_name)()
+            except Exception:  # noqa: BLE001 - the page reports its own problems when used
+                log.debug("Warm-up %s.%s failed", module_name, func_name, exc_info=True)
+        for name in JOB_STACK:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - a missing optional module is reported by its job
+                log.debug("Warm-up could not import %s", name, exc_info=True)
+        try:
+            import monai
+            import monai.transforms  # noqa: F401 - used by the training-set builder
+
+            info["monai"] = monai.__version__
+        except Exception:  # noqa: BLE001
+            pass
     freeze_long_lived_objects()
     return info
 

@@ -28,6 +28,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from medgan.errors import Cancelled, MedganError
+from ui.warmup import ensure_data_stack
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,7 @@ class Worker(QObject):
         """Run :meth:`work`; translate the outcome into signals; emit ``finished`` always."""
         started = time.monotonic()
         try:
+            ensure_data_stack()
             value = self.work()
         except Cancelled:
             self.outcome = "cancelled"
