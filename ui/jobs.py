@@ -293,6 +293,9 @@ def warm_up_export() -> None:
     from medgan.export import ExportConfig, Provenance, SliceSet, export_set
 
     root = tempfile.mkdtemp(prefix="medgan-warmup-")
+    export_log = logging.getLogger("medgan.export")
+    level = export_log.level
+    export_log.setLevel(logging.WARNING)  # a practice run: keep it out of the user's log panel
     try:
         export_set(
             SliceSet(np.zeros((1, 8, 8), np.float32)),
@@ -301,4 +304,5 @@ def warm_up_export() -> None:
             durable=False,
         )
     finally:
+        export_log.setLevel(level)
         shutil.rmtree(root, ignore_errors=True)
