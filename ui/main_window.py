@@ -82,7 +82,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(TITLE)
         self.setObjectName("MainWindow")
         self.setAcceptDrops(True)
-        self.resize(1400, 900)
+        screen = self.screen().availableGeometry() if self.screen() else None
+        if screen is not None and screen.width() > 0:  # first launch: fit a small screen too
+            self.resize(min(1400, int(screen.width() * 0.92)), min(900, int(screen.height() * 0.9)))
+        else:
+            self.resize(1400, 900)
         self.settings = QSettings()
         # Workers run Python too; handing the interpreter lock over every 1 ms instead of 5 ms
         # bounds how long the UI thread waits for it when several workers are busy.
