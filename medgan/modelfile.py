@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import struct
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from medgan import __version__
 from medgan.errors import ModelFileError
+from medgan.fileio import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -224,24 +224,14 @@ def save_model(
         "medgan_metadata": json.dumps(meta.to_dict(), sort_keys=True),
         "weights_sha256": weights_digest(flat),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
     try:
-        save_file(flat, tmp, metadata=header)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is an ordinary file
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            save_file(flat, str(tmp), metadata=header)
     except OSError as exc:
         raise ModelFileError(
             f"Could not write the model file {out}: {exc.strerror or exc}.",
             advice="Check free disk space and that the folder is writable.",
         ) from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     log.info("Model saved to %s (%d tensors, step %d)", out, len(flat), meta.step)
     return out
 

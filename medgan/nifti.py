@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from medgan.dicom.records import SeriesRecord
 from medgan.errors import Cancelled, DicomError, ExportError
+from medgan.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def series_to_nifti(
     from medgan.dicom.decode import load_series
 
     out = Path(out_path).expanduser().absolute()
-    suffix = _nifti_suffix(out)
+    _nifti_suffix(out)  # validates the name (.nii or .nii.gz)
     if out.exists() and not overwrite:
         raise ExportError(f"{out} already exists.", advice="Choose another name or overwrite.")
     if not out.parent.is_dir():
@@ -182,14 +182,10 @@ def series_to_nifti(
         img.set_qform(affine, code=code)
     else:  # sheared (gantry tilt): only the sform can hold it
         img.set_qform(None, code="unknown")
-    tmp = out.with_name(
-        f".{out.name[: -len(suffix)]}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}"
-    )
     try:
-        nib.save(img, tmp)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            nib.save(img, tmp)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ExportError(
             f"Could not write {out}: {exc}.", advice="Check free disk space and permissions."
         ) from exc

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from medgan.errors import DataError
+from medgan.fileio import atomic_write_text
 from medgan.metrics.memorization import MemorizationCalibration, calibrate_memorization
 from medgan.nn_search import nearest_neighbours, resolve_device
 from medgan.realism import RealismFn, batched_logits, discriminator_realism
@@ -136,7 +137,7 @@ class ScoreTable:
             allow_nan=False,
         )
         if path is not None:
-            _atomic_write_text(path, text)
+            atomic_write_text(path, text)
         return text
 
 
@@ -353,19 +354,3 @@ def _clean(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None
     return v
-
-
-def _atomic_write_text(path: str, text: str) -> None:
-    import os
-    import tempfile
-
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

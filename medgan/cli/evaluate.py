@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from medgan.errors import DataError
+from medgan.fileio import atomic_write_text, json_default
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +95,10 @@ def run(args: argparse.Namespace) -> int:
         "sample_seed": args.seed,
         **report,
     }
-    text = json.dumps(report, indent=2, allow_nan=False, default=_jsonable)
+    text = json.dumps(report, indent=2, allow_nan=False, default=json_default)
     if args.json:
-        _atomic_write(Path(args.json), text + "\n")
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.json, text + "\n")
         print(f"Report written to {args.json}", file=sys.stderr)
     print(_summary(report), file=sys.stderr)
     if not args.json:
@@ -159,30 +161,3 @@ def _summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _jsonable(value: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from medgan.errors import MedganError
+from medgan.fileio import atomic_write_json
 
 
 def register(subparsers: Any) -> None:
@@ -38,24 +37,6 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--workers", type=int, default=None, help="header-reading threads")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
     parser.set_defaults(func=run)
-
-
-def write_json_atomic(path: str, document: dict[str, Any]) -> None:
-    """Write ``document`` to ``path`` through a temporary file and ``os.replace``."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise MedganError(f"Cannot write {path}: the folder {folder} does not exist.")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(scan_to_text(result, show_names=args.show_names))
         if args.json:
-            write_json_atomic(args.json, scan_to_json(result))
+            folder = Path(args.json).resolve().parent
+            if not folder.is_dir():
+                raise MedganError(f"Cannot write {args.json}: the folder {folder} does not exist.")
+            atomic_write_json(args.json, scan_to_json(result))
             print(f"JSON written to {args.json}")
     if not result.series:
         print(

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from medgan.dicom.records import SeriesRecord
+from medgan.fileio import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +57,10 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write an entry atomically; a failure only logs a warning (the cache is optional)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".trainset.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        log.warning("Could not cache the training set (%s); it will be rebuilt next time.", exc)
-        return
-    try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_open(path, "wb", fsync=False) as fh:  # a cache: losing it costs a rebuild
             np.savez(fh, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, path)
     except OSError as exc:
         log.warning("Could not cache the training set (%s); it will be rebuilt next time.", exc)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_arrays(path: Path, names: Sequence[str]) -> dict[str, np.ndarray] | None:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from medgan.errors import TrainingError
+from medgan.fileio import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -152,15 +153,10 @@ def save_checkpoint(
     except (ValueError, TypeError) as exc:
         raise TrainingError(f"Could not encode the checkpoint: {exc}.") from exc
     final = folder / checkpoint_name(ckpt.step)
-    tmp = folder / f".{final.name}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "wb") as fh:
+        with atomic_open(final, "wb") as fh:
             fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise TrainingError(
             f"Could not write checkpoint {final}: {exc.strerror or exc}.",
             advice="Free disk space or choose another checkpoint folder.",
