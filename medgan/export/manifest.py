@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medgan.fileio import json_default
+
 MANIFEST_VERSION = 1
 
 
@@ -99,20 +101,13 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 
 
 def _default(value: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(value, np.generic):
-            return value.item()
-        if isinstance(value, np.ndarray):
-            return value.tolist()
-    except ImportError:  # pragma: no cover
-        pass
-    if isinstance(value, (set, tuple)):
-        return list(value)
+    """numpy values as plain values; paths by name only (no local folders in a manifest)."""
     if isinstance(value, Path):
         return value.name
-    return str(value)
+    try:
+        return json_default(value)
+    except TypeError:
+        return str(value)
 
 
 def readme_text(document: dict[str, Any]) -> str:
