@@ -357,3 +357,25 @@ def test_config_defaults_round_trip_and_clear_errors():
             TrainConfig.from_dict({**dcgan.to_dict(), **change})
     with pytest.raises(TrainConfigError, match="Unknown recipe"):
         TrainConfig.for_recipe("stylegan")
+
+
+def test_ema_warms_up_then_holds_the_configured_decay():
+    from torch import nn
+
+    from medgan.train.step import EMA, ema_beta
+
+    betas = [ema_beta(t, 0.999) for t in (1, 10, 100, 1000, 10_000, 20_000, 10**6)]
+    assert betas == sorted(betas) and betas[0] < 1e-5 and betas[-1] == 0.999
+    assert 0.85 < ema_beta(100, 0.999) < 0.9  # half-life 5 steps after 100 steps
+    assert ema_beta(5, 0.999, rampup=0.0) == 0.999  # no ramp: constant decay
+
+    g, g_ema = nn.Linear(3, 2), nn.Linear(3, 2)
+    nn.init.zeros_(g_ema.weight), nn.init.zeros_(g_ema.bias)
+    ema = EMA(g, g_ema, 0.999)
+    ema.update(1)  # the first update all but copies G
+    assert torch.allclose(g_ema.weight, g.weight, atol=1e-5)
+    before = g_ema.weight.detach().clone()
+    with torch.no_grad():
+        g.weight.add_(1.0)
+    ema.update(10**6)  # warm: moves 1 - 0.999 of the way
+    assert torch.allclose(g_ema.weight - before, torch.full_like(before, 0.001), atol=1e-5)
