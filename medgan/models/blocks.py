@@ -41,6 +41,26 @@ def dcgan_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+class PixelNorm(nn.Module):
+    """Scale each pixel's feature vector to unit RMS (Karras et al. 2018, ProGAN).
+
+    Unlike BatchNorm it needs no batch statistics, so a generator behaves the same in training
+    and in eval mode, and its EMA copy needs no running statistics of its own.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+
+def make_norm(kind: str, channels: int) -> nn.Module:
+    """Generator feature normalization: "batch" (BatchNorm2d) or "pixel" (PixelNorm)."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "pixel":
+        return PixelNorm()
+    raise ValueError(f"Unknown normalization {kind!r}; choose 'batch' or 'pixel'.")
+
+
 class GLU(nn.Module):
     """Gated linear unit over channels: a * sigmoid(b) (used by FastGAN's generator)."""
 
@@ -67,14 +87,23 @@ class SkipExcitation(nn.Module):
 
 
 class UpBlock(nn.Module):
-    """Nearest upsample ×2, 3×3 conv, BatchNorm, GLU (FastGAN-style generator stage)."""
+    """Upsample ×2, 3×3 conv, BatchNorm, GLU (FastGAN-style generator stage).
 
-    def __init__(self, in_ch: int, out_ch: int) -> None:
+    ``mode`` "nearest" is FastGAN's choice; "bilinear" interpolates, so the coarse layout is
+    not copied into 2×2 blocks that later layers must learn to smooth away.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, mode: str = "nearest", norm: str = "batch") -> None:
         super().__init__()
+        upsample = (
+            nn.Upsample(scale_factor=2, mode="nearest")
+            if mode == "nearest"
+            else nn.Upsample(scale_factor=2, mode=mode, align_corners=False)
+        )
         self.body = nn.Sequential(
-            nn.Upsample(scale_factor=2, mode="nearest"),
-            nn.Conv2d(in_ch, out_ch * 2, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(out_ch * 2),
+            upsample,
+            nn.Conv2d(in_ch, out_ch * 2, 3, 1, 1, bias=norm != "batch"),
+            make_norm(norm, out_ch * 2),
             GLU(),
         )
 

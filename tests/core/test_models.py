@@ -60,3 +60,31 @@ def test_listing_recipes_does_not_import_torch():
     code = "import sys, medgan.models, medgan.train.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_default_generator_is_batch_independent():
+    """PixelNorm, not BatchNorm: a sample does not depend on its batch or on train/eval mode."""
+    from medgan.models.blocks import PixelNorm
+
+    torch.manual_seed(0)
+    G, _ = build_models("default", 64)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in G.modules())
+    assert any(isinstance(m, PixelNorm) for m in G.modules())
+    ups = [m for m in G.modules() if isinstance(m, nn.Upsample)]
+    assert ups and all(m.mode == "bilinear" for m in ups)
+    z = torch.randn(4, 128)
+    with torch.no_grad():
+        alone = G.train()(z[:1])
+        batched = G.eval()(z)[:1]
+    assert torch.allclose(alone, batched, atol=1e-5)
+
+
+def test_default_generator_keeps_the_fastgan_variant():
+    from medgan.models.default import FastGenerator
+
+    G = FastGenerator(32, z_dim=16, width=8, upsample="nearest", norm="batch")
+    assert any(isinstance(m, nn.BatchNorm2d) for m in G.modules())
+    with torch.no_grad():
+        assert G.eval()(torch.randn(2, 16)).shape == (2, 1, 32, 32)
+    with pytest.raises(ValueError, match="normalization"):
+        FastGenerator(32, norm="group")
