@@ -18,11 +18,11 @@ from torch import nn
 
 from medgan.models.blocks import (
     GLU,
-    make_norm,
     SkipExcitation,
     SNDownBlock,
     UpBlock,
     check_resolution,
+    make_norm,
     sn_conv,
 )
 
