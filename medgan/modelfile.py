@@ -61,7 +61,8 @@ class ModelMetadata:
     training_summary: dict[str, Any] = field(default_factory=dict)  # de-identified
     train_config: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
-    step: int = 0
+    step: int = 0  # the training step of the weights held (the selected snapshot)
+    quality: dict[str, Any] = field(default_factory=dict)  # Trainer.selection(): SWD per probe
     medgan_version: str = __version__
     torch_version: str = ""
     created: str = ""  # ISO 8601 UTC, when the file was written
@@ -106,6 +107,8 @@ class ModelMetadata:
                 f"The model file's metadata is invalid ({exc}).",
                 advice="The file was not written by MedGAN Studio or was damaged.",
             ) from exc
+        if not isinstance(meta.quality, dict):
+            meta.quality = {}
         if not isinstance(meta.recipe, str) or not meta.recipe:
             raise ModelFileError("The model file's metadata names no recipe.")
         _check_sizes(meta)

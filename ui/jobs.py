@@ -127,6 +127,9 @@ def save_trained_model(worker: Any, path: str, summary: dict[str, Any]) -> str:
     config = worker.config
     result = getattr(worker.trainer, "result", None)
     step = int(getattr(result, "step", 0) or worker.last_step)
+    selection_of = getattr(worker.trainer, "selection", None)
+    selection: dict[str, Any] = selection_of() if callable(selection_of) else {}
+    step = int(selection.get("selected_step", step))
     to_dict = getattr(config, "to_dict", None)
     config_dict = to_dict() if callable(to_dict) else {}
     config_dict.pop("checkpoint_dir", None)  # a local path: not part of a portable model
@@ -147,6 +150,7 @@ def save_trained_model(worker: Any, path: str, summary: dict[str, Any]) -> str:
         "train_config": config_dict,
         "seed": int(getattr(config, "seed", 0)),
         "step": step,
+        "quality": selection,
         "modality": str(clean.get("modality", "") or ""),
     }
     if window and all(isinstance(v, (int, float)) for v in window):

@@ -15,6 +15,7 @@ from typing import IO, Any
 from medgan.train.events import (
     CheckpointSaved,
     Paused,
+    QualityMeasured,
     Resumed,
     StepMetrics,
     TrainCancelled,
@@ -107,6 +108,7 @@ class TrainProgress:
         self.last: StepMetrics | None = None
         self.outcome: TrainFinished | TrainCancelled | TrainFailed | None = None
         self.checkpoints: list[str] = []
+        self.quality: QualityMeasured | None = None
 
     def __call__(self, event: Any) -> None:
         if isinstance(event, StepMetrics):
@@ -127,6 +129,8 @@ class TrainProgress:
                 f"Training {event.recipe} at {event.resolution}x{event.resolution} on "
                 f"{event.n_images} images, device {event.device}, budget {budget}{start}."
             )
+        elif isinstance(event, QualityMeasured):
+            self.quality = event
         elif isinstance(event, CheckpointSaved):
             self.checkpoints.append(event.path)
             if self.show_checkpoints:
@@ -159,6 +163,9 @@ class TrainProgress:
         ]
         if m.aug_p >= 0.005:
             parts.append(f"aug p {m.aug_p:.2f}")
+        if self.quality is not None:
+            q = self.quality
+            parts.append(f"SWD {q.swd:.0f} (best {q.best_swd:.0f} @ {q.best_step})")
         parts.append(f"elapsed {format_duration(m.elapsed_s)}")
         return " | ".join(parts)
 

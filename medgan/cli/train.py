@@ -291,6 +291,19 @@ def run(args: argparse.Namespace) -> int:
     )
 
 
+def _describe_selection(selection: dict[str, Any]) -> str:
+    """E.g. "generator of step 150, best SWD 58.2; trained 700 steps"."""
+    chosen, trained = selection["selected_step"], selection["trained_steps"]
+    swd = selection.get("selected_swd")
+    text = f"generator of step {chosen}" + (f", SWD {swd:.1f}" if swd is not None else "")
+    if chosen != trained:
+        final = selection.get("final_swd")
+        text += f"; the best measured, trained {trained} steps" + (
+            f" (final SWD {final:.1f})" if final is not None else ""
+        )
+    return text
+
+
 def _train_and_save(
     args: argparse.Namespace,
     config: Any,
@@ -328,6 +341,7 @@ def _train_and_save(
         return 1
     train_config = config.to_dict()
     train_config.pop("checkpoint_dir", None)  # a local path: may name a patient's folder
+    selection = trainer.selection()
     summary = trainset.summary()
     spacing = summary.get("model_pixel_spacing_mm")
     meta = metadata_cls(
@@ -342,7 +356,8 @@ def _train_and_save(
         training_summary=summary,
         train_config=train_config,
         seed=config.seed,
-        step=result.step,
+        step=selection["selected_step"],
+        quality=selection,
     )
     path = save_model(out, trainer.model_state(), meta)
     if result.status == "cancelled":
@@ -352,5 +367,5 @@ def _train_and_save(
             file=sys.stderr,
         )
         return 130
-    print(f"Model written to {path} (step {result.step}).", file=sys.stderr)
+    print(f"Model written to {path} ({_describe_selection(selection)}).", file=sys.stderr)
     return 0

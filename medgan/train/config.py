@@ -64,6 +64,8 @@ class TrainConfig:
     r1_gamma: float = 0.0  # R1 penalty weight on real images (0 = off)
     r1_every: int = 4  # lazy regularization interval
     label_smoothing: float = 0.0  # real target 1 - s (one-sided)
+    lecam_weight: float = 0.0  # LeCam regularization of D (Tseng et al. 2021); 0 = off
+    lecam_decay: float = 0.99  # moving-average decay of its logit anchors
     device: str = "auto"
     amp: str = "auto"  # bf16 autocast where the device runs it natively (CUDA, bf16 CPUs)
     channels_last: bool = True
@@ -74,6 +76,10 @@ class TrainConfig:
     n_samples: int = 16
     metrics_interval_s: float = 0.1  # at most ~10 StepMetrics per second
     checkpoint_every: int = 500
+    # Sample quality (SWD against training slices) every N steps; 0 = never (medgan.train.quality)
+    quality_every: int = 50
+    quality_samples: int = 128
+    keep_best: bool = True  # the model file holds the generator with the best measured quality
     keep_checkpoints: int = 3
     checkpoint_dir: str | None = None
     freeze_d_blocks: int = 0  # freeze the first D blocks (FreezeD) when fine-tuning
@@ -238,9 +244,11 @@ class TrainConfig:
         number("r1_gamma", 0.0, 1e4)
         integer("r1_every", 1)
         number("label_smoothing", 0.0, 0.5)
+        number("lecam_weight", 0.0, 100.0)
+        number("lecam_decay", 0.0, 0.99999)
         choice("device", DEVICES)
         choice("amp", AMP_MODES)
-        for flag in ("channels_last", "compile", "deterministic"):
+        for flag in ("channels_last", "compile", "deterministic", "keep_best"):
             if not isinstance(getattr(self, flag), bool):
                 raise bad(flag, "must be true or false")
         integer("seed", 0, 2**63 - 1)
@@ -248,6 +256,8 @@ class TrainConfig:
         integer("n_samples", 1, 256)
         number("metrics_interval_s", 0.0)
         integer("checkpoint_every", 1)
+        integer("quality_every", 0)
+        integer("quality_samples", 8, 4096)
         integer("keep_checkpoints", 1)
         if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str):
             raise bad("checkpoint_dir", "must be a folder path or null")

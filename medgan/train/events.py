@@ -50,6 +50,21 @@ class SampleGrid:
 
 
 @dataclass(frozen=True)
+class QualityMeasured:
+    """SWD (×1e3, lower is better) of the model generator's samples against training slices.
+
+    Every ``quality_every`` steps and once at the end (``final``); ``best_*`` is the lowest so
+    far, the state a model file holds when ``keep_best`` is on.
+    """
+
+    step: int
+    swd: float
+    best_step: int
+    best_swd: float
+    final: bool = False
+
+
+@dataclass(frozen=True)
 class CheckpointSaved:
     step: int
     path: str
@@ -91,6 +106,7 @@ TrainEvent = Union[  # noqa: UP007 - a runtime alias; X | Y needs Python 3.10 ob
     TrainStarted,
     StepMetrics,
     SampleGrid,
+    QualityMeasured,
     CheckpointSaved,
     Paused,
     Resumed,

@@ -6,6 +6,8 @@ so no probability is ever rounded to 0 or 1 before the log.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -58,3 +60,46 @@ def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Te
     """
     (grad,) = torch.autograd.grad(real_logits.float().sum(), real_images, create_graph=True)
     return grad.float().pow(2).reshape(grad.shape[0], -1).sum(1).mean()
+
+
+class LeCam:
+    """LeCam regularization (Tseng et al. 2021, "Regularizing GANs under limited data").
+
+    Keeps moving averages of the discriminator's mean logit on real (α_R) and fake (α_F)
+    images and penalises E[relu(D(x) − α_F)²] + E[relu(α_R − D(G(z)))²], which bounds how far
+    apart D can push real and fake predictions — the runaway that makes a discriminator
+    memorize a small training set and drag the generator away from it. The averages stay on the
+    device (no synchronisation per step); :meth:`state_dict` makes them JSON for checkpoints.
+    """
+
+    def __init__(self, decay: float = 0.99) -> None:
+        self.decay = decay
+        self.real: torch.Tensor | None = None
+        self.fake: torch.Tensor | None = None
+
+    def penalty(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """The regularizer for this step's logits; updates the averages first (as the paper)."""
+        real_logits, fake_logits = real_logits.float(), fake_logits.float()
+        r, f = real_logits.detach().mean(), fake_logits.detach().mean()
+        if self.real is None or self.fake is None:
+            self.real, self.fake = r, f
+        else:
+            self.real = torch.lerp(r, self.real, self.decay)
+            self.fake = torch.lerp(f, self.fake, self.decay)
+        return (
+            F.relu(real_logits - self.fake).pow(2).mean()
+            + F.relu(self.real - fake_logits).pow(2).mean()
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.real is None or self.fake is None:
+            return {"real": None, "fake": None}
+        return {"real": float(self.real.item()), "fake": float(self.fake.item())}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        real, fake = state.get("real"), state.get("fake")
+        if real is None or fake is None:
+            self.real = self.fake = None
+        else:
+            self.real = torch.tensor(float(real), device=device)
+            self.fake = torch.tensor(float(fake), device=device)

@@ -20,6 +20,8 @@ def capture(tr: Trainer) -> Checkpoint:
     modules = {"G": tr.G.state_dict(), "D": tr.D.state_dict()}
     if tr.G_ema is not None:
         modules["EMA"] = tr.G_ema.state_dict()
+    if tr.quality is not None:
+        modules.update(tr.quality.modules())
     return Checkpoint(
         step=tr.step,
         modules=modules,
@@ -28,6 +30,8 @@ def capture(tr: Trainer) -> Checkpoint:
         meta={
             "config": tr.config.to_dict(),
             "augment": tr.augmenter.state_dict(),
+            "quality": tr.quality.state_dict() if tr.quality is not None else None,
+            "lecam": tr.step_fn.lecam.state_dict() if tr.step_fn.lecam is not None else None,
             "data_fingerprint": tr.fingerprint,
             "n_images": int(tr.images.shape[0]),
             "device": tr.device_text,
@@ -49,6 +53,10 @@ def restore(tr: Trainer, ckpt: Checkpoint) -> None:
     tr.step_fn.opt_g.load_state_dict(ckpt.optimizers["G"])
     tr.step_fn.opt_d.load_state_dict(ckpt.optimizers["D"])
     tr.augmenter.load_state_dict(ckpt.meta.get("augment") or {"p": 0.0}, tr.device)
+    if tr.step_fn.lecam is not None and ckpt.meta.get("lecam"):
+        tr.step_fn.lecam.load_state_dict(ckpt.meta["lecam"], tr.device)
+    if tr.quality is not None and ckpt.meta.get("quality"):
+        tr.quality.load_state_dict(ckpt.meta["quality"], ckpt.modules)
     setup.restore_rng({**ckpt.rng, "fallback_seed": tr.config.seed + ckpt.step}, tr.gen)
     tr.step = ckpt.step
     tr.last_checkpoint = str(ckpt.path)

@@ -90,6 +90,8 @@ class GanStep:
         r1_every: int = 4,
         label_smoothing: float = 0.0,
         ema: EMA | None = None,
+        lecam: losses.LeCam | None = None,
+        lecam_weight: float = 0.0,
         frozen_d: list[nn.Module] | None = None,
     ) -> None:
         self.G, self.D = G, D
@@ -104,6 +106,7 @@ class GanStep:
         self.r1_gamma, self.r1_every = r1_gamma, r1_every
         self.label_smoothing = label_smoothing
         self.ema = ema
+        self.lecam, self.lecam_weight = lecam, lecam_weight
         self.frozen_d = frozen_d or []
         self.concat_d = not has_batchnorm(D)
         self._d_trainable = [p for p in D.parameters() if p.requires_grad]
@@ -155,11 +158,12 @@ class GanStep:
                 fake_logits = self.D_fwd(fake_aug)
         d_loss = losses.d_loss(self.loss, real_logits, fake_logits, self.label_smoothing)
         r1 = torch.zeros((), device=self.device)
+        d_total = d_loss
         if do_r1:
             r1 = losses.r1_penalty(real_logits, real_aug)
-            d_total = d_loss + (0.5 * self.r1_gamma * self.r1_every) * r1
-        else:
-            d_total = d_loss
+            d_total = d_total + (0.5 * self.r1_gamma * self.r1_every) * r1
+        if self.lecam is not None and self.lecam_weight > 0:
+            d_total = d_total + self.lecam_weight * self.lecam.penalty(real_logits, fake_logits)
         self.opt_d.zero_grad(set_to_none=True)
         d_total.backward()
         self.opt_d.step()

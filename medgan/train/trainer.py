@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from medgan.errors import MedganError, TrainingError
-from medgan.train import setup, state
+from medgan.train import losses, setup, state
 from medgan.train.augment import Augmenter
 from medgan.train.checkpoint import (
     Checkpoint,
@@ -39,6 +39,7 @@ from medgan.train.events import (
     CheckpointSaved,
     EventListener,
     Paused,
+    QualityMeasured,
     Resumed,
     SampleGrid,
     StepMetrics,
@@ -48,6 +49,7 @@ from medgan.train.events import (
     TrainFinished,
     TrainStarted,
 )
+from medgan.train.quality import METRIC, QualityProbe
 from medgan.train.step import EMA, GanStep
 
 log = logging.getLogger(__name__)
@@ -133,8 +135,21 @@ class Trainer:
             r1_gamma=config.r1_gamma,
             r1_every=config.r1_every,
             label_smoothing=config.label_smoothing,
+            lecam=losses.LeCam(config.lecam_decay) if config.lecam_weight > 0 else None,
+            lecam_weight=config.lecam_weight,
             ema=EMA(G, ema_model, config.ema_decay) if ema_model is not None else None,
             frozen_d=frozen,
+        )
+        self.quality = (
+            QualityProbe(
+                self.images,
+                n_samples=config.quality_samples,
+                z_dim=config.z_dim,
+                seed=config.seed,
+                device=self.device,
+            )
+            if config.quality_every > 0
+            else None
         )
         self.step = 0
         self.last_checkpoint: str | None = None
@@ -148,9 +163,23 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ state
+    @property
+    def model_generator(self) -> torch.nn.Module:
+        """The generator a model file holds: the EMA one, or G without EMA."""
+        return self.G_ema if self.G_ema is not None else self.G
+
     def model_state(self) -> dict[str, dict[str, torch.Tensor]]:
-        """CPU copies of the EMA generator (or G without EMA) and the discriminator."""
-        g = self.G_ema if self.G_ema is not None else self.G
+        """CPU copies of the generator and discriminator a model file should hold.
+
+        That is the EMA generator (G without EMA) and D — or, with ``keep_best``, the snapshot
+        with the best measured quality when it beats the final state (see :meth:`selection`).
+        """
+        if self.config.keep_best and self.quality is not None and self.quality.keeps_snapshot():
+            return {
+                "generator": {k: v.clone() for k, v in self.quality.best_state["G"].items()},
+                "discriminator": {k: v.clone() for k, v in self.quality.best_state["D"].items()},
+            }
+        g = self.model_generator
         return {
             "generator": {
                 k: v.detach().cpu().contiguous().clone() for k, v in g.state_dict().items()
@@ -159,6 +188,26 @@ class Trainer:
                 k: v.detach().cpu().contiguous().clone() for k, v in self.D.state_dict().items()
             },
         }
+
+    def selection(self) -> dict[str, Any]:
+        """Which state :meth:`model_state` returns and how it measured (for model metadata)."""
+        info: dict[str, Any] = {"trained_steps": self.step, "selected_step": self.step}
+        if self.quality is None:
+            return info
+        chosen = self.quality.selected() if self.config.keep_best else self.quality.final
+        final = self.quality.final
+        info.update(
+            metric=METRIC,
+            keep_best=self.config.keep_best,
+            probe_every=self.config.quality_every,
+            history=[[s.step, round(s.swd, 3)] for s in self.quality.history],
+        )
+        if final is not None:
+            info["final_swd"] = round(final.swd, 3)
+        if chosen is not None:
+            info["selected_step"] = chosen.step
+            info["selected_swd"] = round(chosen.swd, 3)
+        return info
 
     def _checkpoint(self) -> Checkpoint:
         return state.capture(self)
@@ -286,6 +335,8 @@ class Trainer:
                     self._metrics(out, t0, last, limit_s)
                 if due_sample:
                     self._emit(SampleGrid(step=self.step, images=self._samples()))
+                if self.quality is not None and self.step % cfg.quality_every == 0:
+                    self._probe(final=False)
                 if due_ckpt:
                     self._save()
             if not bool(finite):
@@ -299,6 +350,7 @@ class Trainer:
                 self.step % cfg.checkpoint_every != 0 or path is None
             ):
                 path = self._save()
+            self._probe(final=True)
             elapsed = time.perf_counter() - t0
             self._emit(TrainFinished(step=self.step, elapsed_s=elapsed, checkpoint_path=path))
             return TrainResult(
@@ -391,10 +443,33 @@ class Trainer:
             path is None or self.step != self._ckpt_step()
         ):
             path = self._save()
+        self._probe(final=True)
         elapsed = time.perf_counter() - t0
         self._emit(TrainCancelled(step=self.step, elapsed_s=elapsed, checkpoint_path=path))
         return TrainResult(
             "cancelled", self.step, path, f"Stopped at step {self.step}.", elapsed_s=elapsed
+        )
+
+    def _probe(self, *, final: bool) -> None:
+        """Measure sample quality (regular probe, or the transient one of the last step)."""
+        if self.quality is None or self.step == 0:
+            return
+        g = self.model_generator
+        if final:
+            snap = self.quality.probe_final(self.step, g)
+        else:
+            snap = self.quality.probe(self.step, g, self.D)
+        best = self.quality.best if self.quality.best is not None else snap
+        if final and snap.swd < best.swd:
+            best = snap
+        self._emit(
+            QualityMeasured(
+                step=snap.step,
+                swd=snap.swd,
+                best_step=best.step,
+                best_swd=best.swd,
+                final=final,
+            )
         )
 
     def _ckpt_step(self) -> int | None:

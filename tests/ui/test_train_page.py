@@ -233,3 +233,27 @@ def test_saved_model_carries_no_identifying_summary_fields(qtbot, tmp_path):
     meta = read_metadata(saved.args[0])
     assert meta.window == (40.0, 400.0) and meta.modality == "CT"
     assert meta.training_summary["n_patients"] == 2
+
+
+def test_quality_probes_are_plotted_and_keep_best_reaches_the_config(qtbot, page):
+    from medgan.train import events as ev
+    from ui.widgets.train_settings import make_train_config
+
+    page.load_history(
+        [
+            ev.QualityMeasured(step=50, swd=120.0, best_step=50, best_swd=120.0),
+            ev.QualityMeasured(step=100, swd=60.0, best_step=100, best_swd=60.0),
+            ev.QualityMeasured(step=150, swd=90.0, best_step=100, best_swd=60.0),
+            ev.QualityMeasured(step=160, swd=95.0, best_step=100, best_swd=60.0, final=True),
+        ]
+    )
+    points = page.loss_plot.quality_points
+    assert points[:, 0].tolist() == [50, 100, 150, 160] and points[1, 1] == 60.0
+    assert page.quality_label.text() == (
+        "Sample quality (SWD, lower is better): 95 at the end; best 60 at step 100"
+    )
+    assert make_train_config(page.settings.values()).keep_best is True
+    page.settings.keep_best.setChecked(False)
+    assert make_train_config(page.settings.values()).keep_best is False
+    page.settings.set_values({"keep_best": True})
+    assert page.settings.keep_best.isChecked()

@@ -34,7 +34,7 @@ from ui.widgets.error_dialog import show_error
 from ui.widgets.loss_plot import LossPlot
 from ui.widgets.sample_grid import SampleGrid
 from ui.widgets.train_settings import TrainSettings, make_train_config
-from ui.widgets.train_status import CheckpointList, metrics_text, started_text
+from ui.widgets.train_status import CheckpointList, metrics_text, quality_text, started_text
 from ui.workers import FunctionWorker, WorkerHandle, start_worker
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,15 @@ class TrainPage(QWidget):
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status_label.setMinimumHeight(self.status_label.fontMetrics().height() * 3)
 
+        self.quality_label = QLabel("")
+        self.quality_label.setWordWrap(True)
+        self.quality_label.setToolTip(
+            "Every few steps the generator's samples are compared with training slices (sliced "
+            "Wasserstein distance, lower is better). With 'Keep best' on, the saved model holds "
+            "the generator of the best such check."
+        )
+        self.last_quality: Any = None
+
         self.checkpoint_box = CheckpointList()
         self.checkpoint_box.resume_requested.connect(self.set_resume_from)
         self.checkpoint_list = self.checkpoint_box.list  # short names for tests and screenshots
@@ -137,6 +146,7 @@ class TrainPage(QWidget):
         lv.addLayout(buttons)
         lv.addWidget(self.progress)
         lv.addWidget(self.status_label)
+        lv.addWidget(self.quality_label)
         lv.addWidget(self.checkpoint_box, 1)
 
         self.loss_plot = LossPlot()
@@ -349,6 +359,10 @@ class TrainPage(QWidget):
         elif isinstance(event, ev.SampleGrid):
             self.samples_seen += 1
             self.sample_grid.set_images(event.images, event.step)
+        elif isinstance(event, ev.QualityMeasured):
+            self.last_quality = event
+            self.loss_plot.append_quality(event.step, event.swd, event.best_step, event.best_swd)
+            self.quality_label.setText(quality_text(event))
         elif isinstance(event, ev.CheckpointSaved):
             self._add_checkpoint(event.path, event.step)
         elif isinstance(event, ev.TrainStarted):

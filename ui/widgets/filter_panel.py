@@ -37,7 +37,9 @@ class FilterPanel(QGroupBox):
         self.distance_max = 1.0  # the slider's 100 %, set from the observed distances
         self.min_realism = QSlider(Qt.Orientation.Horizontal)
         self.min_realism.setRange(0, 100)
-        self.min_realism.setToolTip("Reject slices the discriminator finds less realistic than this")
+        self.min_realism.setToolTip(
+            "Reject slices the discriminator finds less realistic than this"
+        )
         self.min_realism_label = QLabel()
         self.min_distance = QSlider(Qt.Orientation.Horizontal)
         self.min_distance.setRange(0, 100)
@@ -63,8 +65,9 @@ class FilterPanel(QGroupBox):
         )
         form = QFormLayout(self)
         form.addRow("Min realism", _with_label(self.min_realism, self.min_realism_label))
-        form.addRow("Min distance to training",
-                    _with_label(self.min_distance, self.min_distance_label))
+        form.addRow(
+            "Min distance to training", _with_label(self.min_distance, self.min_distance_label)
+        )
         dup = QHBoxLayout()
         dup.addWidget(self.dedupe)
         dup.addWidget(QLabel("threshold"))

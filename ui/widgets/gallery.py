@@ -82,7 +82,9 @@ class GalleryModel(QAbstractListModel):
         self.images = np.asarray(images, dtype=np.float32)
         n = len(self.images)
         self.scores = {k: np.asarray(v, dtype=np.float64) for k, v in (scores or {}).items()}
-        self.auto_kept = np.ones(n, dtype=bool) if auto_kept is None else np.asarray(auto_kept, bool)
+        self.auto_kept = (
+            np.ones(n, dtype=bool) if auto_kept is None else np.asarray(auto_kept, bool)
+        )
         self.locked = np.zeros(n, dtype=bool) if locked is None else np.asarray(locked, bool)
         self.manual = np.full(n, UNDECIDED, dtype=np.int8)
         self.order = np.arange(n, dtype=np.int64)

@@ -1,4 +1,5 @@
-"""Live training curves: G/D losses and D(x)/D(G(z)), raw and EMA-smoothed, drawn with pyqtgraph.
+"""Live training curves: G/D losses and D(x)/D(G(z)), raw and EMA-smoothed, and the sample
+quality probes (SWD, lower is better, the best one marked), drawn with pyqtgraph.
 
 Points are appended to growable numpy buffers (amortised O(1)); redraws are coalesced by a
 timer so that even a burst of events costs one ``setData`` per curve per frame.
@@ -98,7 +99,7 @@ def _cache_static_parts(item: pg.PlotItem) -> None:
 
 
 class LossPlot(QWidget):
-    """Two stacked plots: losses (G, D) and discriminator outputs (D(x), D(G(z)))."""
+    """Stacked plots: losses (G, D), discriminator outputs (D(x), D(G(z))), sample quality."""
 
     def __init__(self, parent: QWidget | None = None, *, refresh_ms: int = 100) -> None:
         super().__init__(parent)
@@ -108,7 +109,12 @@ class LossPlot(QWidget):
 
         self.loss_widget = pg.PlotWidget()
         self.prob_widget = pg.PlotWidget()
-        for w, title in ((self.loss_widget, "Losses"), (self.prob_widget, "Discriminator")):
+        self.quality_widget = pg.PlotWidget()
+        for w, title in (
+            (self.loss_widget, "Losses"),
+            (self.prob_widget, "Discriminator"),
+            (self.quality_widget, "Sample quality: SWD to training slices (lower is better)"),
+        ):
             w.setBackground("w")
             w.showGrid(x=True, y=True, alpha=0.25)
             w.setTitle(title, color="#333", size="9pt")
@@ -121,9 +127,18 @@ class LossPlot(QWidget):
             _cache_static_parts(item)
         self.prob_widget.setYRange(0.0, 1.0)
         self.prob_widget.setXLink(self.loss_widget)
+        self.quality_widget.setXLink(self.loss_widget)
+        self._quality = np.zeros((0, 2), dtype=np.float64)  # (step, swd) of regular probes
+        self._quality_curve = self.quality_widget.plot(
+            pen=pg.mkPen("#6a3d9a", width=2), symbol="o", symbolSize=5, name="SWD"
+        )
+        self._best_marker = self.quality_widget.plot(
+            pen=None, symbol="star", symbolSize=14, symbolBrush="#e6ab02", name="best (kept)"
+        )
         # Ranges move in steps (not on every point), so the axes rarely need re-rendering.
         self.loss_widget.disableAutoRange()
         self.prob_widget.disableAutoRange()
+        self.quality_widget.disableAutoRange()
         self._x_total: int | None = None
         self._x_max = 0.0
         self._y_range: tuple[float, float] | None = None
@@ -163,6 +178,7 @@ class LossPlot(QWidget):
         layout.addLayout(controls)
         layout.addWidget(self.loss_widget, 3)
         layout.addWidget(self.prob_widget, 2)
+        layout.addWidget(self.quality_widget, 2)
 
         self._timer = QTimer(self)
         self._timer.setInterval(refresh_ms)
@@ -196,7 +212,26 @@ class LossPlot(QWidget):
             metrics.d_fake,  # type: ignore[attr-defined]
         )
 
+    def append_quality(self, step: int, swd: float, best_step: int, best_swd: float) -> None:
+        """Add a quality probe and move the best-marker (few points: drawn at once)."""
+        if np.isfinite(swd):
+            self._quality = np.vstack([self._quality, [float(step), float(swd)]])
+            self._quality_curve.setData(self._quality[:, 0], self._quality[:, 1])
+        if np.isfinite(best_swd):
+            self._best_marker.setData([float(best_step)], [float(best_swd)])
+        if len(self._quality):
+            hi = float(self._quality[:, 1].max())
+            self.quality_widget.setYRange(0.0, hi * 1.1 + 1.0, padding=0)
+
+    @property
+    def quality_points(self) -> np.ndarray:
+        """(step, SWD) rows of the quality probes drawn so far (a copy)."""
+        return self._quality.copy()
+
     def clear(self) -> None:
+        self._quality = np.zeros((0, 2), dtype=np.float64)
+        self._quality_curve.setData([], [])
+        self._best_marker.setData([], [])
         self._buf = _Buffer()
         self._x_max = 0.0
         self._y_range = None

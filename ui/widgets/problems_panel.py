@@ -55,5 +55,6 @@ class ProblemsPanel(QWidget):
                 self.table.setItem(r, c, item)
         self.label.setText(
             f"{len(scan.problems)} DICOM files could not be used, {len(scan.skipped_non_image)} "
-            f"objects carry no image, {scan.skipped_non_dicom} files are not DICOM and were skipped.")
+            f"objects carry no image, {scan.skipped_non_dicom} files are not DICOM and were skipped."
+        )
         return len(rows)

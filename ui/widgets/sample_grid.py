@@ -93,7 +93,9 @@ class SampleGrid(QWidget):
         self.step = step
         self.view.set_source(QPixmap.fromImage(gray_qimage(self.mosaic)))
         n = int(np.asarray(images).shape[0]) if np.asarray(images).ndim >= 3 else 1
-        self.caption.setText(f"{n} samples from fixed noise" + (f" — step {step}" if step is not None else ""))
+        self.caption.setText(
+            f"{n} samples from fixed noise" + (f" — step {step}" if step is not None else "")
+        )
 
     def clear(self) -> None:
         self.mosaic = None

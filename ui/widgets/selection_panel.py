@@ -42,17 +42,24 @@ def mosaic(images: np.ndarray, columns: int = 8) -> np.ndarray:
     out = np.full((rows * (r + 2), columns * (r + 2)), -1.0, np.float32)
     for k in range(n):
         y, x = divmod(k, columns)
-        out[y * (r + 2): y * (r + 2) + r, x * (r + 2): x * (r + 2) + r] = images[k]
+        out[y * (r + 2) : y * (r + 2) + r, x * (r + 2) : x * (r + 2) + r] = images[k]
     return out
 
 
-def build_preview(series_list: list[Any], config: Any, slice_ranges: dict[str, tuple[int, int]],
-                  *, progress: Any = None, cancel: Any = None) -> tuple[Any, np.ndarray]:
+def build_preview(
+    series_list: list[Any],
+    config: Any,
+    slice_ranges: dict[str, tuple[int, int]],
+    *,
+    progress: Any = None,
+    cancel: Any = None,
+) -> tuple[Any, np.ndarray]:
     """Build the training set and a mosaic of evenly spaced samples (runs in a worker)."""
     from medgan.data import build_training_set
 
-    ts = build_training_set(series_list, config, slice_ranges=slice_ranges,
-                            progress=progress, cancel=cancel)
+    ts = build_training_set(
+        series_list, config, slice_ranges=slice_ranges, progress=progress, cancel=cancel
+    )
     n = len(ts.images)
     picks = np.linspace(0, n - 1, num=min(PREVIEW_COUNT, n)).round().astype(int) if n else []
     return ts, mosaic(np.asarray(ts.images)[picks])
@@ -84,8 +91,10 @@ class SelectionPanel(QWidget):
         for r in (64, 128, 256):
             self.resolution_box.addItem(f"{r} × {r}", r)
         self.window_box = QComboBox(self)
-        self.window_box.setToolTip("How modality values map to the network's [-1, 1] range. "
-                                   "File window: the one stored in the files (else automatic).")
+        self.window_box.setToolTip(
+            "How modality values map to the network's [-1, 1] range. "
+            "File window: the one stored in the files (else automatic)."
+        )
         self.window_box.addItem("File window", "file")
         self.window_box.addItem("Automatic", "auto")
         try:
@@ -121,7 +130,10 @@ class SelectionPanel(QWidget):
     def _restore_choices(self) -> None:
         """Resolution and window as the user left them last time (QSettings)."""
         stored = QSettings()
-        for box, key in ((self.resolution_box, "data/resolution"), (self.window_box, "data/window")):
+        for box, key in (
+            (self.resolution_box, "data/resolution"),
+            (self.window_box, "data/window"),
+        ):
             value = stored.value(key)
             index = box.findData(int(value) if box is self.resolution_box and value else value)
             if value is not None and index >= 0:

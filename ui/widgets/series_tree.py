@@ -72,7 +72,9 @@ class SeriesTree(QTreeWidget):
                         n_series += 1
                     st_item.setText(COL_IMAGES, str(sum(s.n_images for s in study.series)))
                 p_item.setText(COL_DESC, f"{n_series} series")
-                p_item.setText(COL_IMAGES, str(sum(s.n_images for st in patient.studies for s in st.series)))
+                p_item.setText(
+                    COL_IMAGES, str(sum(s.n_images for st in patient.studies for s in st.series))
+                )
             self.expandAll()
         finally:
             self._updating = False
@@ -81,11 +83,18 @@ class SeriesTree(QTreeWidget):
     def _add_series(self, parent: QTreeWidgetItem, series: Any) -> None:
         size = f"{series.cols} × {series.rows}" if series.rows else "?"
         if series.spacing:
-            size += f"  ({series.spacing[0]:.2g}×{series.spacing[1]:.2g}×{series.spacing[2]:.2g} mm)"
+            size += (
+                f"  ({series.spacing[0]:.2g}×{series.spacing[1]:.2g}×{series.spacing[2]:.2g} mm)"
+            )
         trainable = "yes" if series.trainable else f"no: {series.reason or 'not trainable'}"
-        texts = {COL_NAME: _series_title(series), COL_MODALITY: series.modality,
-                 COL_DESC: series.description, COL_IMAGES: str(series.n_images),
-                 COL_SIZE: size, COL_TRAINABLE: trainable}
+        texts = {
+            COL_NAME: _series_title(series),
+            COL_MODALITY: series.modality,
+            COL_DESC: series.description,
+            COL_IMAGES: str(series.n_images),
+            COL_SIZE: size,
+            COL_TRAINABLE: trainable,
+        }
         item = QTreeWidgetItem(parent, [texts[c] for c in range(len(COLUMNS))])
         item.setData(COL_NAME, UID_ROLE, series.series_uid)
         tip = trainable if not series.warnings else trainable + "\n" + "\n".join(series.warnings)
@@ -113,8 +122,11 @@ class SeriesTree(QTreeWidget):
         return self._items[uid]
 
     def checked_uids(self) -> list[str]:
-        return [uid for uid, item in self._items.items()
-                if item.checkState(COL_NAME) == Qt.CheckState.Checked]
+        return [
+            uid
+            for uid, item in self._items.items()
+            if item.checkState(COL_NAME) == Qt.CheckState.Checked
+        ]
 
     def current_series_uid(self) -> str:
         item = self.currentItem()
@@ -124,7 +136,9 @@ class SeriesTree(QTreeWidget):
     def set_checked(self, uid: str, checked: bool) -> None:
         item = self._items[uid]
         if item.flags() & Qt.ItemFlag.ItemIsUserCheckable:
-            item.setCheckState(COL_NAME, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+            item.setCheckState(
+                COL_NAME, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked
+            )
 
     def check_all_trainable(self, checked: bool = True) -> None:
         self._updating = True

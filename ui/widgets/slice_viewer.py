@@ -113,7 +113,8 @@ class _SliceViewBox(pg.ViewBox):
 
     def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:  # noqa: N802 - Qt override
         wl_button = ev.button() == Qt.MouseButton.RightButton or (
-            self.wl_mode and ev.button() == Qt.MouseButton.LeftButton)
+            self.wl_mode and ev.button() == Qt.MouseButton.LeftButton
+        )
         if wl_button:
             ev.accept()
             delta = ev.screenPos() - ev.lastScreenPos()
@@ -162,8 +163,9 @@ class SliceViewer(QWidget):
         self.preset_box.currentTextChanged.connect(self._on_preset)
         self.wl_button = QPushButton("W/L drag", self)
         self.wl_button.setCheckable(True)
-        self.wl_button.setToolTip("Drag with the left button to change window/level "
-                                  "(right-drag always does)")
+        self.wl_button.setToolTip(
+            "Drag with the left button to change window/level (right-drag always does)"
+        )
         self.wl_button.toggled.connect(lambda on: setattr(self.viewbox, "wl_mode", on))
         fit = QPushButton("Fit", self)
         fit.setToolTip("Reset zoom and pan")
@@ -204,7 +206,9 @@ class SliceViewer(QWidget):
             from medgan.dicom.window import CT_PRESETS
         except ImportError:
             return {}
-        return {name.capitalize(): (float(w.center), float(w.width)) for name, w in CT_PRESETS.items()}
+        return {
+            name.capitalize(): (float(w.center), float(w.width)) for name, w in CT_PRESETS.items()
+        }
 
     @property
     def series(self) -> Any:
@@ -293,13 +297,21 @@ class SliceViewer(QWidget):
         wanted = [self._index]
         for k in range(1, PREFETCH + 1):
             wanted += [self._index + k, self._index - k]
-        refs = [(i, self._series.images[i]) for i in wanted
-                if 0 <= i < self._series.n_images and (uid, i) not in self.cache
-                and (uid, i) not in self._failed]
+        refs = [
+            (i, self._series.images[i])
+            for i in wanted
+            if 0 <= i < self._series.n_images
+            and (uid, i) not in self.cache
+            and (uid, i) not in self._failed
+        ]
         if not refs:
             return
-        self._handle = start_worker(SliceDecodeWorker(uid, refs), self,
-                                    on_event=self._on_decoded, on_finished=self._on_decode_finished)
+        self._handle = start_worker(
+            SliceDecodeWorker(uid, refs),
+            self,
+            on_event=self._on_decoded,
+            on_finished=self._on_decode_finished,
+        )
 
     def _on_decoded(self, payload: tuple[str, int, np.ndarray | None, str]) -> None:
         uid, index, pixels, reason = payload
@@ -328,8 +340,9 @@ class SliceViewer(QWidget):
         if first:
             self._on_preset(self.preset_box.currentText(), pixels=pixels, emit=True)
         self.image_item.setImage(pixels, autoLevels=False, levels=self._levels())
-        self.image_item.setRect(QRectF(0, 0, pixels.shape[1] * self._spacing[1],
-                                       pixels.shape[0] * self._spacing[0]))  # in mm: true aspect
+        self.image_item.setRect(
+            QRectF(0, 0, pixels.shape[1] * self._spacing[1], pixels.shape[0] * self._spacing[0])
+        )  # in mm: true aspect
         if first or getattr(self, "_pending_fit", False):
             self._pending_fit = False
             self.fit()
@@ -353,7 +366,11 @@ class SliceViewer(QWidget):
             self.value_label.setText("")
             return
         row, col, value = hit
-        unit = " HU" if self._series is not None and (self._series.modality or "").upper() == "CT" else ""
+        unit = (
+            " HU"
+            if self._series is not None and (self._series.modality or "").upper() == "CT"
+            else ""
+        )
         self.value_label.setText(f"({col}, {row}): {value:.0f}{unit}")
 
     def _levels(self) -> tuple[float, float]:
@@ -395,8 +412,9 @@ class SliceViewer(QWidget):
 
     def _drag_window(self, dx: float, dy: float) -> None:
         scale = max(self._width, 1.0) * 0.005
-        self.set_window(self._center - dy * scale, max(1.0, self._width + dx * scale * 2),
-                        preset=CUSTOM_PRESET)
+        self.set_window(
+            self._center - dy * scale, max(1.0, self._width + dx * scale * 2), preset=CUSTOM_PRESET
+        )
 
     def _set_enabled(self, on: bool) -> None:
         for w in (self.slider, self.preset_box, self.wl_button):
@@ -404,7 +422,12 @@ class SliceViewer(QWidget):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
         key = event.key()
-        steps = {Qt.Key.Key_Up: -1, Qt.Key.Key_Down: 1, Qt.Key.Key_PageUp: -10, Qt.Key.Key_PageDown: 10}
+        steps = {
+            Qt.Key.Key_Up: -1,
+            Qt.Key.Key_Down: 1,
+            Qt.Key.Key_PageUp: -10,
+            Qt.Key.Key_PageDown: 10,
+        }
         if key in steps:
             self.set_index(self._index + steps[key])
         elif key == Qt.Key.Key_Home:

@@ -45,7 +45,9 @@ def series_levels(series: Any, pixels: np.ndarray) -> tuple[float, float]:
         return auto_levels(pixels)
 
 
-def make_thumbnail(pixels: np.ndarray, levels: tuple[float, float], size: int = THUMB_PIXELS) -> np.ndarray:
+def make_thumbnail(
+    pixels: np.ndarray, levels: tuple[float, float], size: int = THUMB_PIXELS
+) -> np.ndarray:
     """A uint8 thumbnail no larger than ``size`` on its longer side."""
     step = max(1, int(np.ceil(max(pixels.shape) / size)))
     small = pixels[::step, ::step].astype(np.float32)

@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -131,8 +132,20 @@ class TrainSettings(QWidget):
 
         self.freeze_d = QSpinBox()
         self.freeze_d.setRange(0, 6)
-        self.freeze_d.setToolTip("When fine-tuning: keep the first discriminator blocks fixed (FreezeD)")
+        self.freeze_d.setToolTip(
+            "When fine-tuning: keep the first discriminator blocks fixed (FreezeD)"
+        )
         form.addRow("Freeze D blocks", self.freeze_d)
+
+        self.keep_best = QCheckBox("Keep the best generator")
+        self.keep_best.setChecked(True)
+        self.keep_best.setToolTip(
+            "Every 50 steps the samples are compared with the training slices (SWD). When on, "
+            "the saved model holds the generator of the best check instead of the last step: "
+            "on small data sets GANs often peak and then drift."
+        )
+        form.addRow("Model", self.keep_best)
+        self.keep_best.toggled.connect(self.changed)
 
         for w in (self.recipe, self.resolution, self.augment, self.device):
             w.currentIndexChanged.connect(self.changed)
@@ -180,6 +193,7 @@ class TrainSettings(QWidget):
             "device": self.device.currentData(),
             "seed": int(self.seed.value()),
             "freeze_d_blocks": int(self.freeze_d.value()),
+            "keep_best": self.keep_best.isChecked(),
         }
 
     def set_values(self, values: dict[str, Any]) -> None:
@@ -202,6 +216,8 @@ class TrainSettings(QWidget):
         for key, dbox in (("lr_g", self.lr_g), ("lr_d", self.lr_d)):
             if key in values:
                 dbox.setValue(float(values[key]))
+        if "keep_best" in values:
+            self.keep_best.setChecked(bool(values["keep_best"]))
 
     def _on_budget_toggled(self, by_steps: bool) -> None:
         self.steps.setEnabled(by_steps)
@@ -246,6 +262,7 @@ def make_train_config(values: dict[str, Any], **overrides: Any) -> Any:
         "device": v.get("device"),
         "seed": v.get("seed"),
         "freeze_d_blocks": v.get("freeze_d_blocks"),
+        "keep_best": v.get("keep_best"),
     }
     kwargs = {k: val for k, val in fields.items() if val is not None}
     if v.get("minutes") is not None and v.get("steps") is None:

@@ -47,6 +47,15 @@ def started_text(e: Any) -> str:
     return f"Training {e.recipe} at {e.resolution}² on {e.n_images} slices, {budget}, on {e.device}"
 
 
+def quality_text(q: Any) -> str:
+    """One line for a ``QualityMeasured`` event: the latest check and the best one."""
+    when = "at the end" if q.final else f"at step {q.step}"
+    text = f"Sample quality (SWD, lower is better): {q.swd:.0f} {when}"
+    if q.best_step != q.step:
+        text += f"; best {q.best_swd:.0f} at step {q.best_step}"
+    return text
+
+
 class CheckpointList(QGroupBox):
     """Checkpoints of the current run; double-click or "Resume from selected" to continue one."""
 
