@@ -8,7 +8,11 @@ after the other, or side by side with one thread each (``--parallel``), which ke
 comparison fair when other jobs load the machine unevenly. Every
 ``--eval-every`` seconds of *training* time the EMA generator (or G for dcgan) draws a fixed set
 of samples and its SWD (medgan.metrics.swd, Laplacian pyramid, x1e3) to real slices is measured;
-evaluation time is excluded from the budget. References measured in the same run:
+evaluation time is excluded from the budget (the trainer's own quality probes, which choose the
+generator a model file keeps, are inside it). At the end the generator the model file would hold
+(``Trainer.model_state()``: the best probed snapshot under the default ``keep_best``) is
+measured too; the ratio is reported for model files and for last-step generators. References
+measured in the same run:
 
 - floor: SWD between two halves of the real slices, split by patient (what a perfect generator
   scores with this many samples);
@@ -115,12 +119,14 @@ def worker(
     state = {"t0": 0.0, "eval_s": 0.0, "next": 0.0, "step": 0}
     evals: list[dict[str, float]] = []
 
-    def sample(trainer: Trainer, raw: bool = False) -> np.ndarray:
-        """Samples of the generator the model file would hold (EMA), or of the raw G."""
-        if raw:
+    def sample(trainer: Trainer, which: str = "live") -> np.ndarray:
+        """Samples of the live model generator (EMA), the raw G, or what the model file holds."""
+        if which == "raw":
             g_eval.load_state_dict(trainer.G.state_dict())
-        else:
+        elif which == "model":  # with keep_best: the best probed snapshot (or the last step)
             g_eval.load_state_dict(trainer.model_state()["generator"])
+        else:
+            g_eval.load_state_dict(trainer.model_generator.state_dict())
         with torch.inference_mode():
             return torch.cat([g_eval(zb)[:, 0] for zb in z.split(64)]).clamp(-1, 1).numpy()
 
@@ -129,7 +135,7 @@ def worker(
         images = sample(trainer)
         row = {"train_s": round(train_s, 1), "step": trainer.step, "swd": _swd(images, half_b)}
         if trainer.G_ema is not None:  # also the raw G: EMA lags behind in short runs
-            row["swd_raw_g"] = _swd(sample(trainer, raw=True), half_b)
+            row["swd_raw_g"] = _swd(sample(trainer, "raw"), half_b)
         evals.append(row)
         raw_text = f"  (raw G {row['swd_raw_g']:.1f})" if "swd_raw_g" in row else ""
         print(
@@ -158,9 +164,18 @@ def worker(
     state["t0"] = time.perf_counter()
     result = trainer.run()
     train_s = time.perf_counter() - state["t0"] - state["eval_s"]
-    final = sample(trainer) if evals[-1]["step"] == trainer.step else evaluate(trainer, train_s)
+    if evals[-1]["step"] != trainer.step:
+        evaluate(trainer, train_s)
+    kept = sample(trainer, "model")  # what `medgan train` writes into the model file
+    selection = trainer.selection()
+    model_swd = _swd(kept, half_b)
+    print(
+        f"  {recipe}: model file holds step {selection['selected_step']} of {trainer.step}: "
+        f"SWD {model_swd:.1f}",
+        flush=True,
+    )
     if png is not None:
-        _grid(final, png)
+        _grid(kept, png)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     out_json.write_text(
         json.dumps(
@@ -172,6 +187,8 @@ def worker(
                 "train_s": train_s,
                 "img_per_s": trainer.step * cfg.batch_size / max(train_s, 1e-9),
                 "evals": evals,
+                "model_swd": model_swd,
+                "selection": selection,
                 "peak_rss_mb": peak_mb,
                 "n_eval": n_eval,
                 "threads": torch.get_num_threads(),
@@ -272,8 +289,8 @@ def main() -> int:
         out.unlink()
 
     print(
-        f"\n{'recipe':8} {'steps':>6} {'img/s':>7} {'SWD final':>9} {'best':>6} "
-        f"{'recognizable after':>18} {'peak RSS':>9}"
+        f"\n{'recipe':8} {'steps':>6} {'img/s':>7} {'SWD last step':>13} {'model file':>16} "
+        f"{'best seen':>9} {'recognizable after':>18} {'peak RSS':>9}"
     )
     for recipe, r in results.items():
         evals = r["evals"]
@@ -284,18 +301,20 @@ def main() -> int:
         if "swd_raw_g" in evals[-1]:
             r["swd_raw_g_final"] = evals[-1]["swd_raw_g"]
         when = f"{hit['train_s']:.0f} s (step {hit['step']})" if hit else "not reached"
+        kept = f"{r['model_swd']:.1f} (step {r['selection']['selected_step']})"
         print(
-            f"{recipe:8} {r['steps']:6d} {r['img_per_s']:7.1f} {r['swd_final']:9.1f} "
-            f"{r['swd_best']:6.1f} {when:>18} {r['peak_rss_mb']:7.0f} MB"
+            f"{recipe:8} {r['steps']:6d} {r['img_per_s']:7.1f} {r['swd_final']:13.1f} "
+            f"{kept:>16} {r['swd_best']:9.1f} {when:>18} {r['peak_rss_mb']:7.0f} MB"
         )
     for recipe, r in results.items():
         if "swd_raw_g_final" in r:
             print(f"{recipe}: raw (non-EMA) generator SWD at the end {r['swd_raw_g_final']:.1f}")
     if {"default", "dcgan"} <= results.keys():
-        ratio = results["dcgan"]["swd_final"] / results["default"]["swd_final"]
+        dc, de = results["dcgan"], results["default"]
         print(
-            f"\nSWD ratio dcgan/default after the same budget: {ratio:.2f}x "
-            "(> 1: default is better)"
+            f"\nSWD ratio dcgan/default after the same budget (> 1: default is better): "
+            f"model files {dc['model_swd'] / de['model_swd']:.2f}x, "
+            f"last-step generators {dc['swd_final'] / de['swd_final']:.2f}x"
         )
     if args.json:
         Path(args.json).write_text(

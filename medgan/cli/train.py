@@ -94,6 +94,18 @@ def register(subparsers: Any) -> None:
         help="share of patients held out of training (default 0)",
     )
     p.add_argument(
+        "--quality-every",
+        type=int,
+        metavar="N",
+        help="measure sample quality (SWD against training slices) every N steps "
+        "(default 50; 0 = never)",
+    )
+    p.add_argument(
+        "--keep-last",
+        action="store_true",
+        help="write the last step's generator, not the one with the best measured quality",
+    )
+    p.add_argument(
         "--checkpoint-dir",
         metavar="DIR",
         help="where checkpoints go (default: MODEL's name + '.checkpoints')",
@@ -197,6 +209,10 @@ def _train_config(
         overrides.update(steps=_DEFAULT_STEPS, minutes=None)
     if args.batch is not None:
         overrides["batch_size"] = args.batch
+    if getattr(args, "quality_every", None) is not None:
+        overrides["quality_every"] = args.quality_every
+    if getattr(args, "keep_last", False):
+        overrides["keep_best"] = False
     if init_meta is not None:
         overrides.update(
             z_dim=init_meta.z_dim,

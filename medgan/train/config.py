@@ -61,6 +61,7 @@ class TrainConfig:
     ada_speed_images: int = 20_000  # images for p to travel from 0 to 1
     ada_p_max: float = 0.8
     ema_decay: float = 0.999  # 0 disables the EMA generator
+    ema_rampup: float = 0.05  # EMA half-life at most this share of the steps done (0 = fixed)
     r1_gamma: float = 0.0  # R1 penalty weight on real images (0 = off)
     r1_every: int = 4  # lazy regularization interval
     label_smoothing: float = 0.0  # real target 1 - s (one-sided)
@@ -241,6 +242,7 @@ class TrainConfig:
         integer("ada_speed_images", 1)
         number("ada_p_max", 0.0, 1.0)
         number("ema_decay", 0.0, 0.99999)
+        number("ema_rampup", 0.0, 10.0)
         number("r1_gamma", 0.0, 1e4)
         integer("r1_every", 1)
         number("label_smoothing", 0.0, 0.5)

@@ -92,6 +92,25 @@ def test_train_writes_a_model_that_generates(demo: Path, tmp_path: Path, capsys)
     np.testing.assert_allclose(a.modality, center + a.images * width / 2, rtol=1e-5, atol=1e-3)
 
 
+def test_quality_probes_choose_the_model_and_keep_last_opts_out(
+    demo: Path, tmp_path: Path, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "best"
+    assert main(_train_args(demo, out, "--steps", "4", "--quality-every", "2")) == 0
+    quality = read_metadata(tmp_path / "best.safetensors").quality
+    assert [s for s, _ in quality["history"]] == [2, 4] and quality["trained_steps"] == 4
+    chosen = min(quality["history"], key=lambda h: h[1])
+    assert (
+        quality["selected_step"] == chosen[0] == read_metadata(out.with_suffix(".safetensors")).step
+    )
+    assert "SWD" in capsys.readouterr().err
+
+    last = tmp_path / "last"
+    assert main(_train_args(demo, last, "--steps", "4", "--quality-every", "2", "--keep-last")) == 0
+    meta = read_metadata(tmp_path / "last.safetensors")
+    assert meta.step == 4 and meta.quality["keep_best"] is False
+
+
 def test_ctrl_c_stops_cleanly_writes_the_model_and_resumes(
     demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
