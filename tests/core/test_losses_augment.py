@@ -104,3 +104,20 @@ def test_adaptive_probability_moves_towards_target():
     other = Augmenter(("translation",), target=0.6)
     other.load_state_dict(state, torch.device("cpu"))
     assert other.p == aug.p and math.isclose(other.p, 0.3)
+
+
+def test_lecam_penalty_anchors_and_state_round_trip():
+    lecam = losses.LeCam(decay=0.5)
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 1.0])
+    # First call: anchors are this batch's means (real 1, fake 0).
+    # relu(real - 0)^2 = [4, 0] -> 2; relu(1 - fake)^2 = [4, 0] -> 2.
+    assert lecam.penalty(real, fake).item() == pytest.approx(4.0)
+    assert lecam.state_dict() == {"real": 1.0, "fake": 0.0}
+    # Second call: anchors move half-way to the new means (real 3, fake -2): 2 and -1.
+    lecam.penalty(torch.tensor([3.0, 3.0]), torch.tensor([-2.0, -2.0]))
+    assert lecam.state_dict() == {"real": 2.0, "fake": -1.0}
+    again = losses.LeCam(decay=0.5)
+    again.load_state_dict(lecam.state_dict(), torch.device("cpu"))
+    x, y = torch.tensor([0.5, 1.5]), torch.tensor([0.0, -3.0])
+    assert again.penalty(x, y).item() == lecam.penalty(x, y).item()
+    assert losses.LeCam().state_dict() == {"real": None, "fake": None}
