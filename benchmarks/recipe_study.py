@@ -1,0 +1,129 @@
+"""Recipe study: how the sample quality of one training configuration develops, by steps.
+
+Trains on the demo study at 64² on the CPU (one thread by default, so several variants can run
+side by side) and, every ``--every`` steps, measures the SWD (x1e3, lower is better) of the
+live EMA generator and of the raw G against the real slices of the other half of the patients
+(as ``bench_quality.py``). Steps, not seconds, make variants comparable whatever the machine
+load. Settings are ``TrainConfig`` fields given as JSON.
+
+Run, e.g. (the drift study in docs/recipes.md):
+
+    .venv/bin/python benchmarks/recipe_study.py first --steps 600 \\
+        --set '{"loss": "hinge", "lecam_weight": 0, "ema_rampup": 0.05}'
+    .venv/bin/python benchmarks/recipe_study.py now --steps 600
+
+Writes ``<out>/<name>.json`` (every row) and ``<out>/<name>_best.png`` (EMA samples at the
+lowest SWD) and ``<out>/<name>_final.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="label of this variant (file names)")
+    parser.add_argument("--recipe", default="default", choices=("default", "dcgan"))
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--every", type=int, default=50, help="steps between measurements")
+    parser.add_argument("--set", default="{}", help="TrainConfig overrides as JSON")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="benchmarks/out/recipe_study")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    import bench_quality as bq
+
+    from medgan.generate import sample_noise
+    from medgan.models import RECIPES, build_models
+    from medgan.train.config import TrainConfig
+    from medgan.train.events import StepMetrics
+    from medgan.train.trainer import Trainer
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ts = bq._training_set()
+    half_a, half_b = bq._halves(ts)
+    overrides = {"quality_every": 0, **json.loads(args.set)}  # probes would add their own cost
+    cfg = TrainConfig.for_recipe(
+        args.recipe,
+        resolution=bq.RES,
+        steps=args.steps,
+        device="cpu",
+        sample_every=10**9,
+        checkpoint_dir=None,
+        metrics_interval_s=0.0,
+        **overrides,
+    )
+    width = cfg.width or RECIPES[args.recipe].default_width
+    g_eval, _ = build_models(args.recipe, bq.RES, z_dim=cfg.z_dim, width=width)
+    g_eval.eval()
+    z = torch.from_numpy(sample_noise(1234, np.arange(len(half_a)), cfg.z_dim))
+    rows: list[dict[str, float | int | None]] = []
+    clock = {"t0": time.perf_counter(), "eval_s": 0.0}
+    best = {"swd": float("inf"), "step": -1}
+    last: dict[str, StepMetrics] = {}
+
+    def sample(trainer: Trainer, raw: bool = False) -> np.ndarray:
+        source = trainer.G if raw else trainer.model_generator
+        g_eval.load_state_dict(source.state_dict())
+        with torch.inference_mode():
+            return torch.cat([g_eval(zb)[:, 0] for zb in z.split(64)]).clamp(-1, 1).numpy()
+
+    def measure(trainer: Trainer) -> None:
+        t = time.perf_counter()
+        images = sample(trainer)
+        m = last.get("m")
+        row = {
+            "step": trainer.step,
+            "train_s": round(t - clock["t0"] - clock["eval_s"], 1),
+            "swd": round(bq._swd(images, half_b), 1),
+            "swd_raw_g": round(bq._swd(sample(trainer, raw=True), half_b), 1),
+            "aug_p": round(trainer.augmenter.p, 3),
+            "d_real": round(m.d_real, 3) if m else None,
+            "d_fake": round(m.d_fake, 3) if m else None,
+        }
+        rows.append(row)
+        print(args.name, row, flush=True)
+        if row["swd"] < best["swd"]:
+            best.update(swd=row["swd"], step=trainer.step)
+            bq._grid(images, out_dir / f"{args.name}_best.png")
+        clock["eval_s"] += time.perf_counter() - t
+
+    trainer: Trainer
+
+    def on_event(event: object) -> None:
+        if isinstance(event, StepMetrics):
+            last["m"] = event
+            if event.step % args.every == 0:
+                measure(trainer)
+
+    trainer = Trainer(cfg, ts.images, on_event=on_event)
+    measure(trainer)
+    clock.update(t0=time.perf_counter(), eval_s=0.0)
+    trainer.run()
+    if rows[-1]["step"] != trainer.step:
+        measure(trainer)
+    bq._grid(sample(trainer), out_dir / f"{args.name}_final.png")
+    (out_dir / f"{args.name}.json").write_text(
+        json.dumps({"name": args.name, "settings": overrides, "rows": rows, "best": best})
+    )
+    print(f"{args.name}: best SWD {best['swd']} at step {best['step']}; last {rows[-1]['swd']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
