@@ -37,7 +37,8 @@ RECIPES: dict[str, Recipe] = {
         title="Small-data (recommended)",
         description=(
             "FastGAN-like generator with skip-layer excitation, spectral-norm residual "
-            "discriminator, hinge loss, adaptive DiffAugment, EMA generator, TTUR. "
+            "discriminator, non-saturating loss with LeCam, adaptive DiffAugment, long EMA "
+            "generator, TTUR. "
             "Built for 100–5,000 grayscale slices."
         ),
         module="medgan.models.default",

@@ -115,7 +115,8 @@ class TrainConfig:
             )
         else:
             base.update(
-                loss="hinge",
+                loss="nonsat",
+                lecam_weight=0.3,
                 lr_g=2e-4,
                 lr_d=4e-4,
                 betas=(0.5, 0.99),
@@ -123,6 +124,7 @@ class TrainConfig:
                 augment_p=0.0,
                 ada_target=0.6,
                 ema_decay=0.999,
+                ema_rampup=0.5,
                 r1_gamma=0.0,
                 batch_size=32,
             )
