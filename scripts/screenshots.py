@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
     parser.add_argument("--width", type=int, default=1440)
     parser.add_argument("--height", type=int, default=900)
-    parser.add_argument("--train-steps", type=int, default=120,
+    parser.add_argument("--train-steps", type=int, default=300,
                         help="short real training run before the Train/Generate/Export shots (0: none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -141,7 +141,6 @@ def short_training_run(app, window, run_dir: Path, steps: int) -> None:
     train.runs_dir = run_dir / "runs"
     train.settings.set_resolution(64)
     train.settings.steps.setValue(steps)
-    train.settings.batch.setValue(16)
     train.config_overrides = {"sample_every": 10, "checkpoint_every": max(10, steps // 2),
                               "width": 16}
     ended: list[str] = []

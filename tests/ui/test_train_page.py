@@ -257,3 +257,13 @@ def test_quality_probes_are_plotted_and_keep_best_reaches_the_config(qtbot, page
     assert make_train_config(page.settings.values()).keep_best is False
     page.settings.set_values({"keep_best": True})
     assert page.settings.keep_best.isChecked()
+
+
+def test_saved_step_text_names_an_earlier_kept_generator():
+    from ui.widgets.train_status import saved_step_text
+
+    assert saved_step_text({"selected_step": 150, "trained_steps": 300}) == (
+        " (generator of step 150, the best quality check of 300 steps)"
+    )
+    assert saved_step_text({"selected_step": 300, "trained_steps": 300}) == ""
+    assert saved_step_text({}) == ""

@@ -34,7 +34,13 @@ from ui.widgets.error_dialog import show_error
 from ui.widgets.loss_plot import LossPlot
 from ui.widgets.sample_grid import SampleGrid
 from ui.widgets.train_settings import TrainSettings, make_train_config
-from ui.widgets.train_status import CheckpointList, metrics_text, quality_text, started_text
+from ui.widgets.train_status import (
+    CheckpointList,
+    metrics_text,
+    quality_text,
+    saved_step_text,
+    started_text,
+)
 from ui.workers import FunctionWorker, WorkerHandle, start_worker
 
 log = logging.getLogger(__name__)
@@ -170,7 +176,9 @@ class TrainPage(QWidget):
         if not self._devices_probed:
             self._devices_probed = True
             start_worker(
-                FunctionWorker(probe_devices, name="device-probe", progress_kw=None, cancel_kw=None),
+                FunctionWorker(
+                    probe_devices, name="device-probe", progress_kw=None, cancel_kw=None
+                ),
                 self,
                 on_result=self._on_devices,
             )
@@ -215,9 +223,14 @@ class TrainPage(QWidget):
                 self.init_model = path
                 self.settings.set_values({"recipe": meta.recipe, "resolution": meta.resolution})
                 width = (meta.model_kwargs or {}).get("width")
-                self._init_arch = {"z_dim": int(meta.z_dim), **({"width": int(width)} if width else {})}
+                self._init_arch = {
+                    "z_dim": int(meta.z_dim),
+                    **({"width": int(width)} if width else {}),
+                }
         self.finetune_label.setText(
-            f"Fine-tuning from {Path(path).name}" if self.init_model and path else "Training from scratch"
+            f"Fine-tuning from {Path(path).name}"
+            if self.init_model and path
+            else "Training from scratch"
         )
         self._update_buttons()
 
@@ -245,7 +258,9 @@ class TrainPage(QWidget):
             return False
         images = self.state.training_images
         if images is None or len(images) == 0:
-            self._show_error("There is no training set.", "Choose series on the Data page first.", "")
+            self._show_error(
+                "There is no training set.", "Choose series on the Data page first.", ""
+            )
             return False
         values = self.settings.values()
         run_dir = self.runs_dir / time.strftime("run-%Y%m%d-%H%M%S")
@@ -410,7 +425,9 @@ class TrainPage(QWidget):
             self.status_label.setText(f"Failed at step {step}: {msg}")
             self._show_error("Training failed.", msg, advice)
         elif status == "cancelled":
-            self.status_label.setText(f"Stopped at step {step}. A checkpoint was saved; you can save the model.")
+            self.status_label.setText(
+                f"Stopped at step {step}. A checkpoint was saved; you can save the model."
+            )
         else:
             self.progress.setValue(1000)
             self.status_label.setText(f"Finished {step} steps. Save the model to generate images.")
@@ -441,7 +458,10 @@ class TrainPage(QWidget):
 
     def _choose_save_path(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
-            self, "Save model", str(Path.home() / "model.safetensors"), "MedGAN model (*.safetensors)"
+            self,
+            "Save model",
+            str(Path.home() / "model.safetensors"),
+            "MedGAN model (*.safetensors)",
         )
         if path:
             self.save_model_to(path)
@@ -462,8 +482,12 @@ class TrainPage(QWidget):
         self.save_button.setEnabled(False)
         self.status_label.setText("Saving the model…")
 
+        trainer = self.worker.trainer
+        selection_of = getattr(trainer, "selection", None)
+        selection: dict[str, Any] = selection_of() if callable(selection_of) else {}
+
         def saved(written: str) -> None:
-            self.status_label.setText(f"Model saved to {written}")
+            self.status_label.setText(f"Model saved to {written}{saved_step_text(selection)}")
             self.state.set_model_path(written)
             self.model_saved.emit(written)
 

@@ -56,6 +56,14 @@ def quality_text(q: Any) -> str:
     return text
 
 
+def saved_step_text(selection: dict[str, Any]) -> str:
+    """ " (generator of step 150, the best quality check)" when a model holds an earlier step."""
+    chosen, trained = selection.get("selected_step"), selection.get("trained_steps")
+    if chosen is None or chosen == trained:
+        return ""
+    return f" (generator of step {chosen}, the best quality check of {trained} steps)"
+
+
 class CheckpointList(QGroupBox):
     """Checkpoints of the current run; double-click or "Resume from selected" to continue one."""
 
