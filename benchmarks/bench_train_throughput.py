@@ -110,6 +110,7 @@ def engine(images: np.ndarray, args: argparse.Namespace, **overrides: object) ->
         sample_every=10**9,
         n_samples=4,
         checkpoint_dir=None,
+        quality_every=0,  # like the sample grids: monitoring, not training (the naive loop has none)
         **overrides,
     )
     trainer = Trainer(cfg, images)
