@@ -194,6 +194,7 @@ def test_fine_tune_takes_over_the_model_and_refuses_a_tampered_file(qtbot, page,
     with qtbot.waitSignal(page.run_ended, timeout=10000) as ended:
         page.start_training()
     assert ended.args == ["finished"]
+    _wait_done(qtbot, page)  # run_ended comes before the worker's thread has finished
     trainer = FakeTrainer.instances[-1]
     assert trainer.config.width == 8  # the model's network size, so its weights fit
     assert isinstance(trainer.init_model, dict) and "generator" in trainer.init_model
