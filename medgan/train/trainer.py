@@ -461,9 +461,8 @@ class Trainer:
             snap = self.quality.probe_final(self.step, g)
         else:
             snap = self.quality.probe(self.step, g, self.D)
-        best = self.quality.best if self.quality.best is not None else snap
-        if final and snap.swd < best.swd:
-            best = snap
+        # At the end: the state a model file holds (so a tie names the last step, as saved).
+        best = (self.quality.selected() if final else self.quality.best) or snap
         self._emit(
             QualityMeasured(
                 step=snap.step,

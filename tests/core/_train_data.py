@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from medgan.train.config import TrainConfig
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Autouse in every module that imports it: tiny tests run fastest on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def discs() -> np.ndarray:

@@ -17,14 +17,7 @@ from medgan.errors import TrainingError
 from medgan.train import checkpoint as ck
 from medgan.train.config import TrainConfig
 from medgan.train.trainer import Trainer
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.core._train_data import one_thread  # noqa: F401 - autouse fixture
 
 
 def images(n: int = 16, r: int = 32) -> np.ndarray:

@@ -13,7 +13,12 @@ from medgan.train.checkpoint import load_checkpoint
 from medgan.train.events import QualityMeasured, StepMetrics
 from medgan.train.quality import QualityProbe
 from medgan.train.trainer import Trainer, read_checkpoint_config
-from tests.core._train_data import assert_same_state, discs, small
+from tests.core._train_data import (
+    assert_same_state,
+    discs,
+    one_thread,  # noqa: F401 - autouse fixture
+    small,
+)
 
 SCRIPT = {2: 50.0, 4: 10.0, 6: 80.0}  # SWD by step: the best state is the one of step 4
 
@@ -21,14 +26,6 @@ SCRIPT = {2: 50.0, 4: 10.0, 6: 80.0}  # SWD by step: the best state is the one o
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
     return discs()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _scripted(monkeypatch: pytest.MonkeyPatch, trainer_box: list) -> None:

@@ -25,15 +25,12 @@ from medgan.train.events import (
     TrainStarted,
 )
 from medgan.train.trainer import Trainer, read_checkpoint_config
-from tests.core._train_data import assert_same_state, discs, small
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.core._train_data import (
+    assert_same_state,
+    discs,
+    one_thread,  # noqa: F401 - autouse fixture
+    small,
+)
 
 
 @pytest.fixture(scope="module")
