@@ -50,8 +50,8 @@ def machine() -> str:
 def make_model(folder: Path, res: int) -> Path:
     import torch
 
-    from medgan.modelfile import ModelMetadata, save_model
     from medgan.models import build_models
+    from medgan.models.modelfile import ModelMetadata, save_model
 
     torch.manual_seed(0)
     g, d = build_models("default", res)
@@ -164,10 +164,10 @@ def main() -> int:
     parser.add_argument("--tmp", help="scratch folder (default: system temp)")
     args = parser.parse_args()
 
+    from medgan.curate.score import score_samples
     from medgan.export import ExportConfig, export_set, provenance_from_model, synthetic_from_engine
-    from medgan.generate import generate, load_generator
-    from medgan.modelfile import load_model
-    from medgan.score import score_samples
+    from medgan.generate.sampling import generate, load_generator
+    from medgan.models.modelfile import load_model
 
     info = machine()
     print(f"machine: {info}\ndevice: {args.device}", flush=True)

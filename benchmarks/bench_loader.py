@@ -74,8 +74,8 @@ def make_dataset(root: Path, n_files: int, size: int) -> Path:
 
     from pydicom import dcmwrite
 
-    from medgan.demo import ct_slice_dataset, demo_patient
-    from medgan.phantom import render_head
+    from medgan.demo.phantom import render_head
+    from medgan.demo.study import ct_slice_dataset, demo_patient
 
     folder = root / f"loader-{n_files}x{size}-v1"
     if (folder / "COMPLETE").exists():

@@ -1,4 +1,4 @@
-"""Nearest-neighbour search: chunked (medgan.nn_search) against a naive full N x M distance matrix.
+"""Nearest-neighbour search: chunked (medgan.metrics.nn_search) against a naive full N x M distance matrix.
 
 Queries ``--queries`` synthetic slices at ``--res``² against training sets of ``--sizes``
 slices, in pixel space; reports wall time and peak extra memory (RSS on the CPU, allocator
@@ -32,7 +32,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from medgan.nn_search import nearest_neighbours, plan_chunks, resolve_device  # noqa: E402
+from medgan.core.device import resolve_device  # noqa: E402
+from medgan.metrics.nn_search import nearest_neighbours, plan_chunks  # noqa: E402
 
 MiB = 1024**2
 

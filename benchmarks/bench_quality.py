@@ -45,8 +45,8 @@ RES = 64
 
 
 def _training_set():  # type: ignore[no-untyped-def]
-    from medgan.data import TrainingSetConfig, build_training_set
-    from medgan.demo import ensure_demo_study
+    from medgan.dataset.training_set import TrainingSetConfig, build_training_set
+    from medgan.demo.study import ensure_demo_study
     from medgan.dicom.index import scan_folder
 
     folder = ensure_demo_study()
@@ -89,7 +89,7 @@ def worker(
 ) -> None:
     import torch
 
-    from medgan.generate import sample_noise
+    from medgan.generate.sampling import sample_noise
     from medgan.models import RECIPES, build_models
     from medgan.train.config import TrainConfig
     from medgan.train.events import StepMetrics

@@ -28,9 +28,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from medgan.core.device import describe_device, resolve_device  # noqa: E402
 from medgan.models import build_models  # noqa: E402
 from medgan.train.config import TrainConfig  # noqa: E402
-from medgan.train.device import describe_device, resolve_device  # noqa: E402
 from medgan.train.trainer import Trainer  # noqa: E402
 
 

@@ -18,11 +18,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+import ui.compat  # noqa: E402, F401
 from PySide6.QtCore import QSize  # noqa: E402
 from PySide6.QtGui import QIcon, QPixmap  # noqa: E402
 from PySide6.QtWidgets import QApplication, QListView, QListWidget, QListWidgetItem  # noqa: E402
 
-import ui.compat  # noqa: E402, F401
 from ui.widgets.gallery import GalleryModel, GalleryView  # noqa: E402
 from ui.widgets.sample_grid import gray_qimage, to_uint8  # noqa: E402
 

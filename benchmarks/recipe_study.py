@@ -47,7 +47,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     import bench_quality as bq
 
-    from medgan.generate import sample_noise
+    from medgan.generate.sampling import sample_noise
     from medgan.models import RECIPES, build_models
     from medgan.train.config import TrainConfig
     from medgan.train.events import StepMetrics

@@ -1,4 +1,4 @@
-"""Application start-up: QApplication, logging into the log panel, global excepthook, style.
+"""Application start-up: QApplication, global excepthook, style, command-line options.
 
 Nothing heavy is imported here: torch and MONAI load only when a job needs them, so the window
 appears fast. ``main()`` is the ``medgan-studio`` entry point and what ``python main.py`` runs.
@@ -21,6 +21,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from ui.log_handler import log_handler, remove_log_handler
 from ui.widgets.error_dialog import show_error
 from ui.widgets.log_panel import QtLogHandler
 
@@ -30,7 +31,6 @@ RESOURCES = Path(__file__).resolve().parent.parent / "resources"
 ORGANIZATION = "MedGAN Studio"
 APPLICATION = "MedGAN Studio"
 
-_log_handler: QtLogHandler | None = None
 _in_hook = False
 
 
@@ -54,25 +54,6 @@ def app_icon() -> QIcon:
         if path.exists():
             return QIcon(str(path))
     return QIcon()
-
-
-def log_handler() -> QtLogHandler:
-    """The process-wide handler feeding the log panel (installed on the root logger)."""
-    global _log_handler
-    if _log_handler is None:
-        _log_handler = QtLogHandler(logging.INFO)
-        root = logging.getLogger()
-        root.addHandler(_log_handler)
-        if root.level > logging.INFO or root.level == logging.NOTSET:
-            root.setLevel(logging.INFO)
-    return _log_handler
-
-
-def remove_log_handler() -> None:
-    global _log_handler
-    if _log_handler is not None:
-        logging.getLogger().removeHandler(_log_handler)
-        _log_handler = None
 
 
 def _excepthook(

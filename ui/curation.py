@@ -1,6 +1,6 @@
 """Combine the automatic filters with the user's choices into one ``Decisions`` for export.
 
-The Generate page runs ``medgan.filters.apply_filters`` (thresholds, duplicates, memorization
+The Generate page runs ``medgan.curate.filters.apply_filters`` (thresholds, duplicates, memorization
 guard), adds its own minimum-distance filter, then lets the user accept or reject single
 images. :func:`compose_decisions` folds all of that into a ``Decisions`` value whose reasons
 say, for every rejected slice, why — and which records any memorization override.

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-import platform
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from medgan.core.device import available_devices
 
 log = logging.getLogger(__name__)
 
@@ -38,56 +39,16 @@ def format_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
-def _cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else the machine type; never forks a process
-    (``platform.processor()`` runs ``uname``, and a fork holds the interpreter lock)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return " ".join(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return platform.machine() or "CPU"
-
-
 def probe_devices() -> list[dict[str, Any]]:
-    """Available compute devices with names and memory; the first entry is ``auto``.
+    """Available compute devices (:func:`medgan.core.device.available_devices`).
 
     Runs in a worker when the Train page first shows, and also warms up the training imports
     so that pressing Start does not stall the window.
     """
-    import psutil
-    import torch
-
     from ui.train_worker import warm_up_training
 
     warm_up_training()
-
-    cores = os.cpu_count() or 1
-    mem_gib = psutil.virtual_memory().total / 2**30
-    cpu_name = _cpu_name()
-    devices = [{"key": "cpu", "label": f"{cpu_name}, {cores} cores, {mem_gib:.0f} GiB", "available": True}]
-    if torch.cuda.is_available():
-        props = torch.cuda.get_device_properties(0)
-        devices.append({
-            "key": "cuda",
-            "label": f"{props.name}, {props.total_memory / 2**30:.0f} GiB",
-            "available": True,
-        })
-    else:
-        devices.append({"key": "cuda", "label": "not available", "available": False})
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append({"key": "mps", "label": "Apple GPU (Metal)", "available": True})
-    else:
-        devices.append({"key": "mps", "label": "not available", "available": False})
-    by_key = {d["key"]: d for d in devices}
-    best = next(
-        (by_key[k] for k in ("cuda", "mps") if by_key[k]["available"]), by_key["cpu"]
-    )  # CUDA, then MPS, then CPU: the order the trainer picks
-    devices.insert(0, {"key": "auto", "label": f"{best['key']}: {best['label']}", "available": True})
-    return devices
+    return available_devices()
 
 
 def _plain(value: Any) -> bool:
@@ -122,7 +83,7 @@ def deidentified_summary(summary: dict[str, Any]) -> dict[str, Any]:
 
 def save_trained_model(worker: Any, path: str, summary: dict[str, Any]) -> str:
     """Save a finished :class:`~ui.train_worker.TrainWorker`'s model; returns the path written."""
-    from medgan.modelfile import ModelMetadata, save_model
+    from medgan.models.modelfile import ModelMetadata, save_model
 
     config = worker.config
     result = getattr(worker.trainer, "result", None)
@@ -197,9 +158,9 @@ def generate_and_score(
 
     Realism comes from the model's own discriminator when the file holds one.
     """
-    from medgan.errors import Cancelled
-    from medgan.generate import generate, load_generator
-    from medgan.modelfile import load_model
+    from medgan.core.errors import Cancelled
+    from medgan.generate.sampling import generate, load_generator
+    from medgan.models.modelfile import load_model
     from ui.train_worker import leave_a_core_for_the_ui
 
     leave_a_core_for_the_ui()
@@ -214,7 +175,7 @@ def generate_and_score(
         raise Cancelled()
     if not has_reference:
         return GenerationResult(generated, None, None, model_path)
-    from medgan.score import score_samples
+    from medgan.curate.score import score_samples
     from ui.train_worker import resize_images
 
     reference = resize_images(np.asarray(training_images), model.resolution)
@@ -255,7 +216,7 @@ def export_job(
 
     synthetic = synthetic_from_engine(generated, scores, decisions)
     if model_path and os.path.exists(model_path):
-        from medgan.modelfile import read_metadata
+        from medgan.models.modelfile import read_metadata
 
         provenance = provenance_from_model(model_path, read_metadata(model_path), seed=int(generated.seed))
     else:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.about import about_html
+from ui.log_handler import log_handler
 from ui.state import AppState
 from ui.warmup import (  # noqa: F401 - warm_up* re-exported for callers of ui.main_window
     describe_device,
@@ -138,8 +139,6 @@ class MainWindow(QMainWindow):
     # -- construction -----------------------------------------------------------------------
     def _build_log_dock(self) -> None:
         self.log_panel = LogPanel(self)
-        from ui.app import log_handler
-
         self.log_panel.attach(log_handler())
         self.log_dock = QDockWidget("Log", self)
         self.log_dock.setObjectName("LogDock")
@@ -389,7 +388,7 @@ class MainWindow(QMainWindow):
         if self._demo_handle is not None:
             return
         try:
-            from medgan.demo import ensure_demo_study
+            from medgan.demo.study import ensure_demo_study
         except ImportError:
             show_error(self, "The demo study is not available in this installation.",
                        "Open a DICOM folder instead (File → Open DICOM folder…).")

@@ -116,7 +116,7 @@ class AppState(QObject):
     # -- training set -----------------------------------------------------------------------
     @property
     def training_set(self) -> Any:
-        """The ``medgan.data.TrainingSet`` (or None)."""
+        """The ``medgan.dataset.training_set.TrainingSet`` (or None)."""
         return self._training_set
 
     @property
@@ -159,12 +159,12 @@ class AppState(QObject):
     # -- generated set ----------------------------------------------------------------------
     @property
     def generated(self) -> Any:
-        """The ``medgan.generate.GeneratedSet`` (or None)."""
+        """The ``medgan.generate.sampling.GeneratedSet`` (or None)."""
         return self._generated
 
     @property
     def scores(self) -> Any:
-        """The ``medgan.score.ScoreTable`` for ``generated`` (or None)."""
+        """The ``medgan.curate.score.ScoreTable`` for ``generated`` (or None)."""
         return self._scores
 
     @property

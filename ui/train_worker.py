@@ -147,7 +147,7 @@ class TrainWorker(Worker):
         self.images = resize_images(self.images, int(self.config.resolution))
         init = None
         if self.init_model:
-            from medgan.modelfile import check_compatible, load_model
+            from medgan.models.modelfile import check_compatible, load_model
 
             loaded = load_model(self.init_model)  # refuses tampered or foreign files
             check_compatible(loaded, self.config.recipe, self.config.resolution)

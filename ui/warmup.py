@@ -25,12 +25,12 @@ IMPORT_LOCK = threading.RLock()
 _data_stack_loaded = False
 
 DATA_STACK = ("pydicom", "scipy.ndimage", "medgan.dicom.index", "medgan.dicom.decode",
-              "medgan.dicom.window", "medgan.data", "medgan.demo")
+              "medgan.dicom.window", "medgan.dataset.training_set", "medgan.demo.study")
 
 
 # Imported by the warm-up after torch: what training, generation, scoring and export load.
-JOB_STACK = ("medgan.train.trainer", "medgan.modelfile", "medgan.generate", "medgan.score",
-             "medgan.filters", "medgan.export", "nibabel", "PIL.Image", "highdicom")
+JOB_STACK = ("medgan.train.trainer", "medgan.models.modelfile", "medgan.generate.sampling", "medgan.curate.score",
+             "medgan.curate.filters", "medgan.export", "nibabel", "PIL.Image", "highdicom")
 
 
 def warm_up_data_stack() -> list[str]:

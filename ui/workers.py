@@ -27,7 +27,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from medgan.errors import Cancelled, MedganError
+from medgan.core.errors import Cancelled, MedganError
 from ui.warmup import ensure_data_stack
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from medgan import __version__
-from medgan.errors import Cancelled, MedganError
+from medgan.core.errors import Cancelled, MedganError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from medgan.errors import DicomError, ExportError
+from medgan.core.errors import DicomError, ExportError
 
 _LIST_AT_MOST = 12
 
@@ -73,8 +73,8 @@ def pick_series(result: Any, uid: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from medgan.convert.nifti import series_to_nifti
     from medgan.dicom.index import scan_folder
-    from medgan.nifti import series_to_nifti
 
     out = Path(args.out)
     if out.exists() and not args.force:

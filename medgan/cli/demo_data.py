@@ -1,6 +1,6 @@
 """``medgan demo-data DIR [--seed S] [--patients N]``: write the synthetic demo study.
 
-The study is a procedurally generated head CT (see :mod:`medgan.demo`): fake patients, no
+The study is a procedurally generated head CT (see :mod:`medgan.demo.study`): fake patients, no
 real data, identical files for the same seed and settings.
 """
 
@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medgan.demo import write_demo_study
+    from medgan.demo.study import write_demo_study
 
     progress = None
     if not args.quiet:

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from medgan.errors import DataError
-from medgan.fileio import atomic_write_text, json_default
+from medgan.core.errors import DataError
+from medgan.core.fileio import atomic_write_text, json_default
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from medgan.cli.train import select_series
     from medgan.dicom.index import scan_folder
     from medgan.export.adapters import file_sha256
-    from medgan.generate import generate, load_generator
+    from medgan.generate.sampling import generate, load_generator
     from medgan.metrics.evaluation import EvaluationConfig, evaluate_sets
-    from medgan.modelfile import load_model
+    from medgan.models.modelfile import load_model
 
     if args.n < 2:
         raise DataError("Evaluate needs at least 2 samples.", advice="Use -n 100 or more.")
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 def _real_slices(series: list[Any], meta: Any) -> Any:
     """The training set rebuilt with the model's settings and window."""
     from medgan.cli.progress import CountProgress
-    from medgan.data import TrainingSetConfig, build_training_set
+    from medgan.dataset.training_set import TrainingSetConfig, build_training_set
 
     saved = dict((meta.train_config.get("extra") or {}).get("trainset") or {})
     saved.update(resolution=meta.resolution)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from medgan.errors import DataError, ExportError
+from medgan.core.errors import DataError, ExportError
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def _training_slices(args: argparse.Namespace, metadata: Any) -> Any:
     """Rebuild the training slices from --data with the model's resolution and window."""
     from medgan.cli.progress import CountProgress
-    from medgan.data import TrainingSetConfig, build_training_set
+    from medgan.dataset.training_set import TrainingSetConfig, build_training_set
     from medgan.dicom.index import scan_folder
 
     scan = scan_folder(args.data, progress=CountProgress("Scanning", unit="files"))
@@ -174,8 +174,8 @@ def run(args: argparse.Namespace) -> int:
         real_from_training,
         synthetic_from_engine,
     )
-    from medgan.generate import generate, load_generator
-    from medgan.modelfile import load_model
+    from medgan.generate.sampling import generate, load_generator
+    from medgan.models.modelfile import load_model
 
     _check_args(args)
     config = ExportConfig(
@@ -200,8 +200,8 @@ def run(args: argparse.Namespace) -> int:
 
     real: SliceSet | None = None
     if args.data:
-        from medgan.filters import FilterConfig, apply_filters
-        from medgan.score import score_samples
+        from medgan.curate.filters import FilterConfig, apply_filters
+        from medgan.curate.score import score_samples
 
         training = _training_slices(args, meta)
         scores = score_samples(
@@ -226,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
             real = real_from_training(training.images)
         rejected_by = decisions.counts
     else:
-        from medgan.score import discriminator_realism
+        from medgan.curate.score import discriminator_realism
 
         if "discriminator" in loaded.state:
             logits = discriminator_realism(loaded, device=args.device)(generated.images)

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from medgan.errors import MedganError
-from medgan.fileio import atomic_write_json
+from medgan.core.errors import MedganError
+from medgan.core.fileio import atomic_write_json
 
 
 def register(subparsers: Any) -> None:

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from medgan.errors import DataError, MedganError
+from medgan.core.errors import DataError, MedganError
 
 log = logging.getLogger(__name__)
 
@@ -235,9 +235,9 @@ def _train_config(
 
 def run(args: argparse.Namespace) -> int:
     from medgan.cli.progress import CountProgress, TrainProgress
-    from medgan.data import TrainingSetConfig, build_training_set
+    from medgan.dataset.training_set import TrainingSetConfig, build_training_set
     from medgan.dicom.index import scan_folder
-    from medgan.modelfile import ModelMetadata, check_compatible, load_model, save_model
+    from medgan.models.modelfile import ModelMetadata, check_compatible, load_model, save_model
 
     out = Path(args.out)
     if out.suffix != ".safetensors":

@@ -1,1 +1,1 @@
-"""Helpers of the training-set builder (:mod:`medgan.data`): the on-disk cache."""
+"""Helpers of the training-set builder (:mod:`medgan.dataset.training_set`): the on-disk cache."""

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from medgan.core.fileio import atomic_open
 from medgan.dicom.records import SeriesRecord
-from medgan.fileio import atomic_open
 
 log = logging.getLogger(__name__)
 

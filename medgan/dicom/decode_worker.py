@@ -16,6 +16,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from medgan.core.errors import MedganError
+from medgan.dicom.pixels import decode_file
 from medgan.dicom.records import ImageRef
 
 _TUPLE_FIELDS = {"position", "orientation"}
@@ -40,8 +42,6 @@ def _answer(out: BinaryIO, header: dict[str, Any], payload: bytes = b"") -> None
 
 def serve(stdin: BinaryIO, out: BinaryIO) -> None:
     """Answer requests until stdin closes."""
-    from medgan.dicom.decode import _decode_file
-    from medgan.errors import MedganError
 
     for line in stdin:
         if not line.strip():
@@ -50,7 +50,7 @@ def serve(stdin: BinaryIO, out: BinaryIO) -> None:
             request = json.loads(line)
             refs = [ref_from_json(r) for r in request["refs"]]
             arr = np.empty((len(refs), refs[0].rows, refs[0].cols), dtype=np.float32)
-            _decode_file(request["path"], list(enumerate(refs)), arr, None)
+            decode_file(request["path"], list(enumerate(refs)), arr, None)
         except MedganError as exc:
             _answer(out, {"ok": False, "error": str(exc)})
             continue

@@ -8,15 +8,12 @@ at most one position plus a slice spacing.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
 
-from medgan.dicom.records import ImageRef
-
-if TYPE_CHECKING:
-    from medgan.dicom.headers import FileHeader
+from medgan.dicom.records import FileHeader, ImageRef
 
 
 def _item(group: Dataset | None, keyword: str) -> Dataset | None:

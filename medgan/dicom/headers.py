@@ -11,15 +11,16 @@ from __future__ import annotations
 import logging
 import os
 import struct
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 
+from medgan.dicom.frames import frame_refs
+from medgan.dicom.pixels import decoder_problem
 from medgan.dicom.rawtags import RawTags
-from medgan.dicom.records import ImageRef
+from medgan.dicom.records import FileHeader, ImageRef
 
 log = logging.getLogger(__name__)
 
@@ -66,31 +67,6 @@ _NON_IMAGE_MODALITIES = {
     "ECG": "waveform", "HD": "waveform", "AU": "audio waveform", "DOC": "encapsulated document",
     "PLAN": "plan",
 }  # fmt: skip
-
-
-@dataclass
-class FileHeader:
-    """What the header pass learnt about one file."""
-
-    path: str
-    kind: str  # image | non_image | dicomdir | non_dicom | problem
-    reason: str = ""
-    series_uid: str = ""
-    study_uid: str = ""
-    sop_instance_uid: str = ""
-    patient_id: str = ""
-    patient_name: str = ""
-    modality: str = ""
-    series_description: str = ""
-    study_description: str = ""
-    study_date: str = ""
-    series_number: int | None = None
-    frame_of_reference_uid: str = ""
-    sop_class_uid: str = ""
-    pixel_spacing: tuple[float, float] | None = None
-    slice_thickness: float | None = None
-    window: tuple[float, float] | None = None
-    images: list[ImageRef] = field(default_factory=list)
 
 
 def looks_like_dicom(prefix: bytes) -> bool:
@@ -287,7 +263,6 @@ def _image_facts(
     file_size: int,
 ) -> str | None:
     """Fill ``head.images``; return a reason when the image cannot be used."""
-    from medgan.dicom.decode import decoder_problem
 
     rows, cols = tags.ushort("Rows"), tags.ushort("Columns")
     if rows <= 0 or cols <= 0:
@@ -357,7 +332,6 @@ def _image_facts(
     if n_frames == 1:
         head.images = [ImageRef(frame=None, position=position, orientation=orientation, **common)]  # type: ignore[arg-type]
         return None
-    from medgan.dicom.frames import frame_refs
 
     head.images = frame_refs(tags.ds, common, position, orientation, head)
     return None

@@ -24,10 +24,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from medgan.dicom.headers import FileHeader, read_header
-from medgan.dicom.records import ImageRef, Problem, ScanResult, SeriesRecord
-from medgan.dicom.sorting import _natural_key, sort_images
-from medgan.errors import Cancelled, DicomError
+from medgan.core.errors import Cancelled, DicomError
+from medgan.dicom.headers import read_header
+from medgan.dicom.pixels import stored_range
+from medgan.dicom.records import FileHeader, ImageRef, Problem, ScanResult, SeriesRecord
+from medgan.dicom.sorting import natural_key, sort_images
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +235,7 @@ def assemble(root: str, headers: list[FileHeader]) -> ScanResult:
             images.append(head)
     if result.dicomdir:
         log.info("DICOMDIR index found; not needed, every file under the folder is read instead")
-    images.sort(key=lambda h: _natural_key(h.path))
+    images.sort(key=lambda h: natural_key(h.path))
     seen: dict[str, str] = {}
     groups: dict[str, list[FileHeader]] = {}
     for head in images:
@@ -334,9 +335,8 @@ def _series_window(members: list[FileHeader], ref: ImageRef) -> tuple[float, flo
     window = next((h.window for h in members if h.window is not None), None)
     if window is None or ref.photometric != "MONOCHROME1":
         return window
-    from medgan.dicom.decode import _stored_range
 
-    lo, hi = _stored_range(ref)
+    lo, hi = stored_range(ref)
     a = ref.rescale_slope * lo + ref.rescale_intercept
     b = ref.rescale_slope * hi + ref.rescale_intercept
     return (a + b - window[0], window[1])

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from medgan.core.errors import Cancelled, DicomError
+from medgan.dicom import pixels
+from medgan.dicom.decode_worker import ref_to_json
 from medgan.dicom.records import ImageRef
-from medgan.errors import Cancelled, DicomError
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,6 @@ class _Worker:
         )
 
     def decode(self, path: str, refs: list[ImageRef]) -> np.ndarray:
-        from medgan.dicom.decode_worker import ref_to_json
 
         assert self.proc.stdin is not None and self.proc.stdout is not None
         request = {"path": path, "refs": [ref_to_json(r) for r in refs]}
@@ -215,8 +216,6 @@ def run_tasks(
     JPEG-family files are sent to worker processes and their pixels copied in. At most a few
     tasks per worker are in flight, so cancelling never waits on a long queue.
     """
-    from medgan.dicom.decode import _decode_file
-
     total = sum(len(items) for _, items in tasks)
     pool = worker_pool(n_processes) if n_processes > 0 else None
     threads = ThreadPoolExecutor(
@@ -238,7 +237,7 @@ def run_tasks(
         if pool is not None and any(needs_codec_process(ref) for _, ref in items):
             pending[threads.submit(remote, path, items)] = task
         else:
-            pending[threads.submit(_decode_file, path, items, out, cancel)] = task
+            pending[threads.submit(pixels.decode_file, path, items, out, cancel)] = task
 
     try:
         for task in todo:

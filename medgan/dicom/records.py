@@ -137,3 +137,28 @@ class ScanResult:
                 p.studies.append(studies[key])
             studies[key].series.append(s)
         return list(patients.values())
+
+
+@dataclass
+class FileHeader:
+    """What the header pass learnt about one file."""
+
+    path: str
+    kind: str  # image | non_image | dicomdir | non_dicom | problem
+    reason: str = ""
+    series_uid: str = ""
+    study_uid: str = ""
+    sop_instance_uid: str = ""
+    patient_id: str = ""
+    patient_name: str = ""
+    modality: str = ""
+    series_description: str = ""
+    study_description: str = ""
+    study_date: str = ""
+    series_number: int | None = None
+    frame_of_reference_uid: str = ""
+    sop_class_uid: str = ""
+    pixel_spacing: tuple[float, float] | None = None
+    slice_thickness: float | None = None
+    window: tuple[float, float] | None = None
+    images: list[ImageRef] = field(default_factory=list)

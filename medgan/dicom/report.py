@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from medgan.core.privacy import hash_id
 from medgan.dicom.records import ScanResult, SeriesRecord
-from medgan.privacy import hash_id, patient_key
+from medgan.dicom.summary import patient_key
 
 
 def series_to_json(series: SeriesRecord) -> dict[str, Any]:

@@ -29,14 +29,14 @@ class SortResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _natural_key(path: str) -> list[object]:
+def natural_key(path: str) -> list[object]:
     """'IM2' before 'IM10'; compares the path parts case-insensitively."""
     parts = re.split(r"(\d+)", path.replace(os.sep, "/").lower())
     return [int(p) if p.isdigit() else p for p in parts]
 
 
 def _name_key(ref: ImageRef) -> tuple[list[object], int]:
-    return _natural_key(ref.path), ref.frame or 0
+    return natural_key(ref.path), ref.frame or 0
 
 
 def _common_orientation(images: list[ImageRef]) -> tuple[float, ...] | None:

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from types import TracebackType
 
-from medgan.errors import ExportError
+from medgan.core.errors import ExportError
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from medgan.errors import ExportError
+from medgan.core.errors import ExportError
 
 FORMATS: tuple[str, ...] = ("png", "png16", "tiff", "npy", "npz", "nifti", "nifti-stack", "dicom")
 """Every export format. ``png`` is 8-bit windowed; ``png16``/``tiff`` are 16-bit."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from medgan.errors import ExportError
+from medgan.core.errors import ExportError
 
 KINDS = ("synthetic", "real")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medgan.fileio import json_default
+from medgan.core.fileio import json_default
 
 MANIFEST_VERSION = 1
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from medgan import __version__
-from medgan.errors import Cancelled, ExportError
+from medgan.core.errors import Cancelled, ExportError
 from medgan.export.atomic import AtomicFolder
 from medgan.export.base import SYNTHETIC_NOTICE, SliceRecord, WriterContext, make_writer
 from medgan.export.config import ExportConfig

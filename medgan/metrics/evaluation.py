@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from medgan.errors import Cancelled, DataError
+from medgan.core.errors import Cancelled, DataError
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,13 @@ def evaluate_sets(
         patient_keys: hashed patient key per real slice (calibrates memorization across patients).
         progress: ``progress(stage, done, total)`` with stages ``swd``, ``diversity``,
             ``histogram``, ``memorization``.
-        cancel: set it to stop; raises :class:`medgan.errors.Cancelled`.
+        cancel: set it to stop; raises :class:`medgan.core.errors.Cancelled`.
     """
+    from medgan.core.device import resolve_device
     from medgan.metrics.histogram import histogram_distance
     from medgan.metrics.memorization import memorization_rate
     from medgan.metrics.ssim import diversity
     from medgan.metrics.swd import sliced_wasserstein
-    from medgan.nn_search import resolve_device
 
     cfg = config or EvaluationConfig()
     syn = np.asarray(synthetic, np.float32)

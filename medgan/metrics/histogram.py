@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from medgan.errors import Cancelled, DataError
+from medgan.core.errors import Cancelled, DataError
 
 BINS = 1024
 

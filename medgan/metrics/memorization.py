@@ -3,7 +3,7 @@
 A synthetic slice is suspicious when it is closer to a training slice than real slices are to
 each other *across patients*: for every (sub-sampled) training slice we find its nearest
 training slice belonging to another patient, in the pixel and in the robust space
-(:mod:`medgan.nn_search`). The ``quantile`` (default 5th percentile) of those distances is the
+(:mod:`medgan.metrics.nn_search`). The ``quantile`` (default 5th percentile) of those distances is the
 memorization threshold; a much lower quantile (default 1st percentile, robust space) is the
 threshold for calling two synthetic slices near-duplicates, after scaling by
 ``duplicate_factor`` (default 0.5): adjacent slices of one patient are legitimately closer than
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from medgan.errors import DataError
-from medgan.nn_search import nearest_neighbours
+from medgan.core.errors import DataError
+from medgan.metrics.nn_search import nearest_neighbours
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from medgan.errors import Cancelled, DataError
-from medgan.nn_search import resolve_device
+from medgan.core.device import resolve_device
+from medgan.core.errors import Cancelled, DataError
 
 if TYPE_CHECKING:
     import torch

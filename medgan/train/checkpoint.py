@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from medgan.errors import TrainingError
-from medgan.fileio import atomic_open
+from medgan.core.errors import TrainingError
+from medgan.core.fileio import atomic_open
 
 log = logging.getLogger(__name__)
 

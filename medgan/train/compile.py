@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from medgan.train.device import is_out_of_memory
+from medgan.core.device import is_out_of_memory
 from medgan.train.step import GanStep
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from medgan.errors import TrainingError
+from medgan.core.errors import TrainingError
 
 RECIPE_NAMES: tuple[str, ...] = ("default", "dcgan")
 RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 256)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from medgan.errors import DataError, ModelFileError, TrainingError
+from medgan.core.errors import DataError, ModelFileError, TrainingError
 from medgan.train.checkpoint import Checkpoint
 from medgan.train.config import TrainConfig, TrainConfigError
 

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from medgan.errors import MedganError, TrainingError
+from medgan.core.device import amp_dtype, describe_device, is_out_of_memory, resolve_device
+from medgan.core.errors import MedganError, TrainingError
 from medgan.train import losses, setup, state
 from medgan.train.augment import Augmenter
 from medgan.train.checkpoint import (
@@ -34,7 +35,6 @@ from medgan.train.checkpoint import (
     save_checkpoint,
 )
 from medgan.train.config import TrainConfig
-from medgan.train.device import amp_dtype, describe_device, is_out_of_memory, resolve_device
 from medgan.train.events import (
     CheckpointSaved,
     EventListener,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from medgan.errors import TrainingError
+from medgan.core.errors import TrainingError
 from medgan.train import checkpoint as ck
 from medgan.train.config import TrainConfig
 from medgan.train.trainer import Trainer

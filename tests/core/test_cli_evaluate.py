@@ -18,9 +18,9 @@ def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def study_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from medgan.demo import write_demo_study
-    from medgan.modelfile import ModelMetadata, save_model
+    from medgan.demo.study import write_demo_study
     from medgan.models import build_models
+    from medgan.models.modelfile import ModelMetadata, save_model
 
     root = tmp_path_factory.mktemp("evaluate")
     study = write_demo_study(root / "study", seed=0, n_patients=3, slices_per_patient=8, size=64)

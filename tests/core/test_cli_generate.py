@@ -16,8 +16,8 @@ from tests.dicom_factory import write_series
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
-    from medgan.modelfile import ModelMetadata, save_model
     from medgan.models import build_models
+    from medgan.models.modelfile import ModelMetadata, save_model
 
     torch.manual_seed(0)
     g, d = build_models("default", 64, z_dim=16, width=8)
@@ -66,7 +66,7 @@ def test_unchecked_export_is_explicit_and_recorded(
     assert doc["memorization"]["checked"] is False and doc["memorization"]["override"] is True
     assert "did not run" in (out / "README.md").read_text()
     # The kept slices are the two most realistic, and they regenerate from (seed, index).
-    from medgan.generate import generate
+    from medgan.generate.sampling import generate
 
     kept = [row["index"] for row in doc["files"]]
     realism = {row["index"]: row["scores"]["realism"] for row in doc["files"] + doc["rejected"]}

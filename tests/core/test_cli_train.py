@@ -10,12 +10,12 @@ import pydicom
 import pytest
 
 from medgan.cli import main
-from medgan.modelfile import load_model, read_metadata
+from medgan.models.modelfile import load_model, read_metadata
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from medgan.demo import write_demo_study
+    from medgan.demo.study import write_demo_study
 
     root = tmp_path_factory.mktemp("demo")
     return write_demo_study(root / "study", n_patients=2, slices_per_patient=6, size=64)
@@ -64,7 +64,7 @@ def _train_args(demo: Path, out: Path, *extra: str) -> list[str]:
 
 
 def test_train_writes_a_model_that_generates(demo: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from medgan.generate import generate
+    from medgan.generate.sampling import generate
 
     out = tmp_path / "head"
     assert main(_train_args(demo, out, "--steps", "3")) == 0

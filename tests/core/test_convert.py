@@ -11,11 +11,11 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from medgan.demo import demo_patient, write_demo_study
+from medgan.convert.nifti import series_affine, series_to_nifti
+from medgan.core.errors import Cancelled, DicomError, ExportError
+from medgan.demo.phantom import render_head
+from medgan.demo.study import demo_patient, write_demo_study
 from medgan.dicom.index import scan_folder
-from medgan.errors import Cancelled, DicomError, ExportError
-from medgan.nifti import series_affine, series_to_nifti
-from medgan.phantom import render_head
 from tests.dicom_factory import write_series
 
 # A linear "phantom" in patient (LPS) millimetres: any misplaced voxel shows up as a big error.

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medgan.data import TrainingSetConfig, build_training_set
-from medgan.errors import Cancelled, DataError
+from medgan.core.errors import Cancelled, DataError
+from medgan.dataset.training_set import TrainingSetConfig, build_training_set
 from tests.dicom_factory import write_series
 
 MARKERS = ("Zyxwvut^Marker", "MRN-MARKER-4711", "19990909")

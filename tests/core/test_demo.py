@@ -13,16 +13,16 @@ import pydicom
 import pytest
 from pydicom.uid import UID
 
-from medgan import demo
-from medgan.demo import (
+from medgan.core.errors import Cancelled, ExportError
+from medgan.demo import study as demo
+from medgan.demo.phantom import render_head
+from medgan.demo.study import (
     demo_file_names,
     demo_patient,
     ensure_demo_study,
     is_complete,
     write_demo_study,
 )
-from medgan.errors import Cancelled, ExportError
-from medgan.phantom import render_head
 
 SMALL = {"n_patients": 2, "slices_per_patient": 4, "size": 32}
 
@@ -213,7 +213,7 @@ def test_ensure_reuses_a_complete_cache(
 
 
 def test_phantom_lesions_show_at_their_place_with_their_density() -> None:
-    from medgan.phantom import HeadParams, Lesion, random_head
+    from medgan.demo.phantom import HeadParams, Lesion, random_head
 
     kinds = {les.kind for s in range(40) for les in random_head(np.random.default_rng(s)).lesions}
     assert kinds == {"haemorrhage", "infarct", "tumour", "subdural"}

@@ -25,9 +25,9 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from medgan.core.errors import Cancelled, DicomError
 from medgan.dicom.decode import load_series, read_image
 from medgan.dicom.index import scan_folder
-from medgan.errors import Cancelled, DicomError
 from tests.dicom_factory import (
     WRITABLE_SYNTAXES,
     default_pixels,
@@ -161,7 +161,7 @@ def test_matches_pydicom_on_sample_files(tmp_path, name):
 
 
 def test_12bit_jpeg_extended_without_decoder_is_refused_with_reason(tmp_path):
-    from medgan.dicom.decode import _plugins
+    from medgan.dicom.pixels import _plugins
 
     shutil.copy(get_testdata_file("JPGExtended.dcm"), tmp_path / "ext12.dcm")
     result = scan_folder(tmp_path)
@@ -242,17 +242,17 @@ def test_indices_progress_and_cancel(tmp_path):
 def test_cancel_during_load_stops_quickly(tmp_path, monkeypatch):
     import time
 
-    from medgan.dicom import decode
+    from medgan.dicom import pixels
 
     write_series(tmp_path, n=40, rows=16, cols=16)
     series = _only_series(tmp_path)
-    real = decode._decode_file
+    real = pixels.decode_file
 
     def slow(*args, **kwargs):
         time.sleep(0.05)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(decode, "_decode_file", slow)
+    monkeypatch.setattr(pixels, "decode_file", slow)
     cancel = threading.Event()
     threading.Timer(0.15, cancel.set).start()
     started = time.monotonic()

@@ -13,9 +13,9 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
+from medgan.core.errors import Cancelled, DicomError
 from medgan.dicom import index as index_module
 from medgan.dicom.index import scan_folder
-from medgan.errors import Cancelled, DicomError
 from tests.dicom_factory import (
     NON_IMAGE_SOP_CLASSES,
     slice_positions,

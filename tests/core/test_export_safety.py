@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from medgan.errors import Cancelled, ExportError
+from medgan.core.errors import Cancelled, ExportError
 from medgan.export import ExportConfig, export_set
 from medgan.export.png import PngWriter
 from tests.core._export_data import provenance, synthetic

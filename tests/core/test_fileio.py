@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medgan.fileio import atomic_open, atomic_path, atomic_write_json, atomic_write_text
+from medgan.core.fileio import atomic_open, atomic_path, atomic_write_json, atomic_write_text
 
 
 def test_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:

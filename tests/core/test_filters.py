@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from medgan.filters import REASON_CODES, Decisions, FilterConfig, apply_filters
+from medgan.curate.filters import REASON_CODES, Decisions, FilterConfig, apply_filters
+from medgan.curate.score import ScoreTable
 from medgan.metrics.memorization import MemorizationCalibration
-from medgan.score import ScoreTable
 
 
 def _table(**overrides: list) -> ScoreTable:
@@ -117,7 +117,7 @@ def test_invalid_settings_are_refused(bad: dict) -> None:
 
 
 def test_works_on_real_scores_end_to_end() -> None:
-    from medgan.score import score_samples
+    from medgan.curate.score import score_samples
     from tests.core._score_data import phantom_set
 
     train, keys = phantom_set(10, 8, 32, seed=0)

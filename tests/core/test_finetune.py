@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from medgan.errors import ModelFileError
-from medgan.modelfile import ModelMetadata, check_compatible, load_model, save_model
+from medgan.core.errors import ModelFileError
 from medgan.models import build_models
+from medgan.models.modelfile import ModelMetadata, check_compatible, load_model, save_model
 
 
 def _images(n: int = 8, res: int = 64, seed: int = 0) -> np.ndarray:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from medgan.errors import Cancelled, ModelFileError
-from medgan.generate import generate, load_generator, to_modality
-from medgan.modelfile import ModelMetadata, load_model, save_model
+from medgan.core.errors import Cancelled, ModelFileError
+from medgan.generate.sampling import generate, load_generator, to_modality
 from medgan.models import build_models
+from medgan.models.modelfile import ModelMetadata, load_model, save_model
 
 
 def _model_file(tmp_path: Path, recipe: str = "default") -> Path:

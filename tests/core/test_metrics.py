@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from medgan.errors import Cancelled, DataError
+from medgan.core.errors import Cancelled, DataError
 from medgan.metrics.evaluation import EvaluationConfig, evaluate_sets
 from medgan.metrics.histogram import histogram_distance
 from medgan.metrics.memorization import calibrate_memorization, memorization_rate

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from medgan.errors import ModelFileError
-from medgan.modelfile import (
+from medgan.core.errors import ModelFileError
+from medgan.models.modelfile import (
     ModelMetadata,
     check_compatible,
     load_model,

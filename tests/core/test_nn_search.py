@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from medgan.errors import Cancelled, DataError
-from medgan.nn_search import (
+from medgan.core.errors import Cancelled, DataError
+from medgan.metrics.nn_search import (
     brute_force_nearest,
     features,
     nearest_neighbours,

@@ -102,9 +102,9 @@ def _write_study(root: Path) -> tuple[list[str], list[str]]:
 def _make_model(data: Path, out: Path) -> Path:
     """A model file through the engine's API: scan, training set from the marked study, a few
     training steps at a tiny width, metadata as ``medgan train`` writes it."""
-    from medgan.data import TrainingSetConfig, build_training_set
+    from medgan.dataset.training_set import TrainingSetConfig, build_training_set
     from medgan.dicom.index import scan_folder
-    from medgan.modelfile import ModelMetadata, save_model
+    from medgan.models.modelfile import ModelMetadata, save_model
     from medgan.train.config import TrainConfig
     from medgan.train.trainer import Trainer
 
@@ -130,7 +130,7 @@ def _make_model(data: Path, out: Path) -> Path:
 
 def _api_exports(model: Path, data: Path, parent: Path) -> list[Path]:
     """Export every format with and without real slices via ``export_set``."""
-    from medgan.data import TrainingSetConfig, build_training_set
+    from medgan.dataset.training_set import TrainingSetConfig, build_training_set
     from medgan.dicom.index import scan_folder
     from medgan.export import (
         ExportConfig,
@@ -139,8 +139,8 @@ def _api_exports(model: Path, data: Path, parent: Path) -> list[Path]:
         real_from_training,
         synthetic_from_engine,
     )
-    from medgan.generate import generate
-    from medgan.modelfile import load_model
+    from medgan.generate.sampling import generate
+    from medgan.models.modelfile import load_model
 
     loaded = load_model(model)
     meta = loaded.metadata

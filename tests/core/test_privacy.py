@@ -10,12 +10,13 @@ import sys
 
 import pytest
 
-from medgan import privacy
 from medgan.cli import main as cli_main
+from medgan.core import privacy
+from medgan.core.privacy import hash_id
 from medgan.dicom.decode import load_series
 from medgan.dicom.index import scan_folder
 from medgan.dicom.report import scan_to_json
-from medgan.privacy import hash_id, series_summary
+from medgan.dicom.summary import series_summary
 from tests.core.conftest import MARKER_ID, MARKER_NAME
 
 _MARKERS = (MARKER_NAME, MARKER_ID, "Zzmarkername", "ZZMARKER", "19991231")
@@ -36,7 +37,7 @@ def test_hash_id_is_short_stable_and_distinct():
 
 
 def test_hash_id_is_stable_across_processes_and_keyed(monkeypatch):
-    code = "from medgan.privacy import hash_id; print(hash_id('PAT-001'))"
+    code = "from medgan.core.privacy import hash_id; print(hash_id('PAT-001'))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == hash_id("PAT-001")
     monkeypatch.setenv("MEDGAN_HASH_KEY", "another installation")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from medgan.modelfile import ModelMetadata, load_model, save_model
+from medgan.models.modelfile import ModelMetadata, load_model, save_model
 from medgan.train.checkpoint import load_checkpoint
 from medgan.train.events import QualityMeasured, StepMetrics
 from medgan.train.quality import QualityProbe

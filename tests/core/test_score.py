@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from medgan.errors import Cancelled, DataError
-from medgan.score import COLUMNS, ScoreTable, calibration_of, discriminator_realism, score_samples
+from medgan.core.errors import Cancelled, DataError
+from medgan.curate.score import (
+    COLUMNS,
+    ScoreTable,
+    calibration_of,
+    discriminator_realism,
+    score_samples,
+)
 from tests.core._score_data import phantom_set
 
 
@@ -123,8 +129,8 @@ def test_realism_from_a_function_and_from_a_discriminator_module(training: tuple
 
 
 def test_realism_from_a_model_file_uses_its_final_discriminator(tmp_path: Path) -> None:
-    from medgan.modelfile import ModelMetadata, save_model
     from medgan.models import build_models
+    from medgan.models.modelfile import ModelMetadata, save_model
 
     torch.manual_seed(0)
     g, d = build_models("dcgan", 32, z_dim=16)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from medgan.errors import DataError, ModelFileError
+from medgan.core.errors import DataError, ModelFileError
 from medgan.train.checkpoint import list_checkpoints, load_checkpoint
 from medgan.train.config import TrainConfig, TrainConfigError
 from medgan.train.events import (

@@ -135,8 +135,8 @@ def scored_set(n: int = 40, m: int = 20, *, copies: int = 3, seed: int = 0, res:
 
     Returns ``(generated, scores, training_images)``.
     """
-    from medgan.generate import GeneratedSet
-    from medgan.score import score_samples
+    from medgan.curate.score import score_samples
+    from medgan.generate.sampling import GeneratedSet
 
     rng = np.random.default_rng(seed)
     train = np.tanh(rng.normal(size=(m, res, res))).astype(np.float32)
@@ -154,8 +154,8 @@ def tiny_model_file(path: Path, *, recipe: str = "dcgan", res: int = 32) -> Path
     """An untrained but valid model file (generator + discriminator) for fast tests."""
     import torch
 
-    from medgan.modelfile import ModelMetadata, save_model
     from medgan.models import build_models
+    from medgan.models.modelfile import ModelMetadata, save_model
 
     torch.manual_seed(0)
     g, d = build_models(recipe, res, width=8)

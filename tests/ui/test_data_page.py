@@ -214,7 +214,7 @@ def test_cancel_scan_restores_the_page(qtbot, page, tmp_path, monkeypatch, stall
         started.append(root)
         for i in range(10000):
             if cancel.is_set():
-                from medgan.errors import Cancelled
+                from medgan.core.errors import Cancelled
 
                 raise Cancelled()
             progress(i, 10000)
@@ -250,7 +250,7 @@ def test_unusable_folder_shows_error_and_keeps_buttons(qtbot, page, tmp_path) ->
 def test_event_loop_stays_responsive_scanning_and_browsing_a_study(qtbot, page, tmp_path,
                                                                    stall_probe) -> None:
     """A few hundred files: scan, thumbnails, viewer decoding, all with the loop < 100 ms."""
-    from medgan.demo import write_demo_study
+    from medgan.demo.study import write_demo_study
 
     folder = write_demo_study(tmp_path / "study", n_patients=4, slices_per_patient=60, size=128)
     warm_up_data_stack()
@@ -288,7 +288,7 @@ def test_viewer_reads_pixel_values_in_modality_units(qtbot, page, dicom_folder) 
 
 def test_cancel_training_set_build(qtbot, page, dicom_folder, monkeypatch) -> None:
     def slow_build(series_list, config, ranges, *, progress=None, cancel=None):
-        from medgan.errors import Cancelled
+        from medgan.core.errors import Cancelled
 
         for i in range(1000):
             if cancel.is_set():

@@ -24,7 +24,7 @@ def data():
 
 @pytest.fixture
 def page(qtbot, data):
-    from medgan.filters import apply_filters
+    from medgan.curate.filters import apply_filters
 
     generated, scores, train = data
     state = AppState()

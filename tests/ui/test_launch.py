@@ -16,7 +16,7 @@ def test_main_demo_opens_the_demo_study_without_errors(tmp_path: Path) -> None:
 
     This caught two workers importing pydicom at the same time (a half-initialised module).
     """
-    from medgan.demo import ensure_demo_study
+    from medgan.demo.study import ensure_demo_study
 
     ensure_demo_study(tmp_path / "cache")  # cached, as on a second launch: the scan starts at once
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", MEDGAN_CACHE=str(tmp_path / "cache"),

@@ -107,7 +107,7 @@ def test_drop_folder_scans_and_settings_survive_restart(qtbot, make_window, dico
 
 def test_demo_study_is_written_in_background_then_opened(qtbot, make_window, tmp_path,
                                                           monkeypatch, stall_probe) -> None:
-    import medgan.demo as demo
+    import medgan.demo.study as demo
 
     calls: list[bool] = []
 
@@ -151,7 +151,7 @@ def test_uncaught_exception_shows_dialog_and_is_logged(qtbot, make_window) -> No
 def test_closing_during_a_job_stops_it_and_calls_page_shutdown(qtbot, make_window, tmp_path,
                                                                 monkeypatch) -> None:
     def endless_scan(root, *, progress=None, cancel=None):
-        from medgan.errors import Cancelled
+        from medgan.core.errors import Cancelled
 
         while not cancel.is_set():
             time.sleep(0.01)

@@ -65,7 +65,7 @@ def test_run_to_the_end_updates_plots_samples_checkpoints_and_saves(qtbot, page,
         assert page.save_model_to(str(out)) is not None
     assert Path(saved.args[0]).exists()
     assert page.state.model_path == saved.args[0]
-    from medgan.modelfile import read_metadata
+    from medgan.models.modelfile import read_metadata
 
     meta = read_metadata(saved.args[0])
     assert meta.recipe == "default" and meta.resolution == 32 and meta.step == 60
@@ -209,7 +209,7 @@ def test_fine_tune_takes_over_the_model_and_refuses_a_tampered_file(qtbot, page,
 
 
 def test_saved_model_carries_no_identifying_summary_fields(qtbot, tmp_path):
-    from medgan.modelfile import read_metadata
+    from medgan.models.modelfile import read_metadata
 
     state = AppState()
     state.set_training_set(np.zeros((6, 32, 32), np.float32), {

@@ -9,7 +9,7 @@ import time
 import pytest
 from PySide6.QtWidgets import QPushButton
 
-from medgan.errors import Cancelled, DataError
+from medgan.core.errors import Cancelled, DataError
 from ui.workers import (
     FunctionWorker,
     LatestThrottle,

@@ -359,7 +359,7 @@ class DataPage(QWidget):
         if not chosen or self._build_handle is not None:
             return
         try:
-            from medgan.data import TrainingSetConfig
+            from medgan.dataset.training_set import TrainingSetConfig
 
             resolution, window = self.selection.settings()
             config = TrainingSetConfig(resolution=resolution, window=window)

@@ -295,7 +295,7 @@ class GeneratePage(QWidget):
         scores = self.result.scores if self.result is not None else None
         if scores is None:
             return
-        from medgan.filters import apply_filters
+        from medgan.curate.filters import apply_filters
 
         self.auto_decisions = apply_filters(scores, self.filter_config())
         far = distance_mask(scores, self.min_distance_value())

@@ -211,7 +211,7 @@ class TrainPage(QWidget):
         self.resume_from = None
         if path:
             try:
-                from medgan.modelfile import read_metadata
+                from medgan.models.modelfile import read_metadata
 
                 meta = read_metadata(path)
             except Exception as exc:  # noqa: BLE001 - shown to the user, start stays possible

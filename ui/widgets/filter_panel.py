@@ -1,5 +1,5 @@
 """Filter controls of the Generate page: realism, distance to the training set, duplicates,
-top-k and the memorization guard's explicit override → a ``medgan.filters.FilterConfig``."""
+top-k and the memorization guard's explicit override → a ``medgan.curate.filters.FilterConfig``."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ class FilterPanel(QGroupBox):
         return v / 100.0 * self.distance_max if v else None
 
     def filter_config(self) -> Any:
-        from medgan.filters import FilterConfig
+        from medgan.curate.filters import FilterConfig
 
         realism = self.min_realism.value() / 100.0
         return FilterConfig(

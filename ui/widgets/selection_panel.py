@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.widgets.series_tree import _series_title
+from ui.widgets.series_tree import series_title
 
 PREVIEW_COUNT = 32
 COL_SERIES, COL_COUNT, COL_FROM, COL_TO = range(4)
@@ -55,7 +55,7 @@ def build_preview(
     cancel: Any = None,
 ) -> tuple[Any, np.ndarray]:
     """Build the training set and a mosaic of evenly spaced samples (runs in a worker)."""
-    from medgan.data import build_training_set
+    from medgan.dataset.training_set import build_training_set
 
     ts = build_training_set(
         series_list, config, slice_ranges=slice_ranges, progress=progress, cancel=cancel
@@ -175,7 +175,7 @@ class SelectionPanel(QWidget):
         layout.addLayout(right, 2)
 
     def settings(self) -> tuple[int, str]:
-        """(resolution, window spec) as ``medgan.data.TrainingSetConfig`` takes them."""
+        """(resolution, window spec) as ``medgan.dataset.training_set.TrainingSetConfig`` takes them."""
         return int(self.resolution_box.currentData()), str(self.window_box.currentData())
 
     def fill(self, chosen: list[Any], ranges: dict[str, tuple[int, int]]) -> None:
@@ -185,7 +185,7 @@ class SelectionPanel(QWidget):
         for row, series in enumerate(chosen):
             start, stop = ranges[series.series_uid]
             who = series.patient_name or series.patient_id or "(no name)"
-            name = QTableWidgetItem(f"{who} — {_series_title(series)}")  # UI only, never logged
+            name = QTableWidgetItem(f"{who} — {series_title(series)}")  # UI only, never logged
             name.setData(Qt.ItemDataRole.UserRole, series.series_uid)
             name.setFlags(name.flags() & ~Qt.ItemFlag.ItemIsEditable)
             table.setItem(row, COL_SERIES, name)

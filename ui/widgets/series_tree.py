@@ -19,7 +19,7 @@ UID_ROLE = Qt.ItemDataRole.UserRole + 1
 THUMB_SIZE = 48
 
 
-def _series_title(series: Any) -> str:
+def series_title(series: Any) -> str:
     number = f"#{series.series_number} " if series.series_number is not None else ""
     return f"{number}{series.description or series.modality or 'Series'}"
 
@@ -88,7 +88,7 @@ class SeriesTree(QTreeWidget):
             )
         trainable = "yes" if series.trainable else f"no: {series.reason or 'not trainable'}"
         texts = {
-            COL_NAME: _series_title(series),
+            COL_NAME: series_title(series),
             COL_MODALITY: series.modality,
             COL_DESC: series.description,
             COL_IMAGES: str(series.n_images),

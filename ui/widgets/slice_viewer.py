@@ -78,8 +78,8 @@ class SliceDecodeWorker(Worker):
         self._refs = refs
 
     def work(self) -> None:
+        from medgan.core.errors import MedganError
         from medgan.dicom.decode import read_image
-        from medgan.errors import MedganError
 
         for index, ref in self._refs:
             if self.is_cancelled():

@@ -73,8 +73,8 @@ class ThumbnailWorker(Worker):
         self._size = size
 
     def work(self) -> int:
+        from medgan.core.errors import MedganError
         from medgan.dicom.decode import read_image
-        from medgan.errors import MedganError
 
         done = 0
         for i, series in enumerate(self._series):

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medgan.errors import Cancelled, ModelFileError
-from medgan.modelfile import LoadedModel, ModelMetadata, load_model
+from medgan.core.device import resolve_device
+from medgan.core.errors import Cancelled, ModelFileError
+from medgan.models.modelfile import LoadedModel, ModelMetadata, load_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -26,30 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], Any]
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` picks CUDA, then Apple MPS, then CPU; an unavailable explicit choice is an error."""
-    import torch
-
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return "mps"
-        return "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelFileError(
-            "CUDA was requested but no CUDA GPU is available.", advice="Use --device cpu or auto."
-        )
-    if device == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ModelFileError(
-                "Apple MPS was requested but is not available.", advice="Use --device cpu or auto."
-            )
-    return device
 
 
 @dataclass
@@ -155,7 +132,7 @@ def generate(
         model: a loaded generator, a loaded model file or a path to one.
         batch_size: samples per forward pass (memory only; results do not depend on it).
         progress: ``progress(done, n)`` after each batch.
-        cancel: set it to stop; raises :class:`medgan.errors.Cancelled`.
+        cancel: set it to stop; raises :class:`medgan.core.errors.Cancelled`.
     """
     import torch
 

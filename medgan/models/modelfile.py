@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medgan import __version__
-from medgan.errors import ModelFileError
-from medgan.fileio import atomic_path
+from medgan.core.errors import ModelFileError
+from medgan.core.fileio import atomic_path
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

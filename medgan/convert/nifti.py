@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from medgan.core.errors import Cancelled, DicomError, ExportError
+from medgan.core.fileio import atomic_path
 from medgan.dicom.records import SeriesRecord
-from medgan.errors import Cancelled, DicomError, ExportError
-from medgan.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 

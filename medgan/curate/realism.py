@@ -2,7 +2,7 @@
 
 The discriminator saved in the model file (``state["discriminator"]``) is rebuilt with the
 recipe's network and loaded strictly; its logits, through a sigmoid, are the per-slice realism
-probability of :func:`medgan.score.score_samples`.
+probability of :func:`medgan.curate.score.score_samples`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from medgan.errors import Cancelled
-from medgan.nn_search import resolve_device
+from medgan.core.device import resolve_device
+from medgan.core.errors import Cancelled
 
 RealismFn = Callable[[np.ndarray], np.ndarray]
 
@@ -23,7 +23,7 @@ RealismFn = Callable[[np.ndarray], np.ndarray]
 def discriminator_realism(model: Any, *, device: str = "auto", batch_size: int = 256) -> RealismFn:
     """A function images (B, R, R) → discriminator logits (B,), from a model file or a module.
 
-    ``model`` is a path to a model file, a loaded model (``medgan.modelfile.LoadedModel``, whose
+    ``model`` is a path to a model file, a loaded model (``medgan.models.modelfile.LoadedModel``, whose
     ``state["discriminator"]`` holds the final discriminator), or a ``torch.nn.Module``.
     """
     import torch
@@ -48,10 +48,10 @@ def _discriminator_module(model: Any) -> Any:
 
     if isinstance(model, torch.nn.Module):
         return model
-    from medgan.errors import ModelFileError
+    from medgan.core.errors import ModelFileError
 
     if isinstance(model, (str,)) or hasattr(model, "__fspath__"):
-        from medgan.modelfile import load_model
+        from medgan.models.modelfile import load_model
 
         model = load_model(model)
     state = getattr(model, "state", None)

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from medgan.core.errors import Cancelled, DataError
 from medgan.dataset.cache import cache_dir, cache_key, load_arrays, save_arrays
 from medgan.dicom.records import SeriesRecord
-from medgan.errors import Cancelled, DataError
 
 log = logging.getLogger(__name__)
 
@@ -284,13 +284,13 @@ def build_training_set(
         slice_ranges: per series UID, a ``range``/``slice``, a ``(start, stop)`` tuple or a list
             of indices into the series' sorted images; series not named use all slices.
         progress: ``progress(done, total)`` in slices.
-        cancel: set it to stop; raises :class:`medgan.errors.Cancelled`.
+        cancel: set it to stop; raises :class:`medgan.core.errors.Cancelled`.
     Raises:
         DataError: no series, untrainable or mixed-modality series, or no usable slice left.
     """
     from medgan.dicom.decode import load_series
+    from medgan.dicom.summary import patient_key
     from medgan.dicom.window import apply_window
-    from medgan.privacy import patient_key
 
     config = config or TrainingSetConfig()
     series_list = list(series_list)

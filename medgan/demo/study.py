@@ -1,6 +1,6 @@
 """The demo study: a procedurally generated head-CT DICOM study that ships with no data.
 
-:func:`write_demo_study` renders one :mod:`medgan.phantom` head per synthetic patient and
+:func:`write_demo_study` renders one :mod:`medgan.demo.phantom` head per synthetic patient and
 writes it as a CT Image Storage series (int16, rescale slope 1 / intercept -1024, HU) with
 valid, seed-derived UIDs, consistent geometry, brain window and fake, non-identifying names.
 The same seed and settings give byte-identical files (with the same numpy, scipy and
@@ -10,7 +10,7 @@ and the README's run command.
 
 Example::
 
-    from medgan.demo import ensure_demo_study
+    from medgan.demo.study import ensure_demo_study
     folder = ensure_demo_study()          # ~/.cache/medgan-studio/demo-v1
 """
 
@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from medgan.errors import Cancelled, ExportError, MedganError
-from medgan.phantom import HeadParams, random_head, render_head
+from medgan.core.errors import Cancelled, ExportError, MedganError
+from medgan.demo.phantom import HeadParams, random_head, render_head
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

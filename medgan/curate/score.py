@@ -37,11 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from medgan.errors import DataError
-from medgan.fileio import atomic_write_text
+from medgan.core.device import resolve_device
+from medgan.core.errors import DataError
+from medgan.core.fileio import atomic_write_text
+from medgan.curate.realism import RealismFn, batched_logits, discriminator_realism
 from medgan.metrics.memorization import MemorizationCalibration, calibrate_memorization
-from medgan.nn_search import nearest_neighbours, resolve_device
-from medgan.realism import RealismFn, batched_logits, discriminator_realism
+from medgan.metrics.nn_search import nearest_neighbours
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def score_samples(
             across patients (strongly recommended).
         realism: precomputed probabilities (N,) or a callable like ``realism_fn``.
         realism_fn: images (B, R, R) → logits (B,) (e.g. :func:`discriminator_realism`).
-        discriminator: a loaded model (``medgan.modelfile.LoadedModel``), a model path, or a
+        discriminator: a loaded model (``medgan.models.modelfile.LoadedModel``), a model path, or a
             torch discriminator module; its logits become the realism score.
         calibration: reuse thresholds from an earlier call (same training set).
         quantile / duplicate_quantile: see :mod:`medgan.metrics.memorization`.

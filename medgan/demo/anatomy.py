@@ -1,6 +1,6 @@
 """Inner anatomy of the head phantom: folded cortex, deep structures, lesions, mass effect.
 
-Helpers of :mod:`medgan.phantom`; each paints one group of structures into a block of HU
+Helpers of :mod:`medgan.demo.phantom`; each paints one group of structures into a block of HU
 values, given head-frame coordinates ``u`` (left), ``v`` (posterior), ``w`` (superior) in mm.
 """
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from medgan.phantom import HeadParams, Lesion, Textures
+    from medgan.demo.params import HeadParams, Lesion, Textures
 
 
 def sample_angular(

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from medgan.errors import Cancelled, DataError
+from medgan.core.device import resolve_device
+from medgan.core.errors import Cancelled, DataError
 
 if TYPE_CHECKING:
     import torch
@@ -66,22 +67,6 @@ class ChunkPlan:
     query_chunk: int
     reference_chunk: int
     workspace_bytes: int
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` → CUDA when available, then Apple MPS, else CPU; otherwise as given."""
-    import torch
-
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
 
 
 def plan_chunks(
@@ -163,7 +148,7 @@ def nearest_neighbours(
             64 MiB on the CPU, 1 GiB on a GPU.
         chunk_sizes: explicit (query_chunk, reference_chunk), overriding the budget.
         progress: ``progress(done_blocks, total_blocks)``.
-        cancel: set it to stop; raises :class:`medgan.errors.Cancelled`.
+        cancel: set it to stop; raises :class:`medgan.core.errors.Cancelled`.
     """
     import torch
 

@@ -1,6 +1,6 @@
 """Keep the good synthetic slices, reject the rest, and say why for each one.
 
-Filters run in a fixed order on a :class:`medgan.score.ScoreTable`:
+Filters run in a fixed order on a :class:`medgan.curate.score.ScoreTable`:
 
 1. memorization guard (on by default): a slice under the calibrated threshold is rejected
    unless ``allow_memorized=True``; the override is recorded;
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medgan.score import duplicate_groups
+from medgan.curate.score import duplicate_groups
 
 if TYPE_CHECKING:
-    from medgan.score import ScoreTable
+    from medgan.curate.score import ScoreTable
 
 #: Short codes of rejection causes, in the order filters run.
 REASON_CODES = ("memorized", "out_of_range", "empty", "low_realism", "duplicate", "top_k")
