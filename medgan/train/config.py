@@ -76,7 +76,8 @@ class TrainConfig:
     sample_every: int = 100
     n_samples: int = 16
     metrics_interval_s: float = 0.1  # at most ~10 StepMetrics per second
-    checkpoint_every: int = 500
+    checkpoint_every: int = 500  # a checkpoint every N steps ...
+    checkpoint_minutes: float | None = 5.0  # ... or every M minutes of training, if sooner
     # Sample quality (SWD against training slices) every N steps; 0 = never (medgan.train.quality)
     quality_every: int = 50
     quality_samples: int = 128
@@ -260,6 +261,7 @@ class TrainConfig:
         integer("n_samples", 1, 256)
         number("metrics_interval_s", 0.0)
         integer("checkpoint_every", 1)
+        number("checkpoint_minutes", 0.0, optional=True, lo_open=True)
         integer("quality_every", 0)
         integer("quality_samples", 8, 4096)
         integer("keep_checkpoints", 1)

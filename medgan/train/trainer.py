@@ -1,7 +1,10 @@
-"""The training loop: steps, events, cooperative stop/pause, checkpoints, failure handling.
+"""The training loop: a GAN step, then the hooks that are due; failures become results.
 
-The loop knows nothing about who listens: the GUI, the CLI progress bar and the tests all pass
-a plain callable. Events carry floats and numpy arrays only.
+Every job around the step (stop/pause, budget, divergence guard, metrics, sample grids,
+quality probes, checkpoints) is a hook (:mod:`medgan.train.hooks`, built-ins in
+:mod:`medgan.train.handlers`); a library user adds their own with ``hooks=[...]`` or
+:meth:`Trainer.add_hook`. The loop knows nothing about who listens: the GUI, the CLI progress
+bar and the tests all pass a plain callable. Events carry floats and numpy arrays only.
 
 Example::
 
@@ -14,9 +17,9 @@ Example::
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,29 +29,20 @@ import torch
 
 from medgan.core.device import amp_dtype, describe_device, is_out_of_memory, resolve_device
 from medgan.core.errors import MedganError, TrainingError
-from medgan.train import losses, setup, state
+from medgan.train import losses, setup
 from medgan.train.augment import Augmenter
-from medgan.train.checkpoint import (
-    Checkpoint,
-    data_fingerprint,
-    load_checkpoint,
-    save_checkpoint,
-)
+from medgan.train.checkpoint import Checkpoint, data_fingerprint, load_checkpoint
 from medgan.train.config import TrainConfig
 from medgan.train.events import (
-    CheckpointSaved,
     EventListener,
-    Paused,
-    QualityMeasured,
-    Resumed,
-    SampleGrid,
-    StepMetrics,
     TrainCancelled,
     TrainEvent,
     TrainFailed,
     TrainFinished,
     TrainStarted,
 )
+from medgan.train.handlers import Diverged, DivergenceGuard, default_hooks
+from medgan.train.hooks import END_CANCELLED, Hook, HookLike, RunState, as_hook
 from medgan.train.quality import METRIC, QualityProbe
 from medgan.train.step import EMA, GanStep
 
@@ -63,10 +57,6 @@ class TrainResult:
     message: str = ""
     advice: str | None = None
     elapsed_s: float = 0.0
-
-
-class _Diverged(Exception):
-    pass
 
 
 def read_checkpoint_config(path: str | Path) -> TrainConfig:
@@ -87,6 +77,7 @@ class Trainer:
         pause: threading.Event | None = None,
         init_model: dict[str, Any] | None = None,
         resume_from: str | Path | None = None,
+        hooks: Sequence[HookLike] = (),
     ) -> None:
         self.config = config
         self.images = setup.check_images(images, config)
@@ -155,9 +146,15 @@ class Trainer:
         )
         self.step = 0
         self.last_checkpoint: str | None = None
+        self.last_checkpoint_step: int | None = None
         if resume_from is not None:
-            state.restore(self, load_checkpoint(resume_from))
+            self.load_state_dict(load_checkpoint(resume_from))
         self.start_step = self.step
+        self.guard = DivergenceGuard(self.device)
+        self.hooks: list[Hook] = default_hooks(self)
+        for hook in hooks:
+            self.add_hook(hook)
+        self.run_state: RunState | None = None
         self._data = self._place_data()
         noise_gen = torch.Generator().manual_seed(config.seed + 1)
         self.fixed_noise = torch.randn(config.n_samples, config.z_dim, generator=noise_gen).to(
@@ -211,8 +208,56 @@ class Trainer:
             info["selected_swd"] = round(chosen.swd, 3)
         return info
 
-    def _checkpoint(self) -> Checkpoint:
-        return state.capture(self)
+    # ------------------------------------------------------------------ checkpoint state
+    def state_dict(self) -> Checkpoint:
+        """Everything needed to continue the run exactly: networks, optimizers, RNGs, etc."""
+        modules = {"G": self.G.state_dict(), "D": self.D.state_dict()}
+        if self.G_ema is not None:
+            modules["EMA"] = self.G_ema.state_dict()
+        if self.quality is not None:
+            modules.update(self.quality.modules())
+        lecam = self.step_fn.lecam
+        return Checkpoint(
+            step=self.step,
+            modules=modules,
+            optimizers={"G": self.step_fn.opt_g.state_dict(), "D": self.step_fn.opt_d.state_dict()},
+            rng=setup.capture_rng(self.gen),
+            meta={
+                "config": self.config.to_dict(),
+                "augment": self.augmenter.state_dict(),
+                "quality": self.quality.state_dict() if self.quality is not None else None,
+                "lecam": lecam.state_dict() if lecam is not None else None,
+                "data_fingerprint": self.fingerprint,
+                "n_images": int(self.images.shape[0]),
+                "device": self.device_text,
+                "grad_scaler": None,  # bf16 needs no loss scaling
+                "saved_at": time.time(),
+            },
+        )
+
+    def load_state_dict(self, ckpt: Checkpoint) -> None:
+        """Continue from ``ckpt`` (after checking it belongs to this run's networks)."""
+        setup.check_resume(ckpt, self.config)
+        if ckpt.meta.get("data_fingerprint") != self.fingerprint:
+            log.warning("Resuming on training images that differ from the checkpoint's.")
+        self.G.load_state_dict(ckpt.modules["G"])
+        self.D.load_state_dict(ckpt.modules["D"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(ckpt.modules.get("EMA") or ckpt.modules["G"])
+        self.step_fn.opt_g.load_state_dict(ckpt.optimizers["G"])
+        self.step_fn.opt_d.load_state_dict(ckpt.optimizers["D"])
+        self.augmenter.load_state_dict(ckpt.meta.get("augment") or {"p": 0.0}, self.device)
+        if self.step_fn.lecam is not None and ckpt.meta.get("lecam"):
+            self.step_fn.lecam.load_state_dict(ckpt.meta["lecam"], self.device)
+        if self.quality is not None and ckpt.meta.get("quality"):
+            self.quality.load_state_dict(ckpt.meta["quality"], ckpt.modules)
+        setup.restore_rng({**ckpt.rng, "fallback_seed": self.config.seed + ckpt.step}, self.gen)
+        self.step = ckpt.step
+        self.last_checkpoint = str(ckpt.path) if ckpt.path is not None else None
+        self.last_checkpoint_step = ckpt.step
+        log.info("Resumed from %s at step %d.", ckpt.path, ckpt.step)
+
+    _checkpoint = state_dict  # the name older code and tests use
 
     def _place_data(self) -> torch.Tensor:
         data = torch.from_numpy(self.images).unsqueeze(1)
@@ -225,8 +270,9 @@ class Trainer:
                 return data.pin_memory()
         return data.to(self.device)
 
-    # ------------------------------------------------------------------ events
-    def _emit(self, event: TrainEvent) -> None:
+    # ------------------------------------------------------------------ events and hooks
+    def emit(self, event: TrainEvent) -> None:
+        """Send ``event`` to the listener; a failing listener is logged, never fatal."""
         if self._listener is None:
             return
         try:
@@ -238,8 +284,18 @@ class Trainer:
                     "Training event listener failed on %s (training goes on).", type(event).__name__
                 )
 
-    def _samples(self) -> np.ndarray:
-        g = self.G_ema if self.G_ema is not None else self.G
+    _emit = emit
+
+    def add_hook(self, hook: HookLike, *, every: int | None = None) -> Hook:
+        """Run ``hook`` (a :class:`~medgan.train.hooks.Hook` or ``fn(trainer, state)``) after
+        every ``every`` steps, after the built-in hooks; returns the hook added."""
+        added = as_hook(hook, every)
+        self.hooks.append(added)
+        return added
+
+    def samples(self) -> np.ndarray:
+        """The model generator's images from the fixed noise, (N, R, R) float32 in [-1, 1]."""
+        g = self.model_generator
         was_training = g.training
         g.eval()
         with torch.no_grad():  # full precision: previews are few and cheap
@@ -247,15 +303,7 @@ class Trainer:
         g.train(was_training)
         return out[:, 0].cpu().numpy().astype(np.float32)
 
-    def _save(self) -> str | None:
-        if self.config.checkpoint_dir is None:
-            return None
-        path = save_checkpoint(
-            self.config.checkpoint_dir, self._checkpoint(), keep=self.config.keep_checkpoints
-        )
-        self.last_checkpoint = str(path)
-        self._emit(CheckpointSaved(step=self.step, path=str(path)))
-        return str(path)
+    _samples = samples
 
     # ------------------------------------------------------------------ loop
     def run(self) -> TrainResult:
@@ -280,10 +328,17 @@ class Trainer:
                 det_utils.fill_uninitialized_memory = prev_fill  # type: ignore[union-attr]
 
     def _run(self) -> TrainResult:
+        """Step, then call the hooks that are due; every job lives in a hook."""
         cfg = self.config
         self.start_step = self.step
         limit_s = cfg.minutes * 60.0 if cfg.minutes is not None else None
-        self._emit(
+        st = RunState(step=self.step, start_step=self.step, time_limit_s=limit_s)
+        st.last_checkpoint, st.last_checkpoint_step = (
+            self.last_checkpoint,
+            self.last_checkpoint_step,
+        )
+        self.run_state = st
+        self.emit(
             TrainStarted(
                 total_steps=cfg.steps,
                 time_limit_s=limit_s,
@@ -297,24 +352,16 @@ class Trainer:
         from medgan.train.compile import maybe_compile
 
         compiled = maybe_compile(self.step_fn, cfg.compile)
-        sync_every = 1 if self.device.type == "cpu" else 25
-        finite = torch.ones((), dtype=torch.bool, device=self.device)
-        last = {"t": 0.0, "step": self.step}
-        out: dict[str, torch.Tensor] = {}
-        t0 = time.perf_counter()
+        guards = [h for h in self.hooks if h.guard]
         try:
             self.step_fn.set_train()
-            while True:
-                if self.stop_event.is_set():
-                    return self._cancelled(t0)
-                if self.pause_event is not None and self.pause_event.is_set():
-                    t0 = self._wait_while_paused(t0)
-                    if self.stop_event.is_set():
-                        return self._cancelled(t0)
-                elapsed = time.perf_counter() - t0
-                if (cfg.steps is not None and self.step >= cfg.steps) or (
-                    limit_s is not None and elapsed >= limit_s
-                ):
+            st.t0 = time.perf_counter()
+            for hook in self.hooks:
+                hook.started(self, st)
+            while st.end is None:
+                for hook in self.hooks:
+                    hook.before_step(self, st)
+                if st.end is not None:
                     break
                 idx = torch.randint(
                     0,
@@ -324,47 +371,21 @@ class Trainer:
                     device=self.gen.device,
                 )
                 real = self._data[idx.to(self._data.device)].to(self.device, non_blocking=True)
-                out = compiled.run(real, self.step + 1)
-                self.step += 1
-                finite &= torch.isfinite(out["g_loss"]) & torch.isfinite(out["d_loss"])
-                due_metrics = time.perf_counter() - t0 - last["t"] >= cfg.metrics_interval_s
-                due_ckpt = cfg.checkpoint_dir is not None and self.step % cfg.checkpoint_every == 0
-                due_sample = self.step % cfg.sample_every == 0
-                if self.step % sync_every == 0 or due_metrics or due_ckpt or due_sample:
-                    if not bool(finite):
-                        raise _Diverged
-                if due_metrics:
-                    self._metrics(out, t0, last, limit_s)
-                if due_sample:
-                    self._emit(SampleGrid(step=self.step, images=self._samples()))
-                if self.quality is not None and self.step % cfg.quality_every == 0:
-                    self._probe(final=False)
-                if due_ckpt:
-                    self._save()
-            if not bool(finite):
-                raise _Diverged
-            if out and last["step"] != self.step:
-                self._metrics(out, t0, last, limit_s)
-            if self.step % cfg.sample_every != 0:
-                self._emit(SampleGrid(step=self.step, images=self._samples()))
-            path = self.last_checkpoint
-            if cfg.checkpoint_dir is not None and (
-                self.step % cfg.checkpoint_every != 0 or path is None
-            ):
-                path = self._save()
-            self._probe(final=True)
-            elapsed = time.perf_counter() - t0
-            self._emit(TrainFinished(step=self.step, elapsed_s=elapsed, checkpoint_path=path))
-            return TrainResult(
-                "finished",
-                self.step,
-                path,
-                f"Finished {self.step} steps in {elapsed:.0f} s.",
-                elapsed_s=elapsed,
-            )
-        except _Diverged:
+                st.outputs = compiled.run(real, self.step + 1)
+                self.step = st.step = self.step + 1
+                self.guard.accumulate(st.outputs)
+                due = [h for h in self.hooks if h.due(st)]
+                if due:
+                    for hook in guards + [h for h in due if not h.guard]:
+                        hook.after_step(self, st)
+                self._sync_checkpoint(st)
+            for hook in self.hooks:
+                hook.ended(self, st)
+            self._sync_checkpoint(st)
+            return self._result(st)
+        except Diverged:
             return self._failed(
-                t0,
+                st,
                 f"Training diverged by step {self.step}: the losses became NaN or infinite.",
                 "Lower the learning rates (lr_g, lr_d), e.g. halve them, or switch on the R1 "
                 "penalty (r1_gamma); then resume from the last good checkpoint.",
@@ -374,127 +395,53 @@ class Trainer:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
                 return self._failed(
-                    t0,
+                    st,
                     f"Out of memory on {self.device_text} at step {self.step}.",
                     f"Lower the batch size (now {cfg.batch_size}, try {max(1, cfg.batch_size // 2)})"
                     f" or the resolution (now {cfg.resolution}), or choose a smaller recipe width.",
                 )
             if isinstance(exc, MedganError):
-                return self._failed(t0, exc.message, exc.advice)
+                return self._failed(st, exc.message, exc.advice)
             log.exception("Training failed at step %d", self.step)
             return self._failed(
-                t0,
+                st,
                 f"Training failed at step {self.step}: {exc}",
                 "See the log for details; resume from the last checkpoint.",
             )
 
-    def _wait_while_paused(self, t0: float) -> float:
-        """Block (no busy loop) until pause clears or stop is set; return the shifted t0."""
-        assert self.pause_event is not None
-        self._emit(Paused(step=self.step))
-        began = time.perf_counter()
-        while self.pause_event.is_set() and not self.stop_event.wait(0.05):
-            pass
-        if not self.stop_event.is_set():
-            self._emit(Resumed(step=self.step))
-        return t0 + (time.perf_counter() - began)  # paused time does not count
-
-    def _metrics(
-        self, out: dict[str, torch.Tensor], t0: float, last: dict[str, float], limit_s: float | None
-    ) -> None:
-        now = time.perf_counter() - t0
-        steps_done = self.step - self.start_step
-        window_steps = self.step - last["step"]
-        window_t = max(1e-9, now - last["t"])
-        img_s = window_steps * self.config.batch_size / window_t
-        eta = None
-        rate = steps_done / max(now, 1e-9)
-        if self.config.steps is not None and rate > 0:
-            eta = (self.config.steps - self.step) / rate
-        if limit_s is not None:
-            eta = min(eta, limit_s - now) if eta is not None else limit_s - now
-        keys = list(out)
-        values = dict(zip(keys, torch.stack([out[k].float() for k in keys]).tolist(), strict=True))
-        extra = {
-            "r1": values["r1"],
-            "lr_g": float(self.step_fn.opt_g.param_groups[0]["lr"]),
-            "lr_d": float(self.step_fn.opt_d.param_groups[0]["lr"]),
-        }
-        if self.augmenter.last_r is not None:
-            extra["ada_r"] = float(self.augmenter.last_r)  # E[sign(D(real))], ADA's overfit gauge
-        self._emit(
-            StepMetrics(
-                step=self.step,
-                total_steps=self.config.steps,
-                g_loss=values["g_loss"],
-                d_loss=values["d_loss"],
-                d_real=values["d_real"],
-                d_fake=values["d_fake"],
-                aug_p=self.augmenter.p,
-                img_per_s=img_s,
-                elapsed_s=now,
-                eta_s=max(0.0, eta) if eta is not None and math.isfinite(eta) else None,
-                extra=extra,
-            )
+    def _sync_checkpoint(self, st: RunState) -> None:
+        self.last_checkpoint, self.last_checkpoint_step = (
+            st.last_checkpoint,
+            st.last_checkpoint_step,
         )
-        last["t"], last["step"] = now, self.step
 
-    def _cancelled(self, t0: float) -> TrainResult:
-        path = self.last_checkpoint
-        if self.config.checkpoint_dir is not None and (
-            path is None or self.step != self._ckpt_step()
-        ):
-            path = self._save()
-        self._probe(final=True)
-        elapsed = time.perf_counter() - t0
-        self._emit(TrainCancelled(step=self.step, elapsed_s=elapsed, checkpoint_path=path))
+    def _result(self, st: RunState) -> TrainResult:
+        elapsed = st.elapsed()
+        path = st.last_checkpoint if self.config.checkpoint_dir is not None else None
+        if st.end == END_CANCELLED:
+            self.emit(TrainCancelled(step=self.step, elapsed_s=elapsed, checkpoint_path=path))
+            return TrainResult(
+                "cancelled", self.step, path, f"Stopped at step {self.step}.", elapsed_s=elapsed
+            )
+        self.emit(TrainFinished(step=self.step, elapsed_s=elapsed, checkpoint_path=path))
         return TrainResult(
-            "cancelled", self.step, path, f"Stopped at step {self.step}.", elapsed_s=elapsed
+            "finished",
+            self.step,
+            path,
+            f"Finished {self.step} steps in {elapsed:.0f} s.",
+            elapsed_s=elapsed,
         )
 
-    def _probe(self, *, final: bool) -> None:
-        """Measure sample quality (regular probe, or the transient one of the last step)."""
-        if self.quality is None or self.step == 0:
-            return
-        g = self.model_generator
-        if final:
-            snap = self.quality.probe_final(self.step, g)
-        else:
-            snap = self.quality.probe(self.step, g, self.D)
-        # At the end: the state a model file holds (so a tie names the last step, as saved).
-        best = (self.quality.selected() if final else self.quality.best) or snap
-        self._emit(
-            QualityMeasured(
-                step=snap.step,
-                swd=snap.swd,
-                best_step=best.step,
-                best_swd=best.swd,
-                final=final,
-            )
-        )
-
-    def _ckpt_step(self) -> int | None:
-        if self.last_checkpoint is None:
-            return None
-        try:
-            return int(Path(self.last_checkpoint).stem.split("-")[1])
-        except (IndexError, ValueError):
-            return None
-
-    def _failed(self, t0: float, message: str, advice: str | None) -> TrainResult:
+    def _failed(self, st: RunState, message: str, advice: str | None) -> TrainResult:
         log.error("%s %s", message, advice or "")
-        self._emit(
+        self._sync_checkpoint(st)
+        self.emit(
             TrainFailed(
                 step=self.step, message=message, advice=advice, checkpoint_path=self.last_checkpoint
             )
         )
         return TrainResult(
-            "failed",
-            self.step,
-            self.last_checkpoint,
-            message,
-            advice,
-            elapsed_s=time.perf_counter() - t0,
+            "failed", self.step, self.last_checkpoint, message, advice, elapsed_s=st.elapsed()
         )
 
 
