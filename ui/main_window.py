@@ -4,16 +4,22 @@ menus, drag-and-drop of folders, settings remembered between runs, and a clean s
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -29,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from ui.about import about_html
 from ui.log_handler import log_handler
+from ui.pages.base import Page, PageSpec, UnavailablePage, build_page
 from ui.state import AppState
 from ui.warmup import (  # noqa: F401 - warm_up* re-exported for callers of ui.main_window
     describe_device,
@@ -41,37 +48,51 @@ from ui.widgets.log_panel import LogPanel
 from ui.widgets.status_bar import AppStatusBar
 from ui.workers import FunctionWorker, WorkerHandle, registry, start_worker
 
+if TYPE_CHECKING:
+    from ui.pages.data_page import DataPage
+
 log = logging.getLogger(__name__)
 
 TITLE = "MedGAN Studio"
 MAX_RECENT = 8
-PAGES: tuple[tuple[str, str, str], ...] = (
-    # (key, label, "module:Class")
-    ("data", "1  Data", "ui.pages.data_page:DataPage"),
-    ("train", "2  Train", "ui.pages.train_page:TrainPage"),
-    ("generate", "3  Generate", "ui.pages.generate_page:GeneratePage"),
-    ("export", "4  Export", "ui.pages.export_page:ExportPage"),
+
+
+# Page modules load when the window builds the page (they pull in pyqtgraph), right after the
+# window shows: these factories import them.
+def _data_page(state: AppState, parent: QWidget) -> Page:
+    from ui.pages.data_page import DataPage
+
+    return DataPage(state, parent)
+
+
+def _train_page(state: AppState, parent: QWidget) -> Page:
+    from ui.pages.train_page import TrainPage
+
+    return TrainPage(state, parent)
+
+
+def _generate_page(state: AppState, parent: QWidget) -> Page:
+    from ui.pages.generate_page import GeneratePage
+
+    return GeneratePage(state, parent)
+
+
+def _export_page(state: AppState, parent: QWidget) -> Page:
+    from ui.pages.export_page import ExportPage
+
+    return ExportPage(state, parent)
+
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("data", "1  Data", _data_page),
+    PageSpec("train", "2  Train", _train_page),
+    PageSpec("generate", "3  Generate", _generate_page),
+    PageSpec("export", "4  Export", _export_page),
 )
+PAGE_KEYS: tuple[str, ...] = tuple(spec.key for spec in PAGES)
 
 WARM_UP_DELAY_MS = 1500
 UI_SWITCH_INTERVAL_S = 0.001
-
-
-class _ComingSoon(QLabel):
-    def __init__(self, state: AppState, parent: QWidget | None = None, *, name: str = "") -> None:
-        super().__init__(f"The {name} page is coming.", parent)
-        self.state = state
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-
-
-def _load_page(spec: str, state: AppState, parent: QWidget, label: str) -> QWidget:
-    module_name, cls_name = spec.split(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), cls_name)
-        return cls(state, parent)
-    except Exception:  # noqa: BLE001 - one broken page must not take the window down
-        log.exception("Could not build the %s page", label)
-        return _ComingSoon(state, parent, name=label.split()[-1])
 
 
 class MainWindow(QMainWindow):
@@ -104,17 +125,17 @@ class MainWindow(QMainWindow):
         self.stack = QStackedWidget(self)
         # Pages are built right after the window shows (they pull in pyqtgraph), so the
         # window appears fast; ``page(key)`` builds one on demand.
-        self._pages: dict[str, QWidget] = {}
-        for _key, label, _spec in PAGES:
+        self._pages: dict[str, Page] = {}
+        for spec in PAGES:
             holder = QLabel("Loading…", self.stack)
             holder.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.stack.addWidget(holder)
-            QListWidgetItem(label, self.nav)
+            QListWidgetItem(spec.label, self.nav)
         self._page_timer = QTimer(self)
         self._page_timer.setSingleShot(True)
         self._page_timer.timeout.connect(self._build_next_page)
         self._ready = False  # the data stack is imported (warm-up stage 1 done)
-        self._when_ready: list[Any] = []
+        self._when_ready: list[Callable[[], object]] = []
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.currentRowChanged.connect(lambda row: self._on_page_changed(row))
         splitter = QSplitter(self)
@@ -155,7 +176,7 @@ class MainWindow(QMainWindow):
         self.task_label = self.status.task_label
         self.task_bar = self.status.task_bar
 
-    def _action(self, text: str, slot: Any, shortcut: QKeySequence | str | None = None,
+    def _action(self, text: str, slot: Callable[[], object], shortcut: QKeySequence | str | None = None,
                 tip: str = "") -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
@@ -184,8 +205,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.quit_action)
 
         view_menu = menu.addMenu("&View")
-        for row, (_key, label, _spec) in enumerate(PAGES):
-            view_menu.addAction(self._action(f"{label.split()[-1]} page",
+        for row, spec in enumerate(PAGES):
+            view_menu.addAction(self._action(f"{spec.name} page",
                                              lambda r=row: self.nav.setCurrentRow(r), f"Ctrl+{row + 1}"))
         view_menu.addSeparator()
         toggle = self.log_dock.toggleViewAction()
@@ -198,20 +219,22 @@ class MainWindow(QMainWindow):
 
     # -- pages ------------------------------------------------------------------------------
     @property
-    def pages(self) -> dict[str, QWidget]:
+    def pages(self) -> dict[str, Page]:
         """Every page, by key (builds those not built yet)."""
-        for key, _label, _spec in PAGES:
+        for key in PAGE_KEYS:
             self.page(key)
         return dict(self._pages)
 
-    def page(self, key: str) -> QWidget:
+    def built_pages(self) -> list[str]:
+        """Keys of the pages built so far (start-up builds them one per event-loop turn)."""
+        return list(self._pages)
+
+    def page(self, key: str) -> Page:
         """The page ``key`` ("data", "train", "generate", "export"), built on first use."""
         if key in self._pages:
             return self._pages[key]
-        keys = [k for k, _l, _s in PAGES]
-        row = keys.index(key)
-        _key, label, spec = PAGES[row]
-        page = _load_page(spec, self.state, self.stack, label)
+        row = PAGE_KEYS.index(key)
+        page = build_page(PAGES[row], self.state, self.stack)
         page.setObjectName(f"{key.capitalize()}Page")
         old = self.stack.widget(row)
         self.stack.insertWidget(row, page)
@@ -219,20 +242,24 @@ class MainWindow(QMainWindow):
         old.deleteLater()
         self._pages[key] = page
         self.stack.setCurrentIndex(max(0, self.nav.currentRow()))
-        if key == "data":
-            scan_done = getattr(page, "scan_finished", None)
-            if scan_done is not None:
-                scan_done.connect(self._on_scan_finished)
-            demo = getattr(page, "demo_requested", None)
-            if demo is not None:
-                demo.connect(self.open_demo_study)
+        page.scan_finished.connect(self._on_scan_finished)
+        page.demo_requested.connect(self.open_demo_study)
         if len(self._pages) == len(PAGES):
             QTimer.singleShot(0, self._maybe_ready)
         return page
 
+    def data_page(self) -> DataPage | None:
+        """The Data page, or None when it could not be built (the log says why)."""
+        page = self.page("data")
+        if isinstance(page, UnavailablePage):
+            return None
+        from ui.pages.data_page import DataPage  # already imported: the page was built
+
+        return page if isinstance(page, DataPage) else None
+
     def _build_next_page(self) -> None:
         """Build one missing page per event-loop turn, the visible one first."""
-        order = [self.current_page_name()] + [k for k, _l, _s in PAGES]
+        order = [self.current_page_name(), *PAGE_KEYS]
         missing = [k for k in order if k not in self._pages]
         if missing:
             self.page(missing[0])
@@ -242,7 +269,7 @@ class MainWindow(QMainWindow):
             freeze_long_lived_objects()
             self._maybe_ready()
 
-    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
         self._start_up(page_delay_ms=30)  # let the shell paint first
 
@@ -273,7 +300,7 @@ class MainWindow(QMainWindow):
         for action in pending:
             action()
 
-    def run_when_ready(self, action: Any) -> None:
+    def run_when_ready(self, action: Callable[[], object]) -> None:
         """Run ``action`` now, or once the pages are built and the data libraries imported
         (about a second after start), so a job never competes with start-up work."""
         if self._ready:
@@ -291,8 +318,7 @@ class MainWindow(QMainWindow):
         if isinstance(win_state, QByteArray):
             self.restoreState(win_state)
         page = self.settings.value("window/page", "data")
-        keys = [k for k, _l, _s in PAGES]
-        self.nav.setCurrentRow(keys.index(page) if page in keys else 0)
+        self.nav.setCurrentRow(PAGE_KEYS.index(page) if page in PAGE_KEYS else 0)
 
     def _save_settings(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -329,21 +355,17 @@ class MainWindow(QMainWindow):
     # -- navigation -------------------------------------------------------------------------
     def current_page_name(self) -> str:
         row = max(0, self.nav.currentRow())
-        return PAGES[row][0]
+        return PAGE_KEYS[row]
 
-    def show_page(self, key: str) -> QWidget:
+    def show_page(self, key: str) -> Page:
         page = self.page(key)
-        keys = [k for k, _l, _s in PAGES]
-        self.nav.setCurrentRow(keys.index(key))
+        self.nav.setCurrentRow(PAGE_KEYS.index(key))
         return page
 
     def _on_page_changed(self, row: int) -> None:
         if not self.isVisible():
             return
-        page = self.page(PAGES[row][0])
-        hook = getattr(page, "on_shown", None)
-        if callable(hook):
-            hook()
+        self.page(PAGE_KEYS[row]).on_shown()
 
     def _update_title(self) -> None:
         parts = [TITLE]
@@ -366,12 +388,12 @@ class MainWindow(QMainWindow):
         if not self._ready:
             self.run_when_ready(lambda: self.open_folder(folder))
             return
-        data = self.show_page("data")
-        scan = getattr(data, "scan_folder", None)
-        if scan is None:
+        self.show_page("data")
+        data = self.data_page()
+        if data is None:
             show_error(self, "The Data page is not available.", "See the log panel for details.")
             return
-        scan(str(folder))
+        data.scan_folder(str(folder))
 
     def _on_scan_finished(self, root: str, ok: bool) -> None:
         if ok and root and root != self._demo_root():
@@ -393,11 +415,7 @@ class MainWindow(QMainWindow):
             show_error(self, "The demo study is not available in this installation.",
                        "Open a DICOM folder instead (File → Open DICOM folder…).")
             return
-        params = inspect.signature(ensure_demo_study).parameters
-        worker = FunctionWorker(
-            ensure_demo_study, name="demo-study",
-            progress_kw="progress" if "progress" in params else None,
-            cancel_kw="cancel" if "cancel" in params else None)
+        worker = FunctionWorker(ensure_demo_study, name="demo-study")
         self.state.set_task("Preparing the demo study…", -1.0, key="demo")
         self._demo_handle = start_worker(
             worker, self,
@@ -406,7 +424,7 @@ class MainWindow(QMainWindow):
             on_failed=lambda m, a: show_error(self, f"The demo study could not be written: {m}", a),
             on_finished=self._on_demo_finished)
 
-    def _on_demo_ready(self, path: Any) -> None:
+    def _on_demo_ready(self, path: object) -> None:
         self.settings.setValue("demo/root", str(path))
         if not self._closing:
             self.open_folder(str(path))
@@ -494,12 +512,13 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self.status.stop()
         for key in ("train", "generate", "export", "data"):
-            shutdown = getattr(self._pages.get(key), "shutdown", None)
-            if callable(shutdown):
-                try:
-                    shutdown()
-                except Exception:  # noqa: BLE001 - keep closing
-                    log.exception("The %s page did not shut down cleanly", key)
+            page = self._pages.get(key)
+            if page is None:
+                continue
+            try:
+                page.shutdown()
+            except Exception:  # noqa: BLE001 - keep closing
+                log.exception("The %s page did not shut down cleanly", key)
         self._warm_timer.stop()
         self._page_timer.stop()
         self._when_ready.clear()

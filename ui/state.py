@@ -14,15 +14,25 @@ Example::
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+if TYPE_CHECKING:  # the window opens before the data stack is imported (tests check it)
+    from medgan.curate.filters import Decisions
+    from medgan.curate.score import ScoreTable
+    from medgan.dataset.training_set import TrainingSet
+    from medgan.dicom.records import ScanResult, SeriesRecord
+    from medgan.generate.sampling import GeneratedSet
+
 log = logging.getLogger(__name__)
 
 SliceRange = tuple[int, int]  # [start, stop) indices into a series' sorted images
+# A built training set, or bare float32 (N, R, R) images in [-1, 1] (tests, screenshots).
+TrainingData = Union["TrainingSet", np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ class AppState(QObject):
     Signals:
         scan_changed(object): the new ``ScanResult`` or None.
         selection_changed(): selected series or slice ranges changed.
-        training_set_changed(object): the new training set object (or None).
+        training_set_changed(object): the new ``TrainingData`` (or None).
         model_changed(str): path of the current model file ("" when none).
         generated_changed(): generated images, scores or decisions changed.
         task_changed(str, float): current task text ("" when idle) and progress (0..1, -1 busy).
@@ -57,26 +67,27 @@ class AppState(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._scan: Any = None
-        self._selected: list[Any] = []
+        self._scan: ScanResult | None = None
+        self._selected: list[SeriesRecord] = []
         self._ranges: dict[str, SliceRange] = {}
-        self._training_set: Any = None
+        self._training_set: TrainingData | None = None
         self._training_images: np.ndarray | None = None
+        self._training_keys: np.ndarray | None = None
         self._training_summary: dict[str, Any] = {}
         self._model_path = ""
-        self._generated: Any = None
-        self._scores: Any = None
-        self._decisions: Any = None
+        self._generated: GeneratedSet | None = None
+        self._scores: ScoreTable | None = None
+        self._decisions: Decisions | None = None
         self._tasks: dict[str, TaskInfo] = {}
         self._device = ""
 
     # -- scan -------------------------------------------------------------------------------
     @property
-    def scan(self) -> Any:
-        """The current ``medgan.dicom.records.ScanResult``, or None."""
+    def scan(self) -> ScanResult | None:
+        """The current scan, or None."""
         return self._scan
 
-    def set_scan(self, scan: Any) -> None:
+    def set_scan(self, scan: ScanResult | None) -> None:
         """Replace the scan; clears the selection (it referred to the old series)."""
         self._scan = scan
         self._selected = []
@@ -86,7 +97,7 @@ class AppState(QObject):
 
     # -- selection --------------------------------------------------------------------------
     @property
-    def selected_series(self) -> list[Any]:
+    def selected_series(self) -> list[SeriesRecord]:
         """Series chosen for training, in tree order."""
         return list(self._selected)
 
@@ -95,7 +106,8 @@ class AppState(QObject):
         """Per series UID, the [start, stop) range of sorted slices to use."""
         return dict(self._ranges)
 
-    def set_selection(self, series: list[Any], ranges: dict[str, SliceRange] | None = None) -> None:
+    def set_selection(self, series: list[SeriesRecord],
+                      ranges: dict[str, SliceRange] | None = None) -> None:
         """Set the chosen series and (optionally) their slice ranges."""
         self._selected = list(series)
         uids = {s.series_uid for s in self._selected}
@@ -115,8 +127,8 @@ class AppState(QObject):
 
     # -- training set -----------------------------------------------------------------------
     @property
-    def training_set(self) -> Any:
-        """The ``medgan.dataset.training_set.TrainingSet`` (or None)."""
+    def training_set(self) -> TrainingData | None:
+        """The ``TrainingSet`` (or the bare images it was given as, or None)."""
         return self._training_set
 
     @property
@@ -125,65 +137,73 @@ class AppState(QObject):
         return self._training_images
 
     @property
+    def training_patient_keys(self) -> np.ndarray | None:
+        """Hashed patient key per training image (None for bare images)."""
+        return self._training_keys
+
+    @property
     def training_summary(self) -> dict[str, Any]:
         """De-identified summary of the training set (counts, resolution, window...)."""
         return dict(self._training_summary)
 
-    def set_training_set(self, training_set: Any, summary: dict[str, Any] | None = None) -> None:
-        """Store a training set: a ``TrainingSet`` object or a bare float32 array."""
-        if training_set is None:
-            images, info = None, {}
-        elif isinstance(training_set, np.ndarray):
-            images, info = training_set, {}
-        else:
-            images = getattr(training_set, "images", None)
-            summarize = getattr(training_set, "summary", None)
-            info = summarize() if callable(summarize) else {}
+    def set_training_set(self, training_set: TrainingData | None,
+                         summary: dict[str, Any] | None = None) -> None:
+        """Store a training set: a ``TrainingSet`` or bare float32 (N, R, R) images."""
+        images: np.ndarray | None = None
+        keys: np.ndarray | None = None
+        info: dict[str, Any] = {}
+        if isinstance(training_set, np.ndarray):
+            images = training_set
+        elif training_set is not None:
+            images, keys, info = training_set.images, training_set.patient_keys, training_set.summary()
         if images is not None:
             images = np.asarray(images, dtype=np.float32)
             info = {"n_images": int(images.shape[0]), "resolution": int(images.shape[-1]), **info}
         self._training_set = training_set
         self._training_images = images
+        self._training_keys = keys
         self._training_summary = {**info, **(summary or {})}
         self.training_set_changed.emit(training_set)
 
     # -- model ------------------------------------------------------------------------------
     @property
     def model_path(self) -> str:
+        """Path of the current model file ("" when none)."""
         return self._model_path
 
-    def set_model_path(self, path: str | None) -> None:
+    def set_model_path(self, path: str | os.PathLike[str] | None) -> None:
         self._model_path = str(path or "")
         self.model_changed.emit(self._model_path)
 
     # -- generated set ----------------------------------------------------------------------
     @property
-    def generated(self) -> Any:
-        """The ``medgan.generate.sampling.GeneratedSet`` (or None)."""
+    def generated(self) -> GeneratedSet | None:
+        """The generated set (or None)."""
         return self._generated
 
     @property
-    def scores(self) -> Any:
-        """The ``medgan.curate.score.ScoreTable`` for ``generated`` (or None)."""
+    def scores(self) -> ScoreTable | None:
+        """The scores for ``generated`` (None when there was nothing to score against)."""
         return self._scores
 
     @property
-    def decisions(self) -> Any:
+    def decisions(self) -> Decisions | None:
         """Keep/reject decisions for ``generated`` (or None)."""
         return self._decisions
 
-    def set_generated(self, generated: Any, scores: Any = None, decisions: Any = None) -> None:
+    def set_generated(self, generated: GeneratedSet | None, scores: ScoreTable | None = None,
+                      decisions: Decisions | None = None) -> None:
         """Replace the generated set; scores and decisions belong to it."""
         self._generated = generated
         self._scores = scores
         self._decisions = decisions
         self.generated_changed.emit()
 
-    def set_scores(self, scores: Any) -> None:
+    def set_scores(self, scores: ScoreTable | None) -> None:
         self._scores = scores
         self.generated_changed.emit()
 
-    def set_decisions(self, decisions: Any) -> None:
+    def set_decisions(self, decisions: Decisions | None) -> None:
         self._decisions = decisions
         self.generated_changed.emit()
 

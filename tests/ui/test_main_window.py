@@ -56,7 +56,7 @@ def test_shell_pages_shortcuts_status_and_log(qtbot, make_window) -> None:
     assert list(window.pages) == ["data", "train", "generate", "export"]
     assert type(window.pages["data"]).__name__ == "DataPage"
     for key, cls in (("train", "TrainPage"), ("generate", "GeneratePage"), ("export", "ExportPage")):
-        assert type(window.pages[key]).__name__ in (cls, "_ComingSoon")
+        assert type(window.pages[key]).__name__ in (cls, "UnavailablePage")
     # keyboard shortcuts switch pages
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=3000)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.pages.base import Page
 from ui.state import AppState
 from ui.widgets.error_dialog import show_error
 from ui.widgets.problems_panel import ProblemsPanel
@@ -58,11 +59,9 @@ def run_build(*args: Any, **kwargs: Any) -> tuple[Any, np.ndarray]:
     return build_preview(*args, **kwargs)
 
 
-class DataPage(QWidget):
-    """The first workflow step. See the module docstring."""
-
-    scan_finished = Signal(str, bool)  # root, success
-    demo_requested = Signal()  # the main window writes/opens the demo study
+class DataPage(Page):
+    """The first workflow step. See the module docstring. Emits ``Page.scan_finished`` and
+    ``Page.demo_requested``."""
 
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from ui.jobs import export_job, warm_up_export
+from ui.pages.base import Page
+from ui.state import AppState
 from ui.widgets.error_dialog import show_error
 from ui.workers import FunctionWorker, WorkerHandle, describe_error, start_worker
 
@@ -61,12 +63,12 @@ def default_export_root() -> Path:
     return Path(docs or Path.home()) / "MedGAN exports"
 
 
-class ExportPage(QWidget):
+class ExportPage(Page):
     """The Export step; reads the generated set, scores and decisions from AppState."""
 
     export_finished = Signal(str)  # the export folder
 
-    def __init__(self, state: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.handle: WorkerHandle | None = None

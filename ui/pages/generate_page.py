@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
 
 from ui.curation import compose_decisions, distance_mask, sort_order
 from ui.jobs import GenerationResult, generate_and_score
+from ui.pages.base import Page
+from ui.state import AppState
 from ui.widgets.compare_view import CompareView
 from ui.widgets.error_dialog import show_error
 from ui.widgets.filter_panel import FilterPanel
@@ -47,12 +49,12 @@ SORT_KEYS = (
 SHOW_MODES = (("all", "All"), ("kept", "Kept"), ("rejected", "Rejected"))
 
 
-class GeneratePage(QWidget):
+class GeneratePage(Page):
     """The Generate step: N, seed, batch → gallery with scores, filters and decisions."""
 
     generated = Signal()  # a new set is shown
 
-    def __init__(self, state: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.handle: WorkerHandle | None = None
@@ -184,8 +186,7 @@ class GeneratePage(QWidget):
         """Generate and score in a worker; False when there is no model or a job is running."""
         if self.is_busy() or not self.state.model_path:
             return False
-        training = self.state.training_set
-        keys = getattr(training, "patient_keys", None)
+        keys = self.state.training_patient_keys
         worker = FunctionWorker(
             generate_and_score,
             self.state.model_path,

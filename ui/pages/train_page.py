@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
 
 from medgan.train import events as ev
 from ui.jobs import probe_devices, save_trained_model
+from ui.pages.base import Page
+from ui.state import AppState
 from ui.train_worker import TrainerFactory, TrainWorker
 from ui.widgets.error_dialog import show_error
 from ui.widgets.loss_plot import LossPlot
@@ -54,13 +56,13 @@ def default_runs_dir() -> Path:
     return Path(base or Path.home() / ".medgan-studio") / "runs"
 
 
-class TrainPage(QWidget):
+class TrainPage(Page):
     """The Train step. ``phase`` is one of idle, running, paused, stopping, finished."""
 
     run_ended = Signal(str)  # "finished", "cancelled" or "failed"
     model_saved = Signal(str)
 
-    def __init__(self, state: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
         self.trainer_factory: TrainerFactory | None = None  # tests inject a fake trainer
