@@ -63,6 +63,9 @@ class ModelMetadata:
     seed: int = 0
     step: int = 0  # the training step of the weights held (the selected snapshot)
     quality: dict[str, Any] = field(default_factory=dict)  # Trainer.selection(): SWD per probe
+    # Compact training history (medgan.train.listeners.TrainingHistory): losses, probes, a few
+    # small sample grids; empty in files written before it existed or elsewhere.
+    history: dict[str, Any] = field(default_factory=dict)
     medgan_version: str = __version__
     torch_version: str = ""
     created: str = ""  # ISO 8601 UTC, when the file was written
@@ -109,6 +112,8 @@ class ModelMetadata:
             ) from exc
         if not isinstance(meta.quality, dict):
             meta.quality = {}
+        if not isinstance(meta.history, dict):
+            meta.history = {}
         if not isinstance(meta.recipe, str) or not meta.recipe:
             raise ModelFileError("The model file's metadata names no recipe.")
         _check_sizes(meta)
