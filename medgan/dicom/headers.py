@@ -20,7 +20,7 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian
 from medgan.dicom.frames import frame_refs
 from medgan.dicom.pixels import decoder_problem
 from medgan.dicom.rawtags import RawTags
-from medgan.dicom.records import FileHeader, ImageRef
+from medgan.dicom.records import FileHeader, ImageRef, LabelObject
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,9 @@ _NON_IMAGE_CLASSES: tuple[tuple[str, str], ...] = (
     ("1.2.840.10008.5.1.4.43.", "generic implant template"),
 )
 _RT_IMAGE = "1.2.840.10008.5.1.4.1.1.481.1"
+_SEG = "1.2.840.10008.5.1.4.1.1.66.4"
+_RTSTRUCT = "1.2.840.10008.5.1.4.1.1.481.3"
+_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 _NON_IMAGE_MODALITIES = {
     "SR": "structured report", "PR": "presentation state", "SEG": "segmentation",
     "RTPLAN": "RT plan", "RTSTRUCT": "RT structure set", "RTDOSE": "RT dose grid",
@@ -148,12 +151,52 @@ def _check_encapsulated(fp: BinaryIO, offset: int, file_size: int, n_frames: int
 def read_header(path: str) -> FileHeader:
     """Classify one file from its header; never raises for bad input."""
     try:
-        return _read_header(path)
+        head = _read_header(path)
+        if head.kind == "non_dicom" and path.lower().endswith(_DICOM_SUFFIXES):
+            return _misnamed(path)
+        return head
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - one broken file must not stop a scan
         log.debug("unreadable DICOM header in a file: %s", type(exc).__name__)
         return FileHeader(path, "problem", f"unreadable DICOM header ({type(exc).__name__})")
+
+
+def _misnamed(path: str) -> FileHeader:
+    """A file named like DICOM that is not: its own problem, with the reason."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = -1
+    if size == 0:
+        return FileHeader(path, "problem", "empty file (zero bytes) named like a DICOM file")
+    return FileHeader(
+        path, "problem", f"not DICOM ({size} bytes without a DICOM header) despite its name"
+    )
+
+
+def _label_object(path: str, ds: Dataset, sop_class: str) -> LabelObject:
+    """What a SEG or RTSTRUCT refers to, from its header (no pixel data read)."""
+    series: list[str] = []
+    segments: list[str] = []
+    frame = str(ds.get("FrameOfReferenceUID", "") or "")
+    if sop_class == _SEG:
+        series = [str(s.get("SeriesInstanceUID", "")) for s in ds.get("ReferencedSeriesSequence", [])]
+        segments = [str(s.get("SegmentLabel", "")) for s in ds.get("SegmentSequence", [])]
+    else:
+        for fr in ds.get("ReferencedFrameOfReferenceSequence", []):
+            frame = frame or str(fr.get("FrameOfReferenceUID", ""))
+            for study in fr.get("RTReferencedStudySequence", []):
+                series += [str(s.get("SeriesInstanceUID", "")) for s in study.get("RTReferencedSeriesSequence", [])]
+        segments = [str(r.get("ROIName", "")) for r in ds.get("StructureSetROISequence", [])]
+    return LabelObject(
+        path=path,
+        kind="SEG" if sop_class == _SEG else "RTSTRUCT",
+        sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
+        referenced_series=tuple(s for s in series if s),
+        frame_of_reference_uid=frame,
+        segments=tuple(segments),
+    )
 
 
 def _read_header(path: str) -> FileHeader:
@@ -239,6 +282,9 @@ def _from_dataset(
     if what is not None:
         name = UID(sop_class).name if sop_class else what
         head.kind, head.reason = "non_image", f"{name} ({what}): no image to train on"
+        if sop_class in (_SEG, _RTSTRUCT):
+            head.label_object = _label_object(path, tags.ds, sop_class)
+            head.reason = f"{name} ({what}): no image to train on; masks for the series it references"
         return head
     if not has_pixels:
         head.kind, head.reason = "problem", "image header without pixel data"

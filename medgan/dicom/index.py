@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 _CHUNK = 16  # files per header task: small enough that cancel is honoured quickly
 _MIN_TRAIN_SIZE = 16
+_LABEL_SUFFIXES = (".csv", ".nii", ".nii.gz")
 _COLOUR = {
     "RGB",
     "YBR_FULL",
@@ -225,10 +226,14 @@ def assemble(root: str, headers: list[FileHeader]) -> ScanResult:
     for head in headers:
         if head.kind == "non_dicom":
             result.skipped_non_dicom += 1
+            if head.path.lower().endswith(_LABEL_SUFFIXES):
+                result.label_files.append(head.path)
         elif head.kind == "dicomdir":
             result.dicomdir.append(head.path)
         elif head.kind == "non_image":
             result.skipped_non_image.append(Problem(head.path, head.reason))
+            if head.label_object is not None:
+                result.label_objects.append(head.label_object)
         elif head.kind == "problem":
             result.problems.append(Problem(head.path, head.reason))
         else:
@@ -236,32 +241,82 @@ def assemble(root: str, headers: list[FileHeader]) -> ScanResult:
     if result.dicomdir:
         log.info("DICOMDIR index found; not needed, every file under the folder is read instead")
     images.sort(key=lambda h: natural_key(h.path))
-    seen: dict[str, str] = {}
+    seen: dict[str, FileHeader] = {}
     groups: dict[str, list[FileHeader]] = {}
+    clashes: dict[str, list[str]] = {}  # series uid → notes
+    ungrouped: dict[str, int] = {}
     for head in images:
         if not head.series_uid:
-            result.problems.append(
-                Problem(head.path, "image without a SeriesInstanceUID; cannot tell its series")
+            head.series_uid = _series_for_orphan(head)
+            ungrouped[head.series_uid] = ungrouped.get(head.series_uid, 0) + 1
+            result.notices.append(
+                Problem(head.path, "image without a SeriesInstanceUID; grouped with images of "
+                        "the same study, modality, frame of reference, orientation and size")
             )
-            continue
-        if head.sop_instance_uid and head.sop_instance_uid in seen:
-            result.problems.append(
-                Problem(
-                    head.path,
-                    f"duplicate copy of {seen[head.sop_instance_uid]} (same SOP Instance UID); "
-                    "left out",
+        uid = head.sop_instance_uid
+        if uid and uid in seen:
+            first = seen[uid]
+            if _same_pixels(first, head):
+                result.problems.append(
+                    Problem(head.path, f"duplicate copy of {first.path} (same SOP Instance UID "
+                            "and pixels); left out")
                 )
-            )
-            continue
-        if head.sop_instance_uid:
-            seen[head.sop_instance_uid] = head.path
+                continue
+            note = (f"SOP Instance UID clash: {head.path} and {first.path} share a UID but "
+                    "hold different images; both kept")
+            result.notices.append(Problem(head.path, note))
+            for series_uid in {first.series_uid, head.series_uid}:
+                clashes.setdefault(series_uid, []).append(note)
+        elif uid:
+            seen[uid] = head
         groups.setdefault(head.series_uid, []).append(head)
     for uid, members in groups.items():
-        result.series.append(_build_series(uid, members, result.problems))
+        series = _build_series(uid, members, result.problems)
+        if uid in ungrouped:
+            series.warnings.insert(
+                0, f"{ungrouped[uid]} image(s) have no SeriesInstanceUID: grouped by study, "
+                "modality, frame of reference, orientation and size",
+            )
+        series.warnings.extend(clashes.get(uid, []))
+        result.series.append(series)
     result.series.sort(
         key=lambda s: (s.patient_id, s.study_date, s.study_uid, s.series_number or 0, s.series_uid)
     )
     return result
+
+
+def _series_for_orphan(head: FileHeader) -> str:
+    """A stable series UID for images that name none, from what makes them one stack."""
+    from pydicom.uid import generate_uid
+
+    ref = head.images[0]
+    orientation = tuple(round(v, 3) for v in ref.orientation) if ref.orientation else None
+    key = (head.study_uid, head.modality, head.frame_of_reference_uid, orientation, ref.rows, ref.cols)
+    return str(generate_uid(entropy_srcs=["medgan-orphan-series", repr(key)]))
+
+
+def _same_pixels(a: FileHeader, b: FileHeader) -> bool:
+    """Byte- or pixel-identical copies (e.g. one instance in two transfer syntaxes)."""
+    if [(r.rows, r.cols) for r in a.images] != [(r.rows, r.cols) for r in b.images]:
+        return False
+    try:
+        if os.path.getsize(a.path) == os.path.getsize(b.path):
+            with open(a.path, "rb") as fa, open(b.path, "rb") as fb:
+                if fa.read() == fb.read():
+                    return True
+    except OSError:
+        return True
+    import numpy as np
+
+    from medgan.dicom.decode import read_image
+
+    for ra, rb in zip(a.images, b.images, strict=True):
+        try:
+            if not np.array_equal(read_image(ra), read_image(rb)):
+                return False
+        except Exception:  # noqa: BLE001 - cannot tell: treat as the copy it claims to be
+            return True
+    return True
 
 
 def _build_series(uid: str, members: list[FileHeader], problems: list[Problem]) -> SeriesRecord:

@@ -106,6 +106,18 @@ class PatientRecord:
     studies: list[StudyRecord] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class LabelObject:
+    """A DICOM SEG or RTSTRUCT found while scanning, and the series it references."""
+
+    path: str
+    kind: str  # "SEG" | "RTSTRUCT"
+    sop_instance_uid: str = ""
+    referenced_series: tuple[str, ...] = ()  # SeriesInstanceUIDs of the source images
+    frame_of_reference_uid: str = ""
+    segments: tuple[str, ...] = ()  # segment labels / ROI names
+
+
 @dataclass
 class ScanResult:
     """Everything a folder scan found. Every file under the root is accounted for."""
@@ -118,6 +130,26 @@ class ScanResult:
     dicomdir: list[str] = field(default_factory=list)  # DICOMDIR index files (not needed)
     unreadable_folders: list[str] = field(default_factory=list)  # sub-folders we may not list
     n_files: int = 0  # regular files seen under root
+    # SEG/RTSTRUCT objects (also counted in skipped_non_image) and .csv/.nii(.gz) files
+    # (also counted as non-DICOM) that may hold labels or masks for the series.
+    label_objects: list[LabelObject] = field(default_factory=list)
+    label_files: list[str] = field(default_factory=list)
+    # Files that are used but need a look (UID clashes, images grouped without a series UID).
+    notices: list[Problem] = field(default_factory=list)
+
+    def label_objects_for(self, series_uid: str) -> list[LabelObject]:
+        """SEG/RTSTRUCT objects that reference ``series_uid`` (or, naming none, its frame of
+        reference)."""
+        try:
+            frame = self.series_by_uid(series_uid).frame_of_reference_uid
+        except KeyError:
+            frame = ""
+        return [
+            o
+            for o in self.label_objects
+            if series_uid in o.referenced_series
+            or (not o.referenced_series and frame and o.frame_of_reference_uid == frame)
+        ]
 
     def series_by_uid(self, uid: str) -> SeriesRecord:
         for s in self.series:
@@ -162,3 +194,4 @@ class FileHeader:
     slice_thickness: float | None = None
     window: tuple[float, float] | None = None
     images: list[ImageRef] = field(default_factory=list)
+    label_object: LabelObject | None = None  # for SEG / RTSTRUCT (kind "non_image")
