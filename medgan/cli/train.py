@@ -1,13 +1,17 @@
 """``medgan train``: DICOM folder → training set → trainer (with a progress bar) → model file.
 
-Ctrl-C stops cleanly at the next step: a checkpoint is saved and the model file is still
-written from the state reached (a second Ctrl-C aborts at once).
+Ctrl-C, SIGTERM and SIGHUP (what ``timeout``, batch schedulers, container stops and closed
+terminals send; on Windows also the console's Ctrl-Break/close event) stop cleanly at the next
+step: a checkpoint is saved, the model file is still written from the state reached, and the
+exit status is 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP). A
+second signal exits at once with the same status; the last complete checkpoint stays intact.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from medgan.core.errors import DataError, MedganError
+from medgan.workflows.training import TrainOutcome, TrainRequest, train_and_save
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +115,19 @@ def register(subparsers: Any) -> None:
         metavar="DIR",
         help="where checkpoints go (default: MODEL's name + '.checkpoints')",
     )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="STEPS",
+        help="save a checkpoint every STEPS steps (default 500) ...",
+    )
+    p.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        metavar="M",
+        help="... or every M minutes of training, whichever comes first (default 5; 0 = by "
+        "steps only)",
+    )
     p.set_defaults(func=run)
 
 
@@ -160,27 +178,45 @@ def select_series(result: Any, wanted: list[str] | None) -> list[Any]:
 # --------------------------------------------------------------------------- run
 
 
-class _StopOnInterrupt:
-    """First Ctrl-C sets the stop flag (clean stop + checkpoint); the second aborts."""
+STOP_SIGNALS: tuple[str, ...] = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+"""Signals that stop training cleanly (those this platform has; SIGBREAK is Windows')."""
+
+
+class _StopOnSignals:
+    """The first stop signal sets the stop flag (clean stop + checkpoint + model file); a
+    second one exits at once. ``signum`` records the first, for the exit status."""
 
     def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
-        self._previous: Any = None
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> _StopOnInterrupt:
+    def __enter__(self) -> _StopOnSignals:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for name in STOP_SIGNALS:
+                sig = getattr(signal, name, None)
+                if sig is not None:
+                    self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
         if self.stop.is_set():
-            raise KeyboardInterrupt
+            print(f"\n{name} again: exiting now.", file=sys.stderr, flush=True)
+            os._exit(128 + (self.signum or signum))
+        self.signum = signum
         self.stop.set()
-        print("\nStopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        again = "Ctrl-C" if signum == signal.SIGINT else name
+        print(
+            f"\n{name}: stopping after this step and saving a checkpoint and the model "
+            f"({again} again to exit at once)...",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 def _train_config(
@@ -209,6 +245,10 @@ def _train_config(
         overrides.update(steps=_DEFAULT_STEPS, minutes=None)
     if args.batch is not None:
         overrides["batch_size"] = args.batch
+    if getattr(args, "checkpoint_every", None) is not None:
+        overrides["checkpoint_every"] = args.checkpoint_every
+    if getattr(args, "checkpoint_minutes", None) is not None:
+        overrides["checkpoint_minutes"] = args.checkpoint_minutes or None
     if getattr(args, "quality_every", None) is not None:
         overrides["quality_every"] = args.quality_every
     if getattr(args, "keep_last", False):
@@ -237,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
     from medgan.cli.progress import CountProgress, TrainProgress
     from medgan.dataset.training_set import TrainingSetConfig, build_training_set
     from medgan.dicom.index import scan_folder
-    from medgan.models.modelfile import ModelMetadata, check_compatible, load_model, save_model
+    from medgan.models.modelfile import check_compatible, load_model
 
     out = Path(args.out)
     if out.suffix != ".safetensors":
@@ -250,6 +290,7 @@ def run(args: argparse.Namespace) -> int:
             advice="--resume continues a run; --init starts a new one from a model.",
         )
     base: dict[str, Any] | None = None
+    resume_from: Path | None = None
     saved_trainset: dict[str, Any] | None = None
     if args.resume:
         from medgan.train.checkpoint import load_checkpoint
@@ -269,6 +310,7 @@ def run(args: argparse.Namespace) -> int:
                 advice="Leave out --res when resuming.",
             )
         print(f"Resuming from {ckpt.path} (step {ckpt.step}).", file=sys.stderr)
+        resume_from = ckpt.path  # the newest complete one (damaged newer files are skipped)
         if not args.checkpoint_dir and ckpt.path is not None:
             checkpoint_dir = ckpt.path.parent
 
@@ -302,9 +344,15 @@ def run(args: argparse.Namespace) -> int:
     config = _train_config(
         args, recipe, res, base, loaded.metadata if loaded else None, ts_config, checkpoint_dir
     )
-    return _train_and_save(
-        args, config, trainset, loaded, out, TrainProgress(), ModelMetadata, save_model
+    request = TrainRequest(
+        config,
+        trainset.images,
+        training_summary=info,
+        out=out,
+        init_model=loaded,
+        resume_from=resume_from,
     )
+    return _train_and_save(request, TrainProgress(show_checkpoints=True))
 
 
 def _describe_selection(selection: dict[str, Any]) -> str:
@@ -320,68 +368,31 @@ def _describe_selection(selection: dict[str, Any]) -> str:
     return text
 
 
-def _train_and_save(
-    args: argparse.Namespace,
-    config: Any,
-    trainset: Any,
-    loaded: Any,
-    out: Path,
-    bar: Any,
-    metadata_cls: Any,
-    save_model: Any,
-) -> int:
-    from medgan.train.trainer import Trainer
-
+def _train_and_save(request: TrainRequest, bar: Any) -> int:
     stop = threading.Event()
-    trainer = Trainer(
-        config,
-        trainset.images,
-        on_event=bar,
-        stop=stop,
-        init_model=loaded.as_init() if loaded else None,
-        resume_from=args.resume,
-    )
-    with _StopOnInterrupt(stop):
-        result = trainer.run()
-    if result.status == "failed":
+    with _StopOnSignals(stop) as signals:
+        outcome: TrainOutcome = train_and_save(request, on_event=bar, stop=stop)
+    if outcome.status == "failed":
         where = (
-            f" The last good checkpoint is {result.checkpoint_path}."
-            if result.checkpoint_path
+            f" The last good checkpoint is {outcome.checkpoint_path}."
+            if outcome.checkpoint_path
             else ""
         )
         print(
-            f"medgan: training failed at step {result.step}: {result.message}{where}"
-            + (f" {result.advice}" if getattr(result, "advice", None) else ""),
+            f"medgan: training failed at step {outcome.step}: {outcome.message}{where}"
+            + (f" {outcome.advice}" if outcome.advice else ""),
             file=sys.stderr,
         )
         return 1
-    train_config = config.to_dict()
-    train_config.pop("checkpoint_dir", None)  # a local path: may name a patient's folder
-    selection = trainer.selection()
-    summary = trainset.summary()
-    spacing = summary.get("model_pixel_spacing_mm")
-    meta = metadata_cls(
-        recipe=config.recipe,
-        resolution=config.resolution,
-        z_dim=config.z_dim,
-        channels=config.channels,
-        model_kwargs={"width": config.width} if config.width else {},
-        window=(float(trainset.window.center), float(trainset.window.width)),
-        modality=summary.get("modality", ""),
-        pixel_spacing=tuple(spacing) if spacing else None,
-        training_summary=summary,
-        train_config=train_config,
-        seed=config.seed,
-        step=selection["selected_step"],
-        quality=selection,
-    )
-    path = save_model(out, trainer.model_state(), meta)
-    if result.status == "cancelled":
+    if outcome.status == "cancelled":
         print(
-            f"Stopped at step {result.step}. Model written to {path}; continue with "
-            f"--resume {result.checkpoint_path or config.checkpoint_dir}.",
+            f"Stopped at step {outcome.step}. Model written to {outcome.model_path}; continue "
+            f"with --resume {outcome.checkpoint_path or request.config.checkpoint_dir}.",
             file=sys.stderr,
         )
-        return 130
-    print(f"Model written to {path} ({_describe_selection(selection)}).", file=sys.stderr)
+        return 128 + (signals.signum or signal.SIGINT)
+    print(
+        f"Model written to {outcome.model_path} ({_describe_selection(outcome.selection)}).",
+        file=sys.stderr,
+    )
     return 0

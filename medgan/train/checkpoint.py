@@ -9,11 +9,13 @@ to a temporary name, flushed to disk and renamed, so a crash leaves the previous
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,10 @@ FORMAT = "medgan-checkpoint"
 VERSION = 1
 _META_KEY = "medgan_checkpoint"
 _NAME = re.compile(r"^ckpt-(\d{8,})\.safetensors$")
+
+
+class CheckpointDamaged(TrainingError):
+    """A checkpoint file is truncated, corrupted or not a safetensors file."""
 
 
 @dataclass
@@ -121,6 +127,27 @@ def _rng_from_tensors(plain: dict[str, Any], tensors: dict[str, torch.Tensor]) -
     }
 
 
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    """blake2b of every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.blake2b(digest_size=16)
+    for key in sorted(tensors):
+        t = tensors[key].detach().to("cpu").contiguous()
+        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _injected_fault(step: int) -> str | None:
+    """The fault ``MEDGAN_FAULT_INJECT`` asks for at this step (tests only), else None."""
+    spec = os.environ.get("MEDGAN_FAULT_INJECT", "").strip()
+    if not spec:
+        return None
+    kind, _, at = spec.partition("@")
+    if at and step < int(at):
+        return None
+    return kind
+
+
 # ------------------------------------------------------------------------- save / load
 def save_checkpoint(
     directory: str | os.PathLike[str], ckpt: Checkpoint, *, keep: int | None = None
@@ -147,14 +174,22 @@ def save_checkpoint(
         "optimizers": optim_meta,
         "rng": rng_meta,
         "meta": ckpt.meta,
+        "digest": _digest(tensors),
     }
     try:
         payload = st_save(tensors, metadata={_META_KEY: json.dumps(header, allow_nan=False)})
     except (ValueError, TypeError) as exc:
         raise TrainingError(f"Could not encode the checkpoint: {exc}.") from exc
     final = folder / checkpoint_name(ckpt.step)
+    fault = _injected_fault(ckpt.step)
     try:
+        if fault == "enospc":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         with atomic_open(final, "wb") as fh:
+            if fault == "stall":
+                fh.write(payload[: len(payload) // 2])
+                fh.flush()
+                time.sleep(600)
             fh.write(payload)
     except OSError as exc:
         raise TrainingError(
@@ -201,18 +236,38 @@ def prune_checkpoints(
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read a checkpoint file, or the newest one in a folder. Never unpickles anything."""
+    """Read a checkpoint file, or the newest complete one in a folder (falling back, with a
+    warning, past damaged newer files). Never unpickles anything."""
+    p = Path(path)
+    if not p.is_dir():
+        return _load_file(p)
+    found = list_checkpoints(p)
+    if not found:
+        raise TrainingError(
+            f"No checkpoint found in {p}.",
+            advice="Choose a checkpoint file or the run's checkpoint folder.",
+        )
+    first_error: CheckpointDamaged | None = None
+    for _, candidate in reversed(found):
+        try:
+            ckpt = _load_file(candidate)
+        except CheckpointDamaged as exc:
+            first_error = first_error or exc
+            log.warning("%s Trying the previous checkpoint.", exc.message)
+            continue
+        if first_error is not None:
+            log.warning("Resuming from %s instead.", candidate.name)
+        return ckpt
+    assert first_error is not None
+    raise CheckpointDamaged(
+        f"Every checkpoint in {p} is damaged ({first_error.message})",
+        advice="Start the run again from scratch, or from a model file (--init).",
+    )
+
+
+def _load_file(p: Path) -> Checkpoint:
     from safetensors import SafetensorError, safe_open
 
-    p = Path(path)
-    if p.is_dir():
-        newest = latest_checkpoint(p)
-        if newest is None:
-            raise TrainingError(
-                f"No checkpoint found in {p}.",
-                advice="Choose a checkpoint file or the run's checkpoint folder.",
-            )
-        p = newest
     if not p.is_file():
         raise TrainingError(f"Checkpoint {p} does not exist.")
     try:
@@ -223,7 +278,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             header = json.loads(header_text)
             tensors = {key: fh.get_tensor(key) for key in fh.keys()}
     except (SafetensorError, OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TrainingError(
+        raise CheckpointDamaged(
             f"Checkpoint {p} is damaged or not a safetensors file ({exc}).",
             advice="Resume from an earlier checkpoint in the same folder.",
         ) from exc
@@ -233,6 +288,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise TrainingError(
             f"Checkpoint {p} was written by a newer MedGAN Studio (format {header['version']}).",
             advice="Update MedGAN Studio to resume it.",
+        )
+    if "digest" in header and header["digest"] != _digest(tensors):
+        raise CheckpointDamaged(
+            f"Checkpoint {p} is damaged (its contents do not match their digest).",
+            advice="Resume from an earlier checkpoint in the same folder.",
         )
     modules: dict[str, dict[str, torch.Tensor]] = {name: {} for name in header["modules"]}
     for key, value in tensors.items():

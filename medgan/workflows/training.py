@@ -1,0 +1,255 @@
+"""Train, then write the model file: the job behind ``medgan train`` and the app's Train page.
+
+The model file's metadata is built here and nowhere else (:func:`model_metadata`), from the
+run's config, the training set's de-identified summary and the trainer's selection (which
+step the file holds, every quality probe). The CLI and the GUI are thin callers.
+
+Example::
+
+    outcome = train_and_save(
+        TrainRequest(config, trainset.images, training_summary=trainset.summary(),
+                     out="head.safetensors"),
+        on_event=print, stop=threading.Event())
+    outcome.status, outcome.model_path     # ("finished", Path("head.safetensors"))
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from medgan.models.modelfile import LoadedModel, ModelMetadata, check_compatible, load_model
+from medgan.models.modelfile import save_model as _save_model
+from medgan.train.config import TrainConfig
+from medgan.train.events import EventListener
+
+if TYPE_CHECKING:
+    from medgan.train.hooks import HookLike
+
+log = logging.getLogger(__name__)
+
+# Keys a training summary may carry into a model file: counts, sizes and modality only.
+_SUMMARY_KEYS_BLOCKLIST = (
+    "name",
+    "patient_id",
+    "patientid",
+    "birth",
+    "date",
+    "time",
+    "institution",
+    "physician",
+    "accession",
+    "station",
+    "operator",
+    "address",
+    "path",
+    "folder",
+    "dir",
+    "uid",
+    "description",
+    "comment",
+)
+
+
+class TrainedModel(Protocol):
+    """What saving needs from a trainer (the real one, or a test stand-in)."""
+
+    def model_state(self) -> dict[str, dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """One training job.
+
+    ``training_summary`` is the training set's ``summary()`` (de-identified again here before
+    it enters a model file). ``init_model`` (a model file path or a loaded model) fine-tunes;
+    ``resume_from`` (a checkpoint file or run folder) continues a run. ``out=None`` trains
+    without writing a model file (the app saves later, on request, with :func:`save_trained`).
+    """
+
+    config: TrainConfig
+    images: np.ndarray
+    training_summary: dict[str, Any] = field(default_factory=dict)
+    out: str | Path | None = None
+    init_model: str | Path | LoadedModel | None = None
+    resume_from: str | Path | None = None
+    hooks: Sequence[HookLike] = ()
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """How the job ended; ``status`` is the trainer's ("finished", "cancelled", "failed")."""
+
+    status: str
+    step: int
+    message: str
+    advice: str | None
+    checkpoint_path: str | None
+    model_path: Path | None
+    selection: dict[str, Any]
+    elapsed_s: float
+    trainer: Any = field(default=None, repr=False, compare=False)
+
+
+# --------------------------------------------------------------------------- metadata
+def _plain(value: Any) -> bool:
+    """Numbers, short strings, and lists of them: values that cannot carry free text."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, str):
+        return len(value) <= 32
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    return False
+
+
+def deidentified_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """Keep only plain, non-identifying values of a training-set summary for a model file.
+
+    Defence in depth (the engine's summary is already de-identified): keys that name people,
+    places, dates, identifiers, paths or free text are dropped, as are long strings.
+    """
+    out: dict[str, Any] = {}
+    for key, value in summary.items():
+        if any(bad in key.lower() for bad in _SUMMARY_KEYS_BLOCKLIST):
+            continue
+        if isinstance(value, dict):
+            inner = deidentified_summary(value)
+            if inner:
+                out[key] = inner
+        elif _plain(value):
+            out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def selection_of(trainer: Any, step: int) -> dict[str, Any]:
+    """The trainer's :meth:`~medgan.train.trainer.Trainer.selection`; a trainer without
+    quality probes (or a stand-in) holds its last step."""
+    select = getattr(trainer, "selection", None)
+    if callable(select):
+        return dict(select())
+    return {"trained_steps": step, "selected_step": step}
+
+
+def model_metadata(
+    config: TrainConfig, training_summary: dict[str, Any], selection: dict[str, Any]
+) -> ModelMetadata:
+    """The model file's metadata: THE one place it is built (CLI and app alike)."""
+    clean = deidentified_summary(training_summary)
+    train_config = config.to_dict()
+    train_config.pop("checkpoint_dir", None)  # a local path: may name a patient's folder
+    window = clean.get("window")
+    win: tuple[float, float] | None = None
+    if isinstance(window, dict) and all(
+        isinstance(window.get(k), (int, float)) for k in ("center", "width")
+    ):
+        win = (float(window["center"]), float(window["width"]))
+    spacing = clean.get("model_pixel_spacing_mm")
+    return ModelMetadata(
+        recipe=config.recipe,
+        resolution=config.resolution,
+        z_dim=config.z_dim,
+        channels=config.channels,
+        model_kwargs={"width": int(config.width)} if config.width else {},
+        window=win,
+        modality=str(clean.get("modality", "") or ""),
+        pixel_spacing=(float(spacing[0]), float(spacing[1])) if spacing else None,
+        training_summary=clean,
+        train_config=train_config,
+        seed=config.seed,
+        step=int(selection.get("selected_step", 0)),
+        quality=selection,
+    )
+
+
+def save_trained(
+    trainer: TrainedModel,
+    config: TrainConfig,
+    training_summary: dict[str, Any],
+    path: str | Path,
+    *,
+    step: int = 0,
+) -> Path:
+    """Write ``trainer``'s model (see ``Trainer.model_state``) to ``path``; returns the path."""
+    meta = model_metadata(config, training_summary, selection_of(trainer, step))
+    return Path(_save_model(path, trainer.model_state(), meta))
+
+
+# --------------------------------------------------------------------------- the job
+def _init_weights(init: str | Path | LoadedModel | None, config: TrainConfig) -> Any:
+    if init is None:
+        return None
+    loaded = init if isinstance(init, LoadedModel) else load_model(init)  # refuses tampering
+    check_compatible(loaded, config.recipe, config.resolution)
+    return loaded.as_init()
+
+
+def train_and_save(
+    request: TrainRequest,
+    *,
+    on_event: EventListener | None = None,
+    stop: threading.Event | None = None,
+    pause: threading.Event | None = None,
+    trainer_factory: Callable[..., Any] | None = None,
+    on_trainer: Callable[[Any], None] | None = None,
+) -> TrainOutcome:
+    """Train ``request.config`` on ``request.images``; write the model file unless the run
+    failed (a stopped run is saved too: the state reached is kept).
+
+    ``trainer_factory`` (default :class:`~medgan.train.trainer.Trainer`) is for tests;
+    ``on_trainer`` receives the trainer as soon as it is built.
+    """
+    if trainer_factory is None:
+        from medgan.train.trainer import Trainer as trainer_factory  # heavy: torch
+
+    kwargs: dict[str, Any] = {}
+    if request.hooks:
+        kwargs["hooks"] = list(request.hooks)
+    trainer = trainer_factory(
+        request.config,
+        request.images,
+        on_event=on_event,
+        stop=stop,
+        pause=pause,
+        init_model=_init_weights(request.init_model, request.config),
+        resume_from=request.resume_from,
+        **kwargs,
+    )
+    if on_trainer is not None:
+        on_trainer(trainer)
+    result = trainer.run()
+    status, step = str(result.status), int(result.step)
+    selection = selection_of(trainer, step) if status != "failed" else {}
+    model_path: Path | None = None
+    if status != "failed" and request.out is not None:
+        model_path = save_trained(
+            trainer, request.config, request.training_summary, request.out, step=step
+        )
+    return TrainOutcome(
+        status=status,
+        step=step,
+        message=str(getattr(result, "message", "") or ""),
+        advice=getattr(result, "advice", None),
+        checkpoint_path=result.checkpoint_path,
+        model_path=model_path,
+        selection=selection,
+        elapsed_s=float(getattr(result, "elapsed_s", 0.0) or 0.0),
+        trainer=trainer,
+    )
+
+
+__all__ = [
+    "TrainOutcome",
+    "TrainRequest",
+    "deidentified_summary",
+    "model_metadata",
+    "save_trained",
+    "selection_of",
+    "train_and_save",
+]
