@@ -219,14 +219,15 @@ def ct_slice_dataset(
     ``pixels`` are the stored int16 values (HU + 1024); everything else derives from the seed.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import UID
 
     p = patient.index
     ps = patient.pixel_spacing
     sop_uid = demo_uid(seed, "image", p, k)
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CT_IMAGE_STORAGE
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = EXPLICIT_VR_LITTLE_ENDIAN
+    meta.MediaStorageSOPClassUID = UID(CT_IMAGE_STORAGE)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
+    meta.TransferSyntaxUID = UID(EXPLICIT_VR_LITTLE_ENDIAN)
     ds = Dataset()
     ds.file_meta = meta
     ds.SpecificCharacterSet = "ISO_IR 100"

@@ -29,7 +29,9 @@ def ref_to_json(ref: ImageRef) -> dict[str, Any]:
 
 
 def ref_from_json(data: dict[str, Any]) -> ImageRef:
-    values = {k: (tuple(v) if k in _TUPLE_FIELDS and v is not None else v) for k, v in data.items()}
+    values: dict[str, Any] = {
+        k: (tuple(v) if k in _TUPLE_FIELDS and v is not None else v) for k, v in data.items()
+    }
     return ImageRef(**{k: v for k, v in values.items() if k in _REF_FIELDS})
 
 

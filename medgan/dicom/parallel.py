@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -131,7 +132,7 @@ class _WorkerHung(_WorkerDied):
 DECODE_TIMEOUT_S = 120.0
 
 
-def _readable_within(stream: object, timeout: float) -> bool:
+def _readable_within(stream: IO[bytes], timeout: float) -> bool:
     """Wait until ``stream`` has data (POSIX select); elsewhere just trust the codec."""
     if os.name != "posix":  # pragma: no cover
         return True

@@ -15,12 +15,16 @@ import logging
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydicom.uid import UID
 
 from medgan.core.errors import Cancelled, DicomError
 from medgan.dicom.records import ImageRef
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +159,7 @@ def _to_gray(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _decoded_to_out(arr: np.ndarray, ref: ImageRef, ds: object, out: np.ndarray) -> None:
+def _decoded_to_out(arr: np.ndarray, ref: ImageRef, ds: Dataset, out: np.ndarray) -> None:
     """A decoded frame (stored values, RGB after YBR conversion) → modality units in ``out``."""
     from pydicom.pixels import apply_color_lut, apply_modality_lut
 
@@ -169,7 +173,7 @@ def _decoded_to_out(arr: np.ndarray, ref: ImageRef, ds: object, out: np.ndarray)
         values = apply_modality_lut(arr, ds)
         out[...] = values
         if ref.photometric == "MONOCHROME1":
-            lut = np.asarray(ds.ModalityLUTSequence[0].LUTData, dtype=np.float32)  # type: ignore[attr-defined]
+            lut = np.asarray(ds.ModalityLUTSequence[0].LUTData, dtype=np.float32)
             np.subtract(np.float32(lut.min() + lut.max()), out, out=out)
         return
     _finish_mono(arr, ref, out)

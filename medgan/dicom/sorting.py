@@ -100,7 +100,7 @@ def sort_images(images: list[ImageRef]) -> SortResult:
     if len(images) > 1 and by != "position":
         warnings.append(f"slices sorted by {by}")
     orient = images[0].orientation if orientation is not None else None
-    return SortResult(ordered, by, orientation=orient, warnings=warnings)  # type: ignore[arg-type]
+    return SortResult(ordered, by, orientation=orient, warnings=warnings)
 
 
 def _spacing(located: list[ImageRef]) -> tuple[float | None, list[str]]:

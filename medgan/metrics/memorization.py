@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from medgan.core.errors import DataError
-from medgan.metrics.nn_search import nearest_neighbours
+from medgan.metrics.nn_search import Space, nearest_neighbours
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,8 @@ def calibrate_memorization(
         return lambda done, total: progress(offset * total + done, 2 * total)
 
     dists: dict[str, np.ndarray] = {}
-    for k, space in enumerate(("pixel", "robust")):
+    spaces: tuple[Space, Space] = ("pixel", "robust")
+    for k, space in enumerate(spaces):
         if groups is not None:
             res = nearest_neighbours(
                 queries, training, space=space, query_groups=groups[sel],

@@ -84,7 +84,7 @@ def build_models(
         )
     info = RECIPES[recipe]
     module = importlib.import_module(info.module)
-    return module.build(  # type: ignore[no-any-return]
+    return module.build(
         resolution, z_dim=z_dim, channels=channels, width=width or info.default_width, **kw
     )
 
