@@ -1,6 +1,6 @@
 """``medgan evaluate``: model file + DICOM folder → generated samples → quality metrics as JSON.
 
-The real slices are prepared exactly as for training (the model's resolution, window and
+A thin caller of :func:`medgan.workflows.evaluation.evaluate`. The real slices are prepared exactly as for training (the model's resolution, window and
 training-set settings), so the metrics compare like with like. Nothing is downloaded.
 """
 
@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from medgan.core.errors import DataError
+from medgan.cli._stages import stage_bars
 from medgan.core.fileio import atomic_write_text, json_default
+from medgan.workflows.evaluation import EvaluateRequest, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -46,55 +47,21 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medgan.cli.progress import CountProgress
-    from medgan.cli.train import select_series
-    from medgan.dicom.index import scan_folder
-    from medgan.export.adapters import file_sha256
-    from medgan.generate.sampling import generate, load_generator
-    from medgan.metrics.evaluation import EvaluationConfig, evaluate_sets
-    from medgan.models.modelfile import load_model
-
-    if args.n < 2:
-        raise DataError("Evaluate needs at least 2 samples.", advice="Use -n 100 or more.")
-    loaded = load_model(args.model)
-    meta = loaded.metadata
-    scan = scan_folder(args.data, progress=CountProgress("Scanning", unit="files"))
-    series = select_series(scan, args.series)
-    trainset = _real_slices(series, meta)
+    request = EvaluateRequest(
+        model_path=args.model, folder=args.data,
+        series_uids=tuple(args.series) if args.series else None, n=args.n, seed=args.seed,
+        n_pairs=args.pairs, device=args.device,
+    )  # fmt: skip
+    bars = stage_bars({"prepare": ("Preparing slices", "slices"), "generate": ("Generating", "samples")})
+    result = evaluate(request, progress=bars)
+    for note in result.notes:
+        print(note, file=sys.stderr)
     print(
-        f"Real slices: {len(trainset.images)} from "
-        f"{len(set(trainset.patient_keys.tolist()))} patient(s) at {meta.resolution}x"
-        f"{meta.resolution}.",
+        f"Real slices: {result.n_real} from {result.n_patients} patient(s) at "
+        f"{result.resolution}x{result.resolution}.",
         file=sys.stderr,
     )
-    generator = load_generator(loaded, device=args.device)
-    samples = generate(generator, args.n, seed=args.seed, device=args.device,
-                       progress=CountProgress("Generating", unit="samples"))  # fmt: skip
-    stages = CountProgress("Evaluating", unit="stages")
-
-    def on_stage(name: str, done: int, total: int) -> None:
-        stages(done, total)
-
-    report = evaluate_sets(
-        samples.images, trainset.images, patient_keys=trainset.patient_keys,
-        config=EvaluationConfig(seed=args.seed, n_pairs=args.pairs, device=args.device),
-        progress=on_stage,
-    )  # fmt: skip
-    holdout = getattr(trainset, "holdout", None)
-    if holdout is not None and len(holdout.images) >= 2:
-        report["holdout"] = _holdout_metrics(samples.images, trainset.images, holdout.images, args)
-    report = {
-        "model": {
-            "file": Path(args.model).name,
-            "sha256": file_sha256(args.model),
-            "recipe": meta.recipe,
-            "resolution": meta.resolution,
-            "step": meta.step,
-        },
-        "model_sha256": file_sha256(args.model),
-        "sample_seed": args.seed,
-        **report,
-    }
+    report = result.report
     text = json.dumps(report, indent=2, allow_nan=False, default=json_default)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -104,36 +71,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(text)
     return 0
-
-
-def _real_slices(series: list[Any], meta: Any) -> Any:
-    """The training set rebuilt with the model's settings and window."""
-    from medgan.cli.progress import CountProgress
-    from medgan.dataset.training_set import TrainingSetConfig, build_training_set
-
-    saved = dict((meta.train_config.get("extra") or {}).get("trainset") or {})
-    saved.update(resolution=meta.resolution)
-    if meta.window is not None:
-        saved.update(window="explicit", window_center=meta.window[0], window_width=meta.window[1])
-    config = TrainingSetConfig.from_dict(saved)
-    return build_training_set(
-        series, config, progress=CountProgress("Preparing slices", unit="slices")
-    )
-
-
-def _holdout_metrics(samples: Any, train: Any, held: Any, args: argparse.Namespace) -> dict:
-    """SWD against patients the model never saw, with train-vs-held-out as the floor."""
-    from medgan.metrics.swd import sliced_wasserstein
-
-    def swd(a: Any, b: Any) -> float:
-        return sliced_wasserstein(a, b, seed=args.seed, device=args.device).swd
-
-    return {
-        "n_real": int(len(held)),
-        "swd": swd(samples, held),
-        "real_swd": swd(train, held),
-        "note": "held-out patients (never trained on); real_swd compares training with held-out",
-    }
 
 
 def _summary(report: dict[str, Any]) -> str:

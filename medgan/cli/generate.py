@@ -1,8 +1,9 @@
 """``medgan generate``: sample a model, score and filter the samples, export them.
 
-Flow: check the destination → load the model → generate (seeded) → with ``--data``: rebuild
-the training slices with the model's window and score every sample against them (realism,
-memorization guard, duplicates, intensity) → filter → export atomically with a manifest.
+Flow (each step a :mod:`medgan.workflows` job, shared with the GUI): check the destination →
+with ``--data``: rebuild the training slices with the model's settings and window → generate
+(seeded) and score every sample against them (realism, memorization guard, duplicates,
+intensity) → curate → export atomically with a manifest.
 
 Memorization guard without training data: the guard needs the slices the model learned from,
 which a model file deliberately does not contain. Without ``--data`` the command therefore
@@ -18,9 +19,16 @@ import logging
 import sys
 from typing import Any
 
-import numpy as np
-
-from medgan.core.errors import DataError, ExportError
+from medgan.cli._stages import stage_bars
+from medgan.core.errors import ExportError
+from medgan.curate.filters import FilterConfig
+from medgan.dicom.window import Window
+from medgan.export import ExportConfig, check_destination
+from medgan.models.modelfile import read_metadata
+from medgan.workflows.curation import CurateRequest, curate
+from medgan.workflows.dataset import TrainingSetRequest, build_training_set, config_for_model
+from medgan.workflows.exporting import ExportRequest, export_curated
+from medgan.workflows.generation import GenerateRequest, generate_and_score
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +79,16 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _parse_window(text: str | None) -> tuple[float, float] | None:
+def _parse_window(text: str | None) -> Window | None:
     if not text:
         return None
     try:
         center, width = (float(v) for v in text.split(","))
+        return Window(center, width)
     except ValueError as exc:
         raise ExportError(
-            f"Cannot read window {text!r}.", advice="Write it as center,width."
+            f"Cannot read window {text!r}.", advice="Write it as center,width (width > 0)."
         ) from exc
-    return center, width
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -103,80 +111,7 @@ def _check_args(args: argparse.Namespace) -> None:
         )  # fmt: skip
 
 
-def _training_slices(args: argparse.Namespace, metadata: Any) -> Any:
-    """Rebuild the training slices from --data with the model's resolution and window."""
-    from medgan.cli.progress import CountProgress
-    from medgan.dataset.training_set import TrainingSetConfig, build_training_set
-    from medgan.dicom.index import scan_folder
-
-    scan = scan_folder(args.data, progress=CountProgress("Scanning", unit="files"))
-    if args.series:
-        chosen = []
-        for uid in args.series:
-            try:
-                chosen.append(scan.series_by_uid(uid))
-            except KeyError:
-                raise DataError(
-                    f"Series {uid} is not in {args.data}.",
-                    advice="Run 'medgan scan' to list the series UIDs.",
-                ) from None
-    else:
-        chosen = [s for s in scan.series if s.trainable]
-    if not chosen:
-        raise DataError(f"No trainable series in {args.data}.")
-    summary = getattr(metadata, "training_summary", {}) or {}
-    trained_cfg = dict(summary.get("config") or {})
-    kwargs: dict[str, Any] = {"resolution": int(metadata.resolution), "holdout_fraction": 0.0}
-    for key in ("foreground_level", "min_foreground"):
-        if key in trained_cfg:
-            kwargs[key] = trained_cfg[key]
-    if metadata.window is not None:
-        kwargs["window_center"], kwargs["window_width"] = metadata.window
-    else:
-        log.warning("The model file records no window; the training slices use an automatic one.")
-    config = TrainingSetConfig(**kwargs)
-    return build_training_set(chosen, config, progress=CountProgress("Preparing", unit="slices"))
-
-
-def _filters_without_data(realism: np.ndarray, args: argparse.Namespace) -> Any:
-    """Keep mask and reasons from realism only (no training data: no guard, no NN scores)."""
-    n = len(realism)
-    keep = np.ones(n, bool)
-    reasons = ["" for _ in range(n)]
-    score = np.nan_to_num(realism.astype(np.float64), nan=-np.inf)
-    if args.min_realism is not None:
-        for i in np.flatnonzero(score < args.min_realism):
-            keep[i] = False
-            reasons[i] = f"discriminator realism {score[i]:.3f} < minimum {args.min_realism:.3f}"
-    if args.keep_top is not None:
-        survivors = np.flatnonzero(keep)
-        order = survivors[np.argsort(-score[survivors], kind="stable")]
-        for rank, i in enumerate(order[args.keep_top :], start=args.keep_top + 1):
-            keep[i] = False
-            reasons[i] = f"not in the top {args.keep_top} by discriminator realism (rank {rank})"
-    settings = {
-        "config": {"min_realism": args.min_realism, "keep_top_k": args.keep_top,
-                   "allow_memorized": True},
-        "memorization_guard": "not run (no training data; --allow-memorized)",
-        "n_total": n, "n_kept": int(keep.sum()),
-    }  # fmt: skip
-    return keep, reasons, settings
-
-
 def run(args: argparse.Namespace) -> int:
-    from medgan.cli.progress import CountProgress
-    from medgan.export import (
-        ExportConfig,
-        SliceSet,
-        check_destination,
-        export_set,
-        provenance_from_model,
-        real_from_training,
-        synthetic_from_engine,
-    )
-    from medgan.generate.sampling import generate, load_generator
-    from medgan.models.modelfile import load_model
-
     _check_args(args)
     config = ExportConfig(
         format=args.format, destination=args.out, overwrite=args.overwrite,
@@ -185,95 +120,54 @@ def run(args: argparse.Namespace) -> int:
         window=_parse_window(args.window),
     )  # fmt: skip
     check_destination(args.out, overwrite=args.overwrite)  # fail before the slow work
+    bars = stage_bars()
 
-    loaded = load_model(args.model)
-    meta = loaded.metadata
-    generator = load_generator(loaded, device=args.device)
-    generated = generate(
-        generator, args.n, seed=args.seed, batch_size=args.batch, device=args.device,
-        progress=CountProgress("Generating", unit="slices"),
-    )  # fmt: skip
-    provenance = provenance_from_model(
-        args.model, meta, seed=args.seed,
-        extra={"generation": {"n": args.n, "seed": args.seed, "start_index": 0}},
-    )  # fmt: skip
-
-    real: SliceSet | None = None
+    reference = keys = None
     if args.data:
-        from medgan.curate.filters import FilterConfig, apply_filters
-        from medgan.curate.score import score_samples
-
-        training = _training_slices(args, meta)
-        scores = score_samples(
-            generated.images, training.images, training_patient_keys=training.patient_keys,
-            discriminator=loaded if "discriminator" in loaded.state else None,
-            device=args.device, progress=CountProgress("Scoring"),
+        built = build_training_set(
+            TrainingSetRequest(
+                config=config_for_model(read_metadata(args.model), holdout=False),
+                folder=args.data, series_uids=args.series,
+            ),
+            progress=bars,
         )  # fmt: skip
-        decisions = apply_filters(scores, FilterConfig(
-            min_realism=args.min_realism, keep_top_k=args.keep_top,
-            dedupe=not args.no_dedupe, allow_memorized=args.allow_memorized,
-        ))  # fmt: skip
-        synthetic = synthetic_from_engine(generated, scores, decisions)
-        filter_settings = {**decisions.to_dict(), "scoring": scores.calibration_dict()}
-        memorization = {
-            "checked": True,
-            "override": bool(args.allow_memorized),
-            "n_memorized": int(np.count_nonzero(decisions.memorized)),
-            "n_overridden": int(np.count_nonzero(decisions.overridden)),
-            "n_training_slices": int(len(training.images)),
-        }
-        if args.include_real:
-            real = real_from_training(training.images)
-        rejected_by = decisions.counts
-    else:
-        from medgan.curate.score import discriminator_realism
-
-        if "discriminator" in loaded.state:
-            logits = discriminator_realism(loaded, device=args.device)(generated.images)
-            realism = (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float64)
-        else:
-            realism = np.full(args.n, np.nan)
-            if args.min_realism is not None or args.keep_top is not None:
-                raise ExportError(
-                    "This model file holds no discriminator, so realism cannot be scored.",
-                    advice="Add --data to score by distance, or drop --min-realism/--keep-top.",
-                )
-        keep, reasons, filter_settings = _filters_without_data(realism, args)
-        synthetic = SliceSet(
-            generated.images, modality=generated.modality,
-            seeds=np.full(args.n, args.seed), indices=generated.indices,
-            scores={"realism": realism}, keep=keep, reasons=reasons,
-        )  # fmt: skip
-        memorization = {"checked": False, "override": True,
-                        "note": "no training data given; exported with --allow-memorized"}  # fmt: skip
-        rejected_by = {"low_realism/top_k": int((~keep).sum())}
-
-    n_kept = len(synthetic.kept)
-    if n_kept == 0:
-        detail = ", ".join(f"{k}: {v}" for k, v in rejected_by.items() if v)
-        raise ExportError(
-            f"None of the {args.n} generated slices passed the filters ({detail}); "
-            "nothing was exported.",
-            advice="Generate more slices, relax --min-realism/--keep-top, or train longer.",
-        )
-    result = export_set(
-        synthetic, config, provenance, real=real, filter_settings=filter_settings,
-        memorization=memorization, progress=CountProgress("Exporting", unit="slices"),
+        for note in built.notes:
+            print(note, file=sys.stderr)
+        reference, keys = built.training_set.images, built.training_set.patient_keys
+    generation = generate_and_score(
+        GenerateRequest(
+            model_path=args.model, n=args.n, seed=args.seed, batch_size=args.batch,
+            device=args.device, reference_images=reference, reference_keys=keys,
+        ),
+        progress=bars,
     )  # fmt: skip
-    rejected = ", ".join(f"{v} {k}" for k, v in rejected_by.items() if v) or "none"
+    curated = curate(
+        CurateRequest(
+            n=args.n, scores=generation.scores, realism=generation.realism,
+            filters=FilterConfig(
+                min_realism=args.min_realism, keep_top_k=args.keep_top,
+                dedupe=not args.no_dedupe, allow_memorized=args.allow_memorized,
+            ),
+        )
+    )  # fmt: skip
+    decisions = curated.decisions
+    result = export_curated(
+        ExportRequest(generation=generation, decisions=decisions, config=config), progress=bars
+    )
+    rejected = ", ".join(f"{v} {k}" for k, v in decisions.counts.items() if v) or "none"
     print(
         f"Exported {result.n_synthetic} of {args.n} synthetic slices"
         + (f" and {result.n_real} real slices" if result.n_real else "")
         + f" as {args.format} to {result.path} (rejected: {rejected})."
     )
-    if not memorization["checked"]:
+    if generation.scores is None:
         print(
             "Warning: the memorization guard did not run (no --data); the manifest says so.",
             file=sys.stderr,
         )
-    elif memorization.get("n_overridden"):
+    elif decisions.overridden.any():
         print(
-            f"Warning: {memorization['n_overridden']} slice(s) close to a training slice were "
+            f"Warning: {int(decisions.overridden.sum())} slice(s) close to a training slice were "
             "kept because of --allow-memorized (marked in the manifest).",
             file=sys.stderr,
         )

@@ -75,6 +75,7 @@ class Decisions:
     config: FilterConfig
     dedupe_threshold: float | None
     counts: dict[str, int] = field(default_factory=dict)
+    guard_ran: bool = True  # False: no training data, the memorization guard could not run
 
     @property
     def n_kept(self) -> int:
@@ -84,6 +85,13 @@ class Decisions:
     def kept_indices(self) -> np.ndarray:
         return np.flatnonzero(self.keep)
 
+    @property
+    def guard_state(self) -> str:
+        """``on``, ``overridden`` or ``not run (no training data)``."""
+        if not self.guard_ran:
+            return "not run (no training data)"
+        return "overridden" if self.config.allow_memorized else "on"
+
     def to_dict(self) -> dict[str, Any]:
         """Summary for the manifest: settings, counts per reason, whether the guard was overridden."""
         return {
@@ -92,7 +100,7 @@ class Decisions:
             "n_total": len(self.keep),
             "n_kept": self.n_kept,
             "rejected_by": dict(self.counts),
-            "memorization_guard": "overridden" if self.config.allow_memorized else "on",
+            "memorization_guard": self.guard_state,
             "memorization_override_used": self.override_used,
             "n_memorized_kept": int(self.overridden.sum()),
         }

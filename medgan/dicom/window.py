@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,50 @@ class Window:
 
     def to_dict(self) -> dict[str, float]:
         return {"center": float(self.center), "width": float(self.width)}
+
+    def as_tuple(self) -> tuple[float, float]:
+        """``(center, width)`` as plain floats: the form written into files."""
+        return (float(self.center), float(self.width))
+
+    def to_modality(self, values: np.ndarray) -> np.ndarray:
+        """The inverse of :func:`apply_window`: [-1, 1] → modality units (float32)."""
+        return to_modality(values, self)
+
+    @classmethod
+    def coerce(cls, value: WindowLike | None) -> Window | None:
+        """A ``Window`` from a ``Window``, a ``(center, width)`` pair or a ``{"center", "width"}``
+        dict (the forms files hold); ``None`` stays ``None``."""
+        if value is None or isinstance(value, Window):
+            return value
+        if isinstance(value, dict):
+            return cls(float(value["center"]), float(value["width"]))
+        center, width = value
+        return cls(float(center), float(width))
+
+    # A Window reads like its (center, width) pair, so code and files holding numbers keep
+    # working: ``center, width = w``, ``w[1]`` and ``w == (40.0, 80.0)``.
+    def __iter__(self) -> Iterator[float]:
+        return iter((self.center, self.width))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int) -> float:
+        return (self.center, self.width)[i]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Window):
+            return (self.center, self.width) == (other.center, other.width)
+        if isinstance(other, (tuple, list)) and len(other) == 2:
+            return (self.center, self.width) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.center, self.width))
+
+
+WindowLike = Window | tuple[float, float] | Sequence[float] | dict[str, float]
+"""What :meth:`Window.coerce` accepts."""
 
 
 #: Common CT windows (center, width) in Hounsfield units.
@@ -88,6 +133,19 @@ def apply_window(pixels: np.ndarray, window: Window) -> np.ndarray:
     out = (arr - np.float32(window.center)) * np.float32(2.0 / window.width)
     np.clip(out, -1.0, 1.0, out=out)
     return out
+
+
+def to_modality(values: np.ndarray, window: WindowLike | None) -> np.ndarray:
+    """[-1, 1] → modality units through ``window`` (``center + v * width / 2``), float32.
+
+    The inverse of :func:`apply_window` inside the window; without a window the values are
+    returned as float32 (a copy).
+    """
+    win = Window.coerce(window)
+    if win is None:
+        return np.array(values, dtype=np.float32, copy=True)
+    arr = np.asarray(values, dtype=np.float32)
+    return (arr * np.float32(win.width / 2.0) + np.float32(win.center)).astype(np.float32)
 
 
 def to_uint8(pixels: np.ndarray, window: Window) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from medgan.dicom.window import Window
 from medgan.export.items import Provenance, SliceSet
 
 #: Score columns copied to the manifest (links into the training set are left out).
@@ -61,7 +62,7 @@ def provenance_from_model(
         resolution=int(metadata.resolution),
         seed=int(seed),
         modality=modality,
-        window=None if window is None else (float(window[0]), float(window[1])),
+        window=Window.coerce(window),
         units=_UNITS.get(modality, "") if window is not None else "",
         pixel_spacing=None if spacing is None else (float(spacing[0]), float(spacing[1])),
         model_step=int(getattr(metadata, "step", 0) or 0),
@@ -69,14 +70,22 @@ def provenance_from_model(
     )
 
 
-def synthetic_from_engine(generated: Any, scores: Any = None, decisions: Any = None) -> SliceSet:
-    """A synthetic :class:`SliceSet` from ``GeneratedSet`` (+ ``ScoreTable``, ``Decisions``)."""
+def synthetic_from_engine(
+    generated: Any, scores: Any = None, decisions: Any = None, *, realism: Any = None
+) -> SliceSet:
+    """A synthetic :class:`SliceSet` from ``GeneratedSet`` (+ ``ScoreTable``, ``Decisions``).
+
+    ``realism`` (discriminator probability per slice) is the only score column of a set that
+    has no ``ScoreTable`` (no training data to score against).
+    """
     n = len(generated.images)
     columns: dict[str, np.ndarray] = {}
     if scores is not None:
         for name in MANIFEST_SCORES:
             if name in scores.columns:
                 columns[name] = np.asarray(scores.columns[name]).astype(np.float64)
+    elif realism is not None:
+        columns["realism"] = np.asarray(realism).astype(np.float64)
     keep = reasons = override = None
     if decisions is not None:
         keep = np.asarray(decisions.keep, bool)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from medgan.core.errors import ExportError
+from medgan.dicom.window import Window
 
 FORMATS: tuple[str, ...] = ("png", "png16", "tiff", "npy", "npz", "nifti", "nifti-stack", "dicom")
 """Every export format. ``png`` is 8-bit windowed; ``png16``/``tiff`` are 16-bit."""
@@ -36,8 +37,8 @@ class ExportConfig:
             ``offset`` (e.g. HU + 32768) in uint16; ``windowed`` stores the window as 0..65535.
         offset: the offset added to modality units in ``modality`` mode (recorded in the
             manifest and the export's README).
-        window: (center, width) in modality units for 8-bit PNG (and windowed 16-bit);
-            ``None`` uses the model's training window.
+        window: a :class:`Window` in modality units for 8-bit PNG (and windowed 16-bit); a
+            ``(center, width)`` pair is converted; ``None`` uses the model's training window.
         png_compress_level: zlib level for PNG (1 is fast, 9 is small; all are lossless).
     """
 
@@ -49,10 +50,18 @@ class ExportConfig:
     patient_id: str = DEFAULT_PATIENT_ID
     bit_mode: str = "modality"
     offset: int = DEFAULT_OFFSET
-    window: tuple[float, float] | None = None
+    window: Window | None = None
     png_compress_level: int = 1
 
     def __post_init__(self) -> None:
+        if self.window is not None and not isinstance(self.window, Window):
+            try:
+                object.__setattr__(self, "window", Window.coerce(self.window))
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ExportError(
+                    f"The window width must be positive and both numbers finite ({exc}).",
+                    advice="Give the window as center,width, e.g. 40,400.",
+                ) from exc
         if self.format not in FORMATS:
             raise ExportError(
                 f"Unknown export format {self.format!r}.",
@@ -85,12 +94,10 @@ class ExportConfig:
         data["destination"] = (
             os.path.basename(os.path.normpath(self.destination)) if self.destination else ""
         )
-        data["window"] = list(self.window) if self.window is not None else None
+        data["window"] = list(self.window.as_tuple()) if self.window is not None else None
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExportConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if known.get("window") is not None:
-            known["window"] = tuple(known["window"])
         return cls(**known)

@@ -180,7 +180,7 @@ class DicomWriter(Writer):
         ds.RescaleIntercept = f"{self.intercept:.10g}"
         ds.RescaleSlope = f"{self.slope:.10g}"
         ds.RescaleType = "HU" if prov.units.upper() == "HU" else "US"
-        center, width = prov.window if prov.window else (0.0, 2.0)
+        center, width = prov.window.as_tuple() if prov.window else (0.0, 2.0)
         ds.WindowCenter = f"{center:.6g}"
         ds.WindowWidth = f"{max(width, 1e-6):.6g}"
         return ds

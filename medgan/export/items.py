@@ -1,8 +1,9 @@
 """Plain values an export is made of: slices with their provenance, scores and decisions.
 
 Writers and the manifest only see these, so they can be tested with plain numpy arrays and do
-not depend on the engine. :func:`medgan.export.run.slices_from_generated` adapts the engine's
-``GeneratedSet`` / ``ScoreTable`` / ``Decisions``.
+not depend on the engine. :mod:`medgan.export.adapters` adapts the engine's
+``GeneratedSet`` / ``ScoreTable`` / ``Decisions``. ``to_modality`` is
+:func:`medgan.dicom.window.to_modality`, re-exported here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from medgan.core.errors import ExportError
+from medgan.dicom.window import Window, WindowLike, to_modality
 
 KINDS = ("synthetic", "real")
 
@@ -21,8 +23,9 @@ KINDS = ("synthetic", "real")
 class Provenance:
     """Where the slices come from. Never holds patient data: only model facts.
 
-    ``window`` is the (center, width) in modality units that the model's [-1, 1] range maps
-    to; ``units`` names those units ("HU" for CT).
+    ``window`` is the :class:`~medgan.dicom.window.Window` in modality units that the model's
+    [-1, 1] range maps to (a ``(center, width)`` pair is accepted and converted); ``units``
+    names those units ("HU" for CT). Numbers are written only by :meth:`to_dict`.
     """
 
     model_sha256: str
@@ -31,11 +34,14 @@ class Provenance:
     resolution: int
     seed: int
     modality: str = "OT"
-    window: tuple[float, float] | None = None
+    window: Window | None = None
     units: str = ""
     pixel_spacing: tuple[float, float] | None = None
     model_step: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "window", Window.coerce(self.window))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,7 +51,7 @@ class Provenance:
             "resolution": self.resolution,
             "seed": self.seed,
             "modality": self.modality,
-            "window": list(self.window) if self.window else None,
+            "window": list(self.window.as_tuple()) if self.window else None,
             "units": self.units,
             "pixel_spacing": list(self.pixel_spacing) if self.pixel_spacing else None,
             "model_step": self.model_step,
@@ -117,16 +123,8 @@ class SliceSet:
             return np.arange(len(self))
         return np.flatnonzero(self.keep.astype(bool))
 
-    def modality_units(self, window: tuple[float, float] | None) -> np.ndarray:
+    def modality_units(self, window: WindowLike | None) -> np.ndarray:
         """Slices in modality units (from ``modality`` or by inverting ``window``)."""
         if self.modality is not None:
             return self.modality
         return to_modality(self.images, window)
-
-
-def to_modality(images: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
-    """Map [-1, 1] back to modality units: -1 → center - width/2, +1 → center + width/2."""
-    if window is None:
-        return np.asarray(images, dtype=np.float32)
-    center, width = float(window[0]), float(window[1])
-    return (np.asarray(images, dtype=np.float32) * (width / 2.0) + center).astype(np.float32)

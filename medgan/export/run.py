@@ -15,10 +15,11 @@ import numpy as np
 
 from medgan import __version__
 from medgan.core.errors import Cancelled, ExportError
+from medgan.dicom.window import Window, to_modality
 from medgan.export.atomic import AtomicFolder
 from medgan.export.base import SYNTHETIC_NOTICE, SliceRecord, WriterContext, make_writer
 from medgan.export.config import ExportConfig
-from medgan.export.items import Provenance, SliceSet, to_modality
+from medgan.export.items import Provenance, SliceSet
 from medgan.export.manifest import (
     MANIFEST_VERSION,
     ManifestRow,
@@ -48,7 +49,7 @@ class ExportResult:
 
 
 def _records(
-    sset: SliceSet, start: int, window: tuple[float, float] | None, batch_size: int
+    sset: SliceSet, start: int, window: Window | None, batch_size: int
 ) -> Iterator[list[SliceRecord]]:
     kept = sset.kept
     for lo in range(0, len(kept), batch_size):
@@ -150,7 +151,7 @@ def export_set(
     n_syn = len(synthetic.kept)
     n_real = 0 if real_set is None else len(real_set.kept)
     total = n_syn + n_real
-    window = tuple(config.window) if config.window is not None else provenance.window
+    window = config.window if config.window is not None else provenance.window
     encoding = Encoding(window=window, offset=config.offset, bit_mode=config.bit_mode)
     created = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     stacked = config.format in STACK_FORMATS

@@ -7,15 +7,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medgan.dicom.window import Window
+
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Encoding:
-    """How values are stored. ``window`` is (center, width) in modality units or ``None``
+    """How values are stored. ``window`` is a :class:`Window` in modality units or ``None``
     (then the model's [-1, 1] range is the window)."""
 
-    window: tuple[float, float] | None
+    window: Window | None
     offset: int
     bit_mode: str  # "modality" | "windowed"
 
@@ -28,8 +30,7 @@ class Encoding:
     def window_bounds(self) -> tuple[float, float]:
         if self.window is None:
             return -1.0, 1.0
-        center, width = self.window
-        return center - width / 2.0, center + width / 2.0
+        return float(self.window.low), float(self.window.high)
 
 
 def _unit_interval(modality: np.ndarray, normalized: np.ndarray, enc: Encoding) -> np.ndarray:
@@ -62,13 +63,13 @@ def to_uint16(modality: np.ndarray, normalized: np.ndarray, enc: Encoding) -> np
     return np.clip(stored, 0, 65535).astype(np.uint16)
 
 
-def dicom_rescale(window: tuple[float, float] | None, offset: int) -> tuple[float, float]:
+def dicom_rescale(window: Window | None, offset: int) -> tuple[float, float]:
     """(slope, intercept) so that uint16 stored values cover the modality range finely.
 
     Wide ranges (CT in HU) keep slope 1 (stored = HU + offset); narrow or normalized ranges
     use a fractional slope so that quantization stays well below the window's resolution.
     """
-    width = 2.0 if window is None else float(window[1])
+    width = 2.0 if window is None else float(window.width)
     # Short decimals, so that the DS strings written are exactly the values used here.
     slope = 1.0 if width >= 1024 else float(f"{width / 16384.0:.4g}")
     return slope, float(f"{-offset * slope:.10g}")

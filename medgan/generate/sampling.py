@@ -3,7 +3,8 @@
 Each sample's noise depends only on ``(seed, index)``, so the same seed gives the same images
 whatever the batch size, and ``start_index`` continues a set without repeating it. Samples come
 back in [-1, 1] and in modality units through the window stored in the model file
-(``center + v * width / 2``; e.g. Hounsfield units for CT).
+(``center + v * width / 2``; e.g. Hounsfield units for CT). ``to_modality`` is
+:func:`medgan.dicom.window.to_modality`, re-exported here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from medgan.core.device import resolve_device
 from medgan.core.errors import Cancelled, ModelFileError
+from medgan.dicom.window import Window, to_modality
 from medgan.models.modelfile import LoadedModel, ModelMetadata, load_model
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,7 +57,7 @@ class GeneratedSet:
     modality: np.ndarray  # float32 (N, R, R), e.g. HU; equals images when no window is known
     seed: int
     indices: np.ndarray  # int64 (N,): sample index i used with the seed
-    window: tuple[float, float] | None = None
+    window: Window | None = None  # maps ``images`` to ``modality``
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -107,14 +109,6 @@ def sample_noise(seed: int, indices: np.ndarray, z_dim: int) -> np.ndarray:
     return out
 
 
-def to_modality(images: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
-    """Map [-1, 1] back to modality units through a (center, width) window."""
-    if window is None:
-        return images.astype(np.float32, copy=True)
-    center, width = window
-    return (center + images * (width / 2.0)).astype(np.float32)
-
-
 def generate(
     model: GeneratorModel | LoadedModel | str | os.PathLike[str],
     n: int,
@@ -157,7 +151,7 @@ def generate(
         images[start : start + len(batch)] = out
         if progress is not None:
             progress(start + len(batch), n)
-    window = model.metadata.window
+    window = Window.coerce(model.metadata.window)
     log.info("Generated %d samples (seed %d) at %dx%d on %s.", n, seed, res, res, dev)
     return GeneratedSet(
         images=images,
@@ -172,3 +166,13 @@ def generate(
             "step": model.metadata.step,
         },
     )
+
+
+__all__ = [
+    "GeneratedSet",
+    "GeneratorModel",
+    "generate",
+    "load_generator",
+    "sample_noise",
+    "to_modality",
+]
