@@ -14,6 +14,7 @@ import secrets
 import shutil
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 from medgan.core.errors import ExportError
 
@@ -108,8 +109,8 @@ def _fsync_tree(root: Path) -> None:
     else:
         for path in paths:
             _fsync_file(path)
-    for folder in folders:
-        _fsync_dir(folder)
+    for sub in folders:
+        _fsync_dir(sub)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -160,7 +161,7 @@ class AtomicFolder:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         assert self.temp is not None
         if exc_type is not None:
             self._discard()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +69,7 @@ class Writer:
         self.ctx = ctx
         self._pool: ThreadPoolExecutor | None = None
 
-    def run_parallel(self, tasks: list[Callable[[], object]]) -> None:
+    def run_parallel(self, tasks: Sequence[Callable[[], object]]) -> None:
         """Run the tasks and wait for all of them; the first error is raised."""
         if len(tasks) < 4 or self.threads <= 1:
             for task in tasks:

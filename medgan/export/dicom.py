@@ -153,8 +153,9 @@ class DicomWriter(Writer):
             software_versions=f"MedGAN Studio {self.ctx.app_version}",
         )
         # Orientation of a generated slice is unknown: leave the Type 2C attributes empty.
-        ds.PatientOrientation = None
-        ds.Laterality = None
+        # pydicom writes None as an empty value; its generated stubs only allow list[str]/str.
+        ds.PatientOrientation = None  # type: ignore[assignment]
+        ds.Laterality = None  # type: ignore[assignment]
         if kind == "synthetic":  # a generated image holds no burned-in text
             ds.BurnedInAnnotation = "NO"
         # Real slices keep their source pixels (windowed, resized): whether those hold burned-in

@@ -16,7 +16,7 @@ class NpyWriter(Writer):
     def __init__(self, ctx: WriterContext) -> None:
         super().__init__(ctx)
         res = ctx.provenance.resolution
-        self._stack: np.ndarray | None = None
+        self._stack: np.memmap | None = None
         self._shape = (ctx.total, res, res)
         ctx.details["values"] = f"float32 {ctx.provenance.units or 'modality units'}".strip()
         ctx.details["stack"] = self.file_name

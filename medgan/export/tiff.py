@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import tifffile
 
@@ -31,7 +32,7 @@ class TiffWriter(Writer):
         for record in batch:
             name = record.stem + self.suffix
             pixels = to_uint16(record.modality, record.normalized, self.ctx.encoding)
-            extra = {}
+            extra: dict[str, Any] = {}
             if self._resolution is not None:
                 extra = {"resolution": self._resolution, "resolutionunit": "CENTIMETER"}
             tifffile.imwrite(
