@@ -108,6 +108,7 @@ class TrainWorker(Worker):
         self._metrics = LatestThrottle(self.event.emit, rate=metrics_rate)
         self._lock = threading.Lock()
         self.trainer: Any = None
+        self.train_outcome: Any = None
         self.last_step = 0
 
     # -- called from the UI thread (direct calls: the worker thread is busy) ----------------
@@ -143,29 +144,34 @@ class TrainWorker(Worker):
             self.event.emit(event)
 
     def work(self) -> Any:
+        from medgan.workflows.training import TrainRequest, train_and_save
+
         leave_a_core_for_the_ui()
         self.images = resize_images(self.images, int(self.config.resolution))
-        init = None
-        if self.init_model:
-            from medgan.models.modelfile import check_compatible, load_model
-
-            loaded = load_model(self.init_model)  # refuses tampered or foreign files
-            check_compatible(loaded, self.config.recipe, self.config.resolution)
-            init = loaded.as_init()
-        self.trainer = self._factory(
+        request = TrainRequest(
             self.config,
             self.images,
-            on_event=self._forward,
-            stop=self.cancel_event,
-            pause=self._pause,
-            init_model=init,
+            init_model=self.init_model or None,
             resume_from=self.resume_from,
         )
         try:
-            return self.trainer.run()
+            self.train_outcome = train_and_save(
+                request,
+                on_event=self._forward,
+                stop=self.cancel_event,
+                pause=self._pause,
+                trainer_factory=self._factory,
+                on_trainer=lambda trainer: setattr(self, "trainer", trainer),
+            )
+            return self.train_outcome
         finally:
             with self._lock:
                 self._metrics.flush()
+
+    def result_step(self) -> int:
+        """The step the run ended at (the last step seen while it runs)."""
+        outcome = self.train_outcome
+        return int(outcome.step) if outcome is not None else self.last_step
 
     def model_state(self) -> dict[str, Any]:
         """The trainer's model state (EMA generator + discriminator), for ``save_model``."""

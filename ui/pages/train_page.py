@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from medgan.train import events as ev
+from medgan.workflows.training import selection_of
 from ui.jobs import probe_devices, save_trained_model
 from ui.pages.base import Page
 from ui.state import AppState
@@ -315,13 +316,15 @@ class TrainPage(Page):
         from medgan.train.trainer import read_checkpoint_config
 
         base = read_checkpoint_config(self.resume_from or "")
-        return base.replace(
-            steps=values["steps"],
-            minutes=values["minutes"],
-            device=values["device"],
-            checkpoint_dir=str(Path(self.resume_from or "").parent),
-            **self.config_overrides,
-        )
+        changes: dict[str, Any] = {
+            "steps": values["steps"],
+            "minutes": values["minutes"],
+            "device": values["device"],
+            "checkpoint_every": values.get("checkpoint_every", base.checkpoint_every),
+            "checkpoint_minutes": values.get("checkpoint_minutes", base.checkpoint_minutes),
+            "checkpoint_dir": str(Path(self.resume_from or "").parent),
+        }
+        return base.replace(**{**changes, **self.config_overrides})
 
     def toggle_pause(self) -> None:
         if self.worker is None:
@@ -484,9 +487,7 @@ class TrainPage(Page):
         self.save_button.setEnabled(False)
         self.status_label.setText("Saving the model…")
 
-        trainer = self.worker.trainer
-        selection_of = getattr(trainer, "selection", None)
-        selection: dict[str, Any] = selection_of() if callable(selection_of) else {}
+        selection = selection_of(self.worker.trainer, self.worker.result_step())
 
         def saved(written: str) -> None:
             self.status_label.setText(f"Model saved to {written}{saved_step_text(selection)}")

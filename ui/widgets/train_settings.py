@@ -137,6 +137,29 @@ class TrainSettings(QWidget):
         )
         form.addRow("Freeze D blocks", self.freeze_d)
 
+        self.checkpoint_every = QSpinBox()
+        self.checkpoint_every.setRange(1, 10_000_000)
+        self.checkpoint_every.setValue(500)
+        self.checkpoint_every.setSingleStep(50)
+        self.checkpoint_every.setSuffix(" steps")
+        self.checkpoint_minutes = QDoubleSpinBox()
+        self.checkpoint_minutes.setRange(0.0, 24 * 60)
+        self.checkpoint_minutes.setDecimals(1)
+        self.checkpoint_minutes.setValue(5.0)
+        self.checkpoint_minutes.setSuffix(" min")
+        self.checkpoint_minutes.setSpecialValueText("by steps only")
+        tip = (
+            "A checkpoint is saved every N steps or every M minutes of training, whichever "
+            "comes first, so a crash or a kill loses at most that much work."
+        )
+        self.checkpoint_every.setToolTip(tip)
+        self.checkpoint_minutes.setToolTip(tip)
+        ckpt = QHBoxLayout()
+        ckpt.addWidget(self.checkpoint_every, 1)
+        ckpt.addWidget(QLabel("or"))
+        ckpt.addWidget(self.checkpoint_minutes, 1)
+        form.addRow("Checkpoint every", ckpt)
+
         self.keep_best = QCheckBox("Keep the best generator")
         self.keep_best.setChecked(True)
         self.keep_best.setToolTip(
@@ -149,9 +172,9 @@ class TrainSettings(QWidget):
 
         for w in (self.recipe, self.resolution, self.augment, self.device):
             w.currentIndexChanged.connect(self.changed)
-        for s in (self.steps, self.batch, self.seed, self.freeze_d):
+        for s in (self.steps, self.batch, self.seed, self.freeze_d, self.checkpoint_every):
             s.valueChanged.connect(self.changed)
-        for d in (self.minutes, self.lr_g, self.lr_d):
+        for d in (self.minutes, self.lr_g, self.lr_d, self.checkpoint_minutes):
             d.valueChanged.connect(self.changed)
         self.recipe.currentIndexChanged.connect(self._on_recipe_changed)
 
@@ -194,6 +217,8 @@ class TrainSettings(QWidget):
             "seed": int(self.seed.value()),
             "freeze_d_blocks": int(self.freeze_d.value()),
             "keep_best": self.keep_best.isChecked(),
+            "checkpoint_every": int(self.checkpoint_every.value()),
+            "checkpoint_minutes": float(self.checkpoint_minutes.value()) or None,
         }
 
     def set_values(self, values: dict[str, Any]) -> None:
@@ -218,6 +243,10 @@ class TrainSettings(QWidget):
                 dbox.setValue(float(values[key]))
         if "keep_best" in values:
             self.keep_best.setChecked(bool(values["keep_best"]))
+        if values.get("checkpoint_every"):
+            self.checkpoint_every.setValue(int(values["checkpoint_every"]))
+        if "checkpoint_minutes" in values:
+            self.checkpoint_minutes.setValue(float(values["checkpoint_minutes"] or 0.0))
 
     def _on_budget_toggled(self, by_steps: bool) -> None:
         self.steps.setEnabled(by_steps)
@@ -263,8 +292,11 @@ def make_train_config(values: dict[str, Any], **overrides: Any) -> Any:
         "seed": v.get("seed"),
         "freeze_d_blocks": v.get("freeze_d_blocks"),
         "keep_best": v.get("keep_best"),
+        "checkpoint_every": v.get("checkpoint_every"),
     }
     kwargs = {k: val for k, val in fields.items() if val is not None}
+    if "checkpoint_minutes" in v:
+        kwargs["checkpoint_minutes"] = v["checkpoint_minutes"] or None  # 0/None: by steps only
     if v.get("minutes") is not None and v.get("steps") is None:
         kwargs["steps"] = None  # a time budget only
     return TrainConfig.for_recipe(recipe, **{**aug, **kwargs, **overrides})
