@@ -28,6 +28,7 @@ from medgan.models.modelfile import LoadedModel, ModelMetadata, check_compatible
 from medgan.models.modelfile import save_model as _save_model
 from medgan.train.config import TrainConfig
 from medgan.train.events import EventListener
+from medgan.train.listeners import HistoryRecorder, fan_out
 
 if TYPE_CHECKING:
     from medgan.train.hooks import HookLike
@@ -95,6 +96,7 @@ class TrainOutcome:
     selection: dict[str, Any]
     elapsed_s: float
     trainer: Any = field(default=None, repr=False, compare=False)
+    history: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
 # --------------------------------------------------------------------------- metadata
@@ -138,7 +140,10 @@ def selection_of(trainer: Any, step: int) -> dict[str, Any]:
 
 
 def model_metadata(
-    config: TrainConfig, training_summary: dict[str, Any], selection: dict[str, Any]
+    config: TrainConfig,
+    training_summary: dict[str, Any],
+    selection: dict[str, Any],
+    history: dict[str, Any] | None = None,
 ) -> ModelMetadata:
     """The model file's metadata: THE one place it is built (CLI and app alike)."""
     clean = deidentified_summary(training_summary)
@@ -165,6 +170,7 @@ def model_metadata(
         seed=config.seed,
         step=int(selection.get("selected_step", 0)),
         quality=selection,
+        history=dict(history or {}),  # medgan.train.listeners.TrainingHistory (for reports)
     )
 
 
@@ -175,9 +181,13 @@ def save_trained(
     path: str | Path,
     *,
     step: int = 0,
+    history: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``trainer``'s model (see ``Trainer.model_state``) to ``path``; returns the path."""
-    meta = model_metadata(config, training_summary, selection_of(trainer, step))
+    """Write ``trainer``'s model (see ``Trainer.model_state``) to ``path``; returns the path.
+
+    ``history``: a :class:`~medgan.train.listeners.TrainingHistory` dict for the model report.
+    """
+    meta = model_metadata(config, training_summary, selection_of(trainer, step), history)
     return Path(_save_model(path, trainer.model_state(), meta))
 
 
@@ -208,13 +218,14 @@ def train_and_save(
     if trainer_factory is None:
         from medgan.train.trainer import Trainer as trainer_factory  # heavy: torch
 
+    recorder = HistoryRecorder()  # a compact history for the model file (and its report)
     kwargs: dict[str, Any] = {}
     if request.hooks:
         kwargs["hooks"] = list(request.hooks)
     trainer = trainer_factory(
         request.config,
         request.images,
-        on_event=on_event,
+        on_event=fan_out(recorder, on_event),
         stop=stop,
         pause=pause,
         init_model=_init_weights(request.init_model, request.config),
@@ -229,7 +240,12 @@ def train_and_save(
     model_path: Path | None = None
     if status != "failed" and request.out is not None:
         model_path = save_trained(
-            trainer, request.config, request.training_summary, request.out, step=step
+            trainer,
+            request.config,
+            request.training_summary,
+            request.out,
+            step=step,
+            history=recorder.history.to_dict(),
         )
     return TrainOutcome(
         status=status,
@@ -241,6 +257,7 @@ def train_and_save(
         selection=selection,
         elapsed_s=float(getattr(result, "elapsed_s", 0.0) or 0.0),
         trainer=trainer,
+        history=recorder.history.to_dict(),
     )
 
 
