@@ -35,6 +35,8 @@ class CurateRequest:
         filters: thresholds, top-k, duplicates, memorization override.
         min_distance: minimum robust distance to the nearest training slice (None = off).
         manual: per slice ``USER_ACCEPT`` / ``USER_REJECT`` / ``UNDECIDED`` (None = none).
+        auto: the filters' decisions from an earlier call with the same scores and
+            ``filters`` (the GUI reuses them when only manual choices changed).
     """
 
     n: int
@@ -43,6 +45,7 @@ class CurateRequest:
     filters: FilterConfig = field(default_factory=FilterConfig)
     min_distance: float | None = None
     manual: np.ndarray | None = None
+    auto: Decisions | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def curate(
         raise Cancelled()
     cfg = request.filters
     if request.scores is not None:
-        auto = apply_filters(request.scores, cfg)
+        auto = request.auto if request.auto is not None else apply_filters(request.scores, cfg)
         far = distance_mask(request.scores, request.min_distance)
     else:
         realism = (

@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medgan.workflows.dataset import TrainingSetRequest, build_training_set
+from medgan.workflows.progress import overall_fraction
 from ui.pages.base import Page
 from ui.state import AppState
 from ui.widgets.error_dialog import show_error
@@ -37,6 +39,7 @@ from ui.widgets.selection_panel import (  # noqa: F401 - for callers
     PREVIEW_COUNT,
     SelectionPanel,
     build_preview,
+    mosaic,
 )
 from ui.widgets.series_tree import SeriesTree
 from ui.widgets.slice_viewer import SliceViewer
@@ -54,9 +57,21 @@ def run_scan(root: str, *, progress: Any = None, cancel: Any = None) -> Any:
     return scan_folder(root, progress=progress, cancel=cancel)
 
 
-def run_build(*args: Any, **kwargs: Any) -> tuple[Any, np.ndarray]:
-    """Indirection so tests can replace the builder."""
-    return build_preview(*args, **kwargs)
+def run_build(
+    series_list: list[Any], config: Any, slice_ranges: dict[str, tuple[int, int]], *,
+    progress: Any = None, cancel: Any = None,
+) -> tuple[Any, np.ndarray]:
+    """Build the training set with :func:`medgan.workflows.dataset.build_training_set` (shared
+    with the CLI) and a preview mosaic; module-level so tests can replace it."""
+    request = TrainingSetRequest(config=config, series=tuple(series_list), slice_ranges=slice_ranges)
+    built = build_training_set(
+        request, progress=overall_fraction(progress, {"prepare": 1.0}) if progress else None,
+        cancel=cancel,
+    )
+    ts = built.training_set
+    n = len(ts.images)
+    picks = np.linspace(0, n - 1, num=min(PREVIEW_COUNT, n)).round().astype(int) if n else []
+    return ts, mosaic(np.asarray(ts.images)[picks])
 
 
 class DataPage(Page):

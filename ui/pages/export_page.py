@@ -250,6 +250,7 @@ class ExportPage(Page):
             self.state.model_path,
             config,
             real_images=self.state.training_images if config.include_real else None,
+            reference=self.state.training_images if self.state.scores is not None else None,
             name="export",
         )
         self.outcome = ""

@@ -27,7 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.curation import compose_decisions, distance_mask, sort_order
+from medgan.curate.decisions import sort_order
+from medgan.workflows.curation import CurateRequest, CurateResult, curate
 from ui.jobs import GenerationResult, generate_and_score
 from ui.pages.base import Page
 from ui.state import AppState
@@ -296,13 +297,10 @@ class GeneratePage(Page):
         scores = self.result.scores if self.result is not None else None
         if scores is None:
             return
-        from medgan.curate.filters import apply_filters
-
-        self.auto_decisions = apply_filters(scores, self.filter_config())
-        far = distance_mask(scores, self.min_distance_value())
-        allow = self.allow_memorized.isChecked()
-        self.gallery_model.allow_locked = allow
-        self.gallery_model.set_auto(self.auto_decisions.keep & far, locked=self.auto_decisions.memorized)
+        curated = self._curate()
+        self.auto_decisions = curated.auto
+        self.gallery_model.allow_locked = self.allow_memorized.isChecked()
+        self.gallery_model.set_auto(curated.auto.keep & curated.far_enough, locked=curated.auto.memorized)
         if self.show_combo.currentData() != "all":
             self.refresh_view()
 
@@ -328,14 +326,17 @@ class GeneratePage(Page):
         if self.auto_decisions is None:
             self.state.set_decisions(None)
             return
-        decisions = compose_decisions(
-            self.auto_decisions,
-            self.gallery_model.manual,
-            far_enough=distance_mask(self.result.scores, self.min_distance_value()),
-            min_distance=self.min_distance_value(),
-            allow_memorized=self.allow_memorized.isChecked(),
-        )
-        self.state.set_decisions(decisions)
+        curated = self._curate(manual=self.gallery_model.manual, auto=self.auto_decisions)
+        self.state.set_decisions(curated.decisions)
+
+    def _curate(self, manual: np.ndarray | None = None, auto: Any = None) -> CurateResult:
+        """The filters, the distance filter and the user's choices (the shared workflow)."""
+        assert self.result is not None
+        return curate(CurateRequest(
+            n=len(self.result.generated.images), scores=self.result.scores,
+            filters=self.filter_config(), min_distance=self.min_distance_value(),
+            manual=manual, auto=auto,
+        ))
 
     def current_decisions(self) -> Any:
         """Publish now (skipping the debounce) and return what AppState holds."""
