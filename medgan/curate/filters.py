@@ -127,7 +127,7 @@ def apply_filters(scores: ScoreTable, config: FilterConfig | None = None) -> Dec
     codes: list[list[str]] = [[] for _ in range(n)]
     alive = np.ones(n, bool)
 
-    def reject(i: int, code: str, text: str) -> None:
+    def reject(i: int | np.integer, code: str, text: str) -> None:
         alive[i] = False
         codes[i].append(code)
         why[i].append(text)

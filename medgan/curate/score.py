@@ -296,8 +296,8 @@ def duplicate_groups(nn_distance: np.ndarray, nn_index: np.ndarray, threshold: f
             i = parent[i]
         return int(i)
 
-    for i in np.flatnonzero((np.asarray(nn_distance) <= threshold) & (np.asarray(nn_index) >= 0)):
-        a, b = find(int(i)), find(int(nn_index[i]))
+    for j in np.flatnonzero((np.asarray(nn_distance) <= threshold) & (np.asarray(nn_index) >= 0)):
+        a, b = find(int(j)), find(int(nn_index[j]))
         if a != b:
             parent[max(a, b)] = min(a, b)
     roots = np.array([find(i) for i in range(n)], dtype=np.int64)

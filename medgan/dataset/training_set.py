@@ -182,14 +182,15 @@ def _square_resize(pixels: np.ndarray, resolution: int) -> np.ndarray:
     n, rows, cols = pixels.shape
     side = max(rows, cols)
     arr = pixels.astype(np.float32, copy=False)
+    # MONAI's transforms take ndarrays too, though their __call__ is annotated Tensor only.
     if rows != cols:
         arr = np.asarray(
-            ResizeWithPadOrCrop((side, side), mode="constant", value=float(arr.min()))(arr)
+            ResizeWithPadOrCrop((side, side), mode="constant", value=float(arr.min()))(arr)  # type: ignore[arg-type]
         )
     if side != resolution:
         mode = "area" if side > resolution else "bilinear"
-        kwargs = {} if mode == "area" else {"align_corners": False}
-        arr = np.asarray(Resize((resolution, resolution), mode=mode, **kwargs)(arr))
+        kwargs: dict[str, Any] = {} if mode == "area" else {"align_corners": False}
+        arr = np.asarray(Resize((resolution, resolution), mode=mode, **kwargs)(arr))  # type: ignore[arg-type]
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 

@@ -24,6 +24,7 @@ from medgan.dicom.window import Window, to_modality
 from medgan.models.modelfile import LoadedModel, ModelMetadata, load_model
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
     from torch import nn
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class GeneratorModel:
 
     module: nn.Module
     metadata: ModelMetadata
-    device: str
+    device: torch.device
     path: str = ""
 
     @property
