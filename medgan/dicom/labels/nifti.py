@@ -88,6 +88,8 @@ def read_nifti_mask(
     out = LabelSet(sources=[name])
     try:
         img = nib.load(name)
+        if not isinstance(img, nib.Nifti1Image):  # Nifti2Image is a subclass
+            raise TypeError(f"{type(img).__name__} is not a NIfTI image")
         data = np.asanyarray(img.dataobj)
     except Exception as exc:  # noqa: BLE001
         out.problems.append(LabelProblem(name, f"not a readable NIfTI file ({type(exc).__name__}: {exc})"[:240]))
@@ -108,7 +110,7 @@ def read_nifti_mask(
     if int(header.get("sform_code", 0)) == 0 and int(header.get("qform_code", 0)) == 0:
         out.problems.append(LabelProblem(name, "the file has no world geometry (qform and sform codes are 0)"))
         return out
-    affine = _RAS_TO_LPS @ np.asarray(img.affine, float)
+    affine = _RAS_TO_LPS @ np.asarray(img.affine, dtype=np.float64)
     if abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         out.problems.append(LabelProblem(name, "the file's affine is singular"))
         return out
