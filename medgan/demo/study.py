@@ -3,6 +3,9 @@
 :func:`write_demo_study` renders one :mod:`medgan.demo.phantom` head per synthetic patient and
 writes it as a CT Image Storage series (int16, rescale slope 1 / intercept -1024, HU) with
 valid, seed-derived UIDs, consistent geometry, brain window and fake, non-identifying names.
+Ground truth comes with it: a DICOM SEG per series with one segment per lesion kind
+(``DEMOnn/SEG_LESIONS/SEG00001.dcm``, :mod:`medgan.demo.seg_writer`) and a slice-level
+``labels.csv`` (``sop_instance_uid,label``; ``none`` for slices without a lesion).
 The same seed and settings give byte-identical files (with the same numpy, scipy and
 pydicom versions; another CPU's maths library could move a rare voxel by 1 HU).
 :func:`ensure_demo_study` keeps one copy in the user's cache for the app's "Open demo study"
@@ -11,7 +14,7 @@ and the README's run command.
 Example::
 
     from medgan.demo.study import ensure_demo_study
-    folder = ensure_demo_study()          # ~/.cache/medgan-studio/demo-v1
+    folder = ensure_demo_study()          # ~/.cache/medgan-studio/demo-v2
 """
 
 from __future__ import annotations
@@ -30,14 +33,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from medgan.core.errors import Cancelled, ExportError, MedganError
+from medgan.demo.lesion_masks import lesion_label_volume
+from medgan.demo.params import LESION_KINDS
 from medgan.demo.phantom import HeadParams, random_head, render_head
+from medgan.demo.seg_writer import lesion_seg, slice_labels
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: 12 patients, lesion SEGs and labels.csv
+DEFAULT_PATIENTS = 12
+DEFAULT_SLICES = 48
+LABELS_CSV = "labels.csv"
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 RESCALE_INTERCEPT = -1024
@@ -64,15 +73,22 @@ def demo_uid(seed: int, *parts: object) -> str:
     """A valid, deterministic UID under pydicom's root for one demo object."""
     from pydicom.uid import generate_uid
 
-    return str(
-        generate_uid(entropy_srcs=["medgan-demo", str(DEMO_VERSION), str(seed), *map(str, parts)])
-    )
+    # One joined source: pydicom concatenates the list, so (1, 19) and (11, 9) would collide.
+    text = "/".join(["medgan-demo", str(DEMO_VERSION), str(seed), *map(str, parts)])
+    return str(generate_uid(entropy_srcs=[text]))
 
 
 def demo_patient(seed: int, index: int, *, slices: int, size: int) -> DemoPatient:
     """Draw patient ``index`` of the study with ``seed``; independent of the other patients."""
     rng = np.random.default_rng([seed, index, DEMO_VERSION])
     head = random_head(rng)
+    if index < 3 * len(LESION_KINDS):
+        # The first 12 patients show each lesion kind three times: every class has examples.
+        want = LESION_KINDS[index % len(LESION_KINDS)]
+        for _ in range(64):
+            if any(les.kind == want for les in head.lesions):
+                break
+            head = random_head(rng)
     fov = float(rng.choice(FOVS_MM))
     base = dt.date(2021, 1, 4) + dt.timedelta(days=int((seed * 97 + index * 23) % 1400))
     age = int(rng.integers(24, 88))
@@ -91,10 +107,13 @@ def demo_patient(seed: int, index: int, *, slices: int, size: int) -> DemoPatien
 
 def demo_file_names(n_patients: int, slices_per_patient: int) -> list[str]:
     """Relative paths of every file a demo study with these settings contains."""
-    return [
+    images = [
         f"DEMO{p + 1:02d}/CT_HEAD/IM{k + 1:05d}.dcm"
         for p in range(n_patients)
         for k in range(slices_per_patient)
+    ]
+    return images + [f"DEMO{p + 1:02d}/SEG_LESIONS/SEG00001.dcm" for p in range(n_patients)] + [
+        LABELS_CSV
     ]
 
 
@@ -108,8 +127,8 @@ def write_demo_study(
     out_dir: str | os.PathLike[str],
     *,
     seed: int = 0,
-    n_patients: int = 6,
-    slices_per_patient: int = 56,
+    n_patients: int = DEFAULT_PATIENTS,
+    slices_per_patient: int = DEFAULT_SLICES,
     size: int = 256,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
@@ -150,12 +169,14 @@ def write_demo_study(
     )
     try:
         done = 0
+        rows: list[str] = ["sop_instance_uid,label"]
         for p in range(n_patients):
             _check(cancel)
             patient = demo_patient(seed, p, slices=slices_per_patient, size=size)
             done = _write_patient(
-                tmp, seed, patient, slices_per_patient, size, done, total, progress, cancel
+                tmp, seed, patient, slices_per_patient, size, done, total, progress, cancel, rows
             )
+        (tmp / LABELS_CSV).write_text("\n".join(rows) + "\n", encoding="utf-8")
         if out.exists():
             out.rmdir()  # empty (checked above); a rename onto it would fail elsewhere
         os.replace(tmp, out)
@@ -187,6 +208,7 @@ def _write_patient(
     total: int,
     progress: ProgressFn | None,
     cancel: threading.Event | None,
+    label_rows: list[str],
 ) -> int:
     from pydicom import dcmwrite
 
@@ -196,8 +218,12 @@ def _write_patient(
         patient.head, rows=size, cols=size, pixel_spacing=patient.pixel_spacing, slice_z=z
     )
     stored = np.clip(np.rint(hu) - RESCALE_INTERCEPT, -32768, 32767).astype("<i2")
+    lesions = lesion_label_volume(
+        patient.head, rows=size, cols=size, pixel_spacing=patient.pixel_spacing, slice_z=z
+    )
     folder = root / f"DEMO{patient.index + 1:02d}" / "CT_HEAD"
     folder.mkdir(parents=True)
+    sources = []
     for k in range(n):
         _check(cancel)
         # Instance 1 is the top slice, as many scanners number them: file order is not
@@ -205,9 +231,21 @@ def _write_patient(
         instance = n - k
         ds = ct_slice_dataset(seed, patient, k, instance, float(z[k]), size, stored[k])
         dcmwrite(folder / f"IM{instance:05d}.dcm", ds, enforce_file_format=True)
+        sources.append(ds)
         done += 1
         if progress is not None:
             progress(done, total)
+    p = patient.index
+
+    def uid(*parts: object) -> str:
+        return demo_uid(seed, *parts, p)
+
+    seg = lesion_seg(sources, lesions, uid)
+    seg_folder = folder.parent / "SEG_LESIONS"
+    seg_folder.mkdir()
+    seg.save_as(seg_folder / "SEG00001.dcm", enforce_file_format=True)
+    for ds, label in zip(sources, slice_labels(lesions), strict=True):
+        label_rows.append(f"{ds.SOPInstanceUID},{label}")
     return done
 
 
@@ -292,11 +330,13 @@ def default_cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "medgan-studio"
 
 
-def is_complete(folder: Path, n_patients: int = 6, slices_per_patient: int = 56) -> bool:
+def is_complete(
+    folder: Path, n_patients: int = DEFAULT_PATIENTS, slices_per_patient: int = DEFAULT_SLICES
+) -> bool:
     """True when ``folder`` holds every file of a demo study with these settings."""
     try:
         return all(
-            (folder / name).stat().st_size > 1024
+            (folder / name).stat().st_size > (1024 if name.endswith(".dcm") else 16)
             for name in demo_file_names(n_patients, slices_per_patient)
         )
     except OSError:
@@ -311,7 +351,7 @@ def ensure_demo_study(
 ) -> Path:
     """Return the cached default demo study, generating it (a few seconds) when missing.
 
-    It lives in ``<cache_dir>/demo-v1`` (``cache_dir`` defaults to :func:`default_cache_root`).
+    It lives in ``<cache_dir>/demo-v2`` (``cache_dir`` defaults to :func:`default_cache_root`).
     An incomplete copy (e.g. files deleted by hand) is replaced.
     """
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_root()

@@ -1,0 +1,83 @@
+"""Ground-truth lesion masks of the head phantom, on the same grid as :func:`render_head`.
+
+The label volume repeats the geometry :mod:`medgan.demo.phantom` and :mod:`medgan.demo.anatomy`
+paint lesions with (head frame, skin depth with its bumps, skull, the subdural crescent, the
+brain, each lesion's core or wedge), without the anatomy, blur or noise. Value 0 is background,
+``k`` is ``LESION_KINDS[k - 1]``; oedema is not part of a lesion. Later lesions win where they
+overlap, as in the rendering.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medgan.demo.anatomy import ellipsoid, subdural_thickness
+from medgan.demo.params import LESION_KINDS, HeadParams, SmoothField
+from medgan.demo.phantom import _rotation
+
+_CHUNK = 8
+
+
+def lesion_label_volume(
+    p: HeadParams, *, rows: int, cols: int, pixel_spacing: float, slice_z: np.ndarray
+) -> np.ndarray:
+    """uint8 (len(slice_z), rows, cols): 0 background, 1..4 = index in LESION_KINDS + 1."""
+    xs = ((np.arange(cols) - (cols - 1) / 2.0) * pixel_spacing).astype(np.float32)
+    ys = ((np.arange(rows) - (rows - 1) / 2.0) * pixel_spacing).astype(np.float32)
+    zs = np.asarray(slice_z, dtype=np.float32).reshape(-1)
+    out = np.zeros((zs.size, rows, cols), np.uint8)
+    if not p.lesions:
+        return out
+    # The same first draw as render_head, so the skin bumps (hence the brain edge) agree.
+    bumps = SmoothField(np.random.default_rng(p.texture_seed), zs, ys, xs, 70.0)
+    for k0 in range(0, zs.size, _CHUNK):
+        zsl = slice(k0, min(k0 + _CHUNK, zs.size))
+        where = (zsl, slice(0, rows), slice(0, cols))
+        out[zsl] = _block(p, bumps.block(*where), xs, ys, zs[zsl])
+    return out
+
+
+def _block(p: HeadParams, bumps: np.ndarray, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray) -> np.ndarray:
+    rot = _rotation(p.yaw, p.pitch, p.roll).T.astype(np.float32)  # world → head
+    dx = (xs - p.center[0])[None, None, :]
+    dy = (ys - p.center[1])[None, :, None]
+    dz = (zs - p.center[2])[:, None, None]
+    u = rot[0, 0] * dx + rot[0, 1] * dy + rot[0, 2] * dz
+    v = rot[1, 0] * dx + rot[1, 1] * dy + rot[1, 2] * dz
+    w = rot[2, 0] * dx + rot[2, 1] * dy + rot[2, 2] * dz
+    a, b, c = p.semi_axes
+    a_eff = a * (1.0 + 0.07 * np.clip(v / b, -1.0, 1.0))
+    f = ((u / a_eff) ** 2 + (v / b) ** 2 + (w / c) ** 2) * (1.0 + 0.025 * bumps)
+    grad = 2.0 * np.sqrt((u / a**2) ** 2 + (v / b**2) ** 2 + (w / c**2) ** 2) + 1e-6
+    depth = (1.0 - f) / grad
+    rad = np.sqrt(u * u + v * v + w * w) + 1e-3
+    lateral = (u / rad) ** 2
+    low = 1.0 / (1.0 + np.exp((w - 0.4 * c) / 6.0))
+    front = 1.0 / (1.0 + np.exp((v - 0.25 * b) / 8.0))
+    scalp = p.scalp_mm * (1.0 + 1.3 * lateral * low * front)
+    skull = p.skull_mm * (1.0 - 0.45 * lateral + 0.15 * (v / rad) ** 2) * (1.0 + 0.08 * bumps)
+    inner_skull = scalp + skull
+    subdural = subdural_thickness(u, v, w, rad, p.lesions)
+    brain_top = inner_skull + p.csf_mm + (subdural if subdural is not None else 0.0)
+    brain = depth - brain_top > 0
+    labels = np.zeros(u.shape, np.uint8)
+    if subdural is not None:
+        labels[(depth > inner_skull + 0.3) & (depth <= inner_skull + subdural)] = (
+            LESION_KINDS.index("subdural") + 1
+        )
+    for les in p.lesions:
+        if les.kind == "subdural":
+            continue
+        value = LESION_KINDS.index(les.kind) + 1
+        if les.kind == "infarct":
+            cu, cv, cw = les.center
+            d = np.array([cu, cv * 0.6, cw * 0.6 + 10.0], dtype=np.float32)
+            d /= np.linalg.norm(d)
+            du, dv, dw = u - cu, v - cv, w - cw
+            dist = np.sqrt(du * du + dv * dv + dw * dw) + 1e-3
+            cos = (du * d[0] + dv * d[1] + dw * d[2]) / dist
+            labels[brain & (cos > np.cos(np.deg2rad(24.0))) & (dist < les.radius + 40.0)] = value
+            continue
+        e = ellipsoid(u, v, w, les.center, (les.radius, les.radius * 1.15, les.radius * 0.9))
+        labels[brain & (e < 1)] = value
+    return labels
