@@ -37,7 +37,9 @@ def lesion_label_volume(
     return out
 
 
-def _block(p: HeadParams, bumps: np.ndarray, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray) -> np.ndarray:
+def _block(
+    p: HeadParams, bumps: np.ndarray, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray
+) -> np.ndarray:
     rot = _rotation(p.yaw, p.pitch, p.roll).T.astype(np.float32)  # world → head
     dx = (xs - p.center[0])[None, None, :]
     dy = (ys - p.center[1])[None, :, None]

@@ -49,7 +49,11 @@ def _descriptions() -> list[Any]:
 
 
 def lesion_seg(
-    sources: Sequence[Dataset], labels: np.ndarray, uid: Callable[..., str], *, series_number: int = 3
+    sources: Sequence[Dataset],
+    labels: np.ndarray,
+    uid: Callable[..., str],
+    *,
+    series_number: int = 3,
 ) -> Dataset:
     """A binary SEG of ``labels`` (n, rows, cols; value k = LESION_KINDS[k-1]) over ``sources``."""
     import highdicom as hd
@@ -98,5 +102,7 @@ def slice_labels(labels: np.ndarray) -> list[str]:
     out = []
     for k in range(labels.shape[0]):
         counts = np.bincount(labels[k].ravel(), minlength=len(LESION_KINDS) + 1)[1:]
-        out.append(LESION_KINDS[int(np.argmax(counts))] if counts.max() >= MIN_LABEL_AREA else "none")
+        out.append(
+            LESION_KINDS[int(np.argmax(counts))] if counts.max() >= MIN_LABEL_AREA else "none"
+        )
     return out

@@ -112,9 +112,11 @@ def demo_file_names(n_patients: int, slices_per_patient: int) -> list[str]:
         for p in range(n_patients)
         for k in range(slices_per_patient)
     ]
-    return images + [f"DEMO{p + 1:02d}/SEG_LESIONS/SEG00001.dcm" for p in range(n_patients)] + [
-        LABELS_CSV
-    ]
+    return (
+        images
+        + [f"DEMO{p + 1:02d}/SEG_LESIONS/SEG00001.dcm" for p in range(n_patients)]
+        + [LABELS_CSV]
+    )
 
 
 def _ds(value: float) -> str:

@@ -181,13 +181,18 @@ def _label_object(path: str, ds: Dataset, sop_class: str) -> LabelObject:
     segments: list[str] = []
     frame = str(ds.get("FrameOfReferenceUID", "") or "")
     if sop_class == _SEG:
-        series = [str(s.get("SeriesInstanceUID", "")) for s in ds.get("ReferencedSeriesSequence", [])]
+        series = [
+            str(s.get("SeriesInstanceUID", "")) for s in ds.get("ReferencedSeriesSequence", [])
+        ]
         segments = [str(s.get("SegmentLabel", "")) for s in ds.get("SegmentSequence", [])]
     else:
         for fr in ds.get("ReferencedFrameOfReferenceSequence", []):
             frame = frame or str(fr.get("FrameOfReferenceUID", ""))
             for study in fr.get("RTReferencedStudySequence", []):
-                series += [str(s.get("SeriesInstanceUID", "")) for s in study.get("RTReferencedSeriesSequence", [])]
+                series += [
+                    str(s.get("SeriesInstanceUID", ""))
+                    for s in study.get("RTReferencedSeriesSequence", [])
+                ]
         segments = [str(r.get("ROIName", "")) for r in ds.get("StructureSetROISequence", [])]
     return LabelObject(
         path=path,
@@ -284,7 +289,9 @@ def _from_dataset(
         head.kind, head.reason = "non_image", f"{name} ({what}): no image to train on"
         if sop_class in (_SEG, _RTSTRUCT):
             head.label_object = _label_object(path, tags.ds, sop_class)
-            head.reason = f"{name} ({what}): no image to train on; masks for the series it references"
+            head.reason = (
+                f"{name} ({what}): no image to train on; masks for the series it references"
+            )
         return head
     if not has_pixels:
         head.kind, head.reason = "problem", "image header without pixel data"

@@ -250,20 +250,28 @@ def assemble(root: str, headers: list[FileHeader]) -> ScanResult:
             head.series_uid = _series_for_orphan(head)
             ungrouped[head.series_uid] = ungrouped.get(head.series_uid, 0) + 1
             result.notices.append(
-                Problem(head.path, "image without a SeriesInstanceUID; grouped with images of "
-                        "the same study, modality, frame of reference, orientation and size")
+                Problem(
+                    head.path,
+                    "image without a SeriesInstanceUID; grouped with images of "
+                    "the same study, modality, frame of reference, orientation and size",
+                )
             )
         uid = head.sop_instance_uid
         if uid and uid in seen:
             first = seen[uid]
             if _same_pixels(first, head):
                 result.problems.append(
-                    Problem(head.path, f"duplicate copy of {first.path} (same SOP Instance UID "
-                            "and pixels); left out")
+                    Problem(
+                        head.path,
+                        f"duplicate copy of {first.path} (same SOP Instance UID "
+                        "and pixels); left out",
+                    )
                 )
                 continue
-            note = (f"SOP Instance UID clash: {head.path} and {first.path} share a UID but "
-                    "hold different images; both kept")
+            note = (
+                f"SOP Instance UID clash: {head.path} and {first.path} share a UID but "
+                "hold different images; both kept"
+            )
             result.notices.append(Problem(head.path, note))
             for series_uid in {first.series_uid, head.series_uid}:
                 clashes.setdefault(series_uid, []).append(note)
@@ -274,7 +282,8 @@ def assemble(root: str, headers: list[FileHeader]) -> ScanResult:
         series = _build_series(uid, members, result.problems)
         if uid in ungrouped:
             series.warnings.insert(
-                0, f"{ungrouped[uid]} image(s) have no SeriesInstanceUID: grouped by study, "
+                0,
+                f"{ungrouped[uid]} image(s) have no SeriesInstanceUID: grouped by study, "
                 "modality, frame of reference, orientation and size",
             )
         series.warnings.extend(clashes.get(uid, []))
@@ -291,7 +300,14 @@ def _series_for_orphan(head: FileHeader) -> str:
 
     ref = head.images[0]
     orientation = tuple(round(v, 3) for v in ref.orientation) if ref.orientation else None
-    key = (head.study_uid, head.modality, head.frame_of_reference_uid, orientation, ref.rows, ref.cols)
+    key = (
+        head.study_uid,
+        head.modality,
+        head.frame_of_reference_uid,
+        orientation,
+        ref.rows,
+        ref.cols,
+    )
     return str(generate_uid(entropy_srcs=["medgan-orphan-series", repr(key)]))
 
 

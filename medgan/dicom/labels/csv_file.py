@@ -29,7 +29,9 @@ def _column(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
-def read_csv_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def read_csv_rows(
+    path: str | os.PathLike[str],
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """The header (normalised names) and ``(line number, row)`` pairs of a label CSV."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
@@ -52,7 +54,12 @@ def read_csv_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[tuple[i
     for line, values in enumerate(rows[1:], start=2):
         if not any(v.strip() for v in values):
             continue
-        out.append((line, {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)}))
+        out.append(
+            (
+                line,
+                {h: (values[i].strip() if i < len(values) else "") for i, h in enumerate(header)},
+            )
+        )
     return header, out
 
 
@@ -108,7 +115,9 @@ def read_label_csv(
     return result
 
 
-def _resolve(key_col: str, row: dict[str, str], lookup: ImageLookup, base: str) -> tuple[list[Hit], str]:
+def _resolve(
+    key_col: str, row: dict[str, str], lookup: ImageLookup, base: str
+) -> tuple[list[Hit], str]:
     value = row[key_col]
     frame: int | None = None
     if row.get("frame"):
@@ -140,6 +149,8 @@ def labels_to_csv_text(labels: LabelSet, series: Iterable[SeriesRecord]) -> str:
     return buf.getvalue()
 
 
-def write_label_csv(path: str | os.PathLike[str], labels: LabelSet, series: Iterable[SeriesRecord]) -> None:
+def write_label_csv(
+    path: str | os.PathLike[str], labels: LabelSet, series: Iterable[SeriesRecord]
+) -> None:
     """Write :func:`labels_to_csv_text` atomically (never into a folder the user did not pick)."""
     atomic_write_text(path, labels_to_csv_text(labels, series))

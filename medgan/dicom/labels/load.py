@@ -47,7 +47,9 @@ def read_mask_file(path: str, lookup: ImageLookup, kind: str | None = None) -> L
         return read_rtstruct(path, lookup)
     if kind == "NIfTI":
         return read_nifti_mask(path, lookup)
-    return LabelSet(sources=[path], problems=[LabelProblem(path, "not a DICOM SEG, RTSTRUCT or NIfTI file")])
+    return LabelSet(
+        sources=[path], problems=[LabelProblem(path, "not a DICOM SEG, RTSTRUCT or NIfTI file")]
+    )
 
 
 def load_labels(

@@ -88,7 +88,10 @@ class ImageLookup:
                 if normal is None:
                     continue
                 locs = np.array(
-                    [np.dot(r.position, normal) if r.position is not None else np.nan for r in s.images]
+                    [
+                        np.dot(r.position, normal) if r.position is not None else np.nan
+                        for r in s.images
+                    ]
                 )
                 stacks.append(_Stack(s, normal, locs, np.argsort(locs)))
             self._stacks[frame_of_reference] = stacks
@@ -113,7 +116,10 @@ class ImageLookup:
             s = st.series
             if series_uids and s.series_uid not in series_uids:
                 continue
-            if np.abs(np.asarray(s.orientation) - np.asarray(orientation, float)).max() > _ORIENT_TOL:
+            if (
+                np.abs(np.asarray(s.orientation) - np.asarray(orientation, float)).max()
+                > _ORIENT_TOL
+            ):
                 continue
             loc = float(np.dot(pos, st.normal))
             valid = st.order[~np.isnan(st.locations[st.order])]
@@ -128,7 +134,10 @@ class ImageLookup:
             index = int(valid[best])
             ref = s.images[index]
             pixel = min(s.pixel_spacing) if s.pixel_spacing else 1.0
-            if ref.position is not None and np.linalg.norm(np.asarray(ref.position) - pos) > 0.5 * pixel:
+            if (
+                ref.position is not None
+                and np.linalg.norm(np.asarray(ref.position) - pos) > 0.5 * pixel
+            ):
                 continue
             return Hit(s.series_uid, index)
         return None

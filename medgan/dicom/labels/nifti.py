@@ -39,7 +39,9 @@ def _slice_world(series: SeriesRecord, index: int) -> np.ndarray | None:
     return np.asarray(ref.position, float) + j * row_dir + i * col_dir
 
 
-def resample_to_series(volume: np.ndarray, affine_lps: np.ndarray, series: SeriesRecord) -> tuple[dict[int, np.ndarray], int]:
+def resample_to_series(
+    volume: np.ndarray, affine_lps: np.ndarray, series: SeriesRecord
+) -> tuple[dict[int, np.ndarray], int]:
     """Nearest-neighbour labels of every slice: (image index → uint8 mask, pixels inside)."""
     inverse = np.linalg.inv(affine_lps)
     shape = np.asarray(volume.shape[:3])
@@ -69,8 +71,10 @@ def _orientation_problem(affine_lps: np.ndarray, series: SeriesRecord) -> str | 
     normal = normal / np.linalg.norm(normal)
     axes = affine_lps[:3, :3] / np.linalg.norm(affine_lps[:3, :3], axis=0)
     if np.abs(axes.T @ normal).max() < _PARALLEL:
-        return ("its voxel planes are not parallel to the series' slices (orientation cannot "
-                "be matched without interpolating labels); resample it onto the series first")
+        return (
+            "its voxel planes are not parallel to the series' slices (orientation cannot "
+            "be matched without interpolating labels); resample it onto the series first"
+        )
     return None
 
 
@@ -92,15 +96,21 @@ def read_nifti_mask(
             raise TypeError(f"{type(img).__name__} is not a NIfTI image")
         data = np.asanyarray(img.dataobj)
     except Exception as exc:  # noqa: BLE001
-        out.problems.append(LabelProblem(name, f"not a readable NIfTI file ({type(exc).__name__}: {exc})"[:240]))
+        out.problems.append(
+            LabelProblem(name, f"not a readable NIfTI file ({type(exc).__name__}: {exc})"[:240])
+        )
         return out
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
-        out.problems.append(LabelProblem(name, f"a label volume must be 3D (this one is {data.ndim}D)"))
+        out.problems.append(
+            LabelProblem(name, f"a label volume must be 3D (this one is {data.ndim}D)")
+        )
         return out
     if not np.issubdtype(data.dtype, np.integer) and not np.allclose(data, np.rint(data)):
-        out.problems.append(LabelProblem(name, "voxel values are not whole numbers, so it is not a label map"))
+        out.problems.append(
+            LabelProblem(name, "voxel values are not whole numbers, so it is not a label map")
+        )
         return out
     values = np.rint(data).astype(np.int64)
     if values.min() < 0 or values.max() > 255:
@@ -108,7 +118,9 @@ def read_nifti_mask(
         return out
     header = img.header
     if int(header.get("sform_code", 0)) == 0 and int(header.get("qform_code", 0)) == 0:
-        out.problems.append(LabelProblem(name, "the file has no world geometry (qform and sform codes are 0)"))
+        out.problems.append(
+            LabelProblem(name, "the file has no world geometry (qform and sform codes are 0)")
+        )
         return out
     affine = _RAS_TO_LPS @ np.asarray(img.affine, dtype=np.float64)
     if abs(np.linalg.det(affine[:3, :3])) < 1e-9:
@@ -130,10 +142,20 @@ def read_nifti_mask(
         if inside and (best is None or inside > best[0]):
             best = (inside, s, masks)
     if best is None:
-        reason = next((r for r in reasons), None) if reasons and len(reasons) == len(candidates) else None
-        out.problems.append(LabelProblem(name, f"refused: {reason}" if reason else
-                                         "refused: the label volume does not overlap any scanned series "
-                                         "in world coordinates"))
+        reason = (
+            next((r for r in reasons), None)
+            if reasons and len(reasons) == len(candidates)
+            else None
+        )
+        out.problems.append(
+            LabelProblem(
+                name,
+                f"refused: {reason}"
+                if reason
+                else "refused: the label volume does not overlap any scanned series "
+                "in world coordinates",
+            )
+        )
         return out
     _inside, s, masks = best
     out.add_masks(SeriesMasks(s.series_uid, name, "NIfTI", segments, masks))

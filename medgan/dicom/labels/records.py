@@ -108,7 +108,9 @@ class LabelSet:
             total.update(item.areas())
         return dict(total)
 
-    def mask_for(self, series_uid: str, index: int, names: list[str] | None = None) -> np.ndarray | None:
+    def mask_for(
+        self, series_uid: str, index: int, names: list[str] | None = None
+    ) -> np.ndarray | None:
         """The merged mask of one image, values = 1-based index into ``names``
         (default :meth:`segment_names`); None when no source covers the image."""
         items = [m for m in self.masks.get(series_uid, []) if index in m.masks]

@@ -68,25 +68,42 @@ def read_rtstruct(path: str | os.PathLike[str], lookup: ImageLookup) -> LabelSet
     if str(getattr(ds, "SOPClassUID", "")) != RTSTRUCT_SOP_CLASS:
         out.problems.append(LabelProblem(name, "not an RT Structure Set"))
         return out
-    rois = {int(r.ROINumber): (str(getattr(r, "ROIName", "") or f"ROI {int(r.ROINumber)}"),
-                               str(getattr(r, "ReferencedFrameOfReferenceUID", "")))
-            for r in getattr(ds, "StructureSetROISequence", [])}
+    rois = {
+        int(r.ROINumber): (
+            str(getattr(r, "ROIName", "") or f"ROI {int(r.ROINumber)}"),
+            str(getattr(r, "ReferencedFrameOfReferenceUID", "")),
+        )
+        for r in getattr(ds, "StructureSetROISequence", [])
+    }
     segments = [rois[n][0] for n in sorted(rois)]
     value_of = {n: i + 1 for i, n in enumerate(sorted(rois))}
     referenced = _series_uids(ds)
     default_for = str(getattr(ds, "FrameOfReferenceUID", "")) or next(
-        (str(fr.FrameOfReferenceUID) for fr in getattr(ds, "ReferencedFrameOfReferenceSequence", [])), "")
+        (
+            str(fr.FrameOfReferenceUID)
+            for fr in getattr(ds, "ReferencedFrameOfReferenceSequence", [])
+        ),
+        "",
+    )
     filled: dict[tuple[str, int, int], np.ndarray] = {}  # (series, index, roi) → XOR of contours
     unmatched = skipped = 0
     for roi in getattr(ds, "ROIContourSequence", []):
         number = int(roi.ReferencedROINumber)
         for contour in getattr(roi, "ContourSequence", []):
             kind = str(getattr(contour, "ContourGeometricType", "CLOSED_PLANAR")).upper()
-            data = np.asarray([float(v) for v in getattr(contour, "ContourData", [])]).reshape(-1, 3)
+            data = np.asarray([float(v) for v in getattr(contour, "ContourData", [])]).reshape(
+                -1, 3
+            )
             if kind != "CLOSED_PLANAR" or len(data) < 3:
                 skipped += 1
                 continue
-            hit = _match(contour, data, lookup, rois.get(number, ("", default_for))[1] or default_for, referenced)
+            hit = _match(
+                contour,
+                data,
+                lookup,
+                rois.get(number, ("", default_for))[1] or default_for,
+                referenced,
+            )
             if hit is None:
                 unmatched += 1
                 continue
@@ -105,17 +122,25 @@ def read_rtstruct(path: str | os.PathLike[str], lookup: ImageLookup) -> LabelSet
         value = value_of.get(number, 0)
         current[area & (current < value)] = value
     if unmatched:
-        out.problems.append(LabelProblem(name, f"{unmatched} contour(s) match no scanned slice; left out"))
+        out.problems.append(
+            LabelProblem(name, f"{unmatched} contour(s) match no scanned slice; left out")
+        )
     if skipped:
-        out.problems.append(LabelProblem(name, f"{skipped} contour(s) are not closed planar polygons; left out"))
+        out.problems.append(
+            LabelProblem(name, f"{skipped} contour(s) are not closed planar polygons; left out")
+        )
     if not per_series:
-        out.problems.append(LabelProblem(name, "the structure set matches no scanned series; left out"))
+        out.problems.append(
+            LabelProblem(name, "the structure set matches no scanned series; left out")
+        )
     for masks in per_series.values():
         out.add_masks(masks)
     return out
 
 
-def _match(contour: Any, data: np.ndarray, lookup: ImageLookup, frame_of_ref: str, referenced: list[str]) -> Hit | None:
+def _match(
+    contour: Any, data: np.ndarray, lookup: ImageLookup, frame_of_ref: str, referenced: list[str]
+) -> Hit | None:
     for item in getattr(contour, "ContourImageSequence", []):
         hit = lookup.by_sop(str(item.ReferencedSOPInstanceUID))
         if hit is not None:
@@ -133,7 +158,9 @@ def _match(contour: Any, data: np.ndarray, lookup: ImageLookup, frame_of_ref: st
     return None
 
 
-def _plane_hit(lookup: ImageLookup, frame_of_ref: str, data: np.ndarray, s: SeriesRecord) -> Hit | None:
+def _plane_hit(
+    lookup: ImageLookup, frame_of_ref: str, data: np.ndarray, s: SeriesRecord
+) -> Hit | None:
     assert s.orientation is not None
     normal = np.cross(s.orientation[:3], s.orientation[3:])
     normal = normal / np.linalg.norm(normal)

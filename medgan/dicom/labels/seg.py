@@ -31,7 +31,9 @@ def _first(item: Any, name: str) -> Any:
 def _frame_facts(seg: Any, k: int, shared: Any) -> tuple[int, str, int | None, Any, Any]:
     """(segment number, source SOP UID, source frame (0-based), position, orientation)."""
     groups = seg.PerFrameFunctionalGroupsSequence[k]
-    ident = _first(groups, "SegmentIdentificationSequence") or _first(shared, "SegmentIdentificationSequence")
+    ident = _first(groups, "SegmentIdentificationSequence") or _first(
+        shared, "SegmentIdentificationSequence"
+    )
     number = int(ident.ReferencedSegmentNumber)
     source_uid, source_frame = "", None
     derivation = _first(groups, "DerivationImageSequence")
@@ -44,7 +46,9 @@ def _frame_facts(seg: Any, k: int, shared: Any) -> tuple[int, str, int | None, A
             source_frame = int(values[0]) - 1 if values else None
     plane = _first(groups, "PlanePositionSequence")
     position = [float(v) for v in plane.ImagePositionPatient] if plane is not None else None
-    orient = _first(groups, "PlaneOrientationSequence") or _first(shared, "PlaneOrientationSequence")
+    orient = _first(groups, "PlaneOrientationSequence") or _first(
+        shared, "PlaneOrientationSequence"
+    )
     orientation = [float(v) for v in orient.ImageOrientationPatient] if orient is not None else None
     return number, source_uid, source_frame, position, orientation
 
@@ -58,27 +62,40 @@ def read_seg(path: str | os.PathLike[str], lookup: ImageLookup) -> LabelSet:
     try:
         seg = hd.seg.segread(name)
     except Exception as exc:  # noqa: BLE001 - any reason a SEG cannot be read is reported
-        out.problems.append(LabelProblem(name, f"not a readable DICOM Segmentation ({_short(exc)})"))
+        out.problems.append(
+            LabelProblem(name, f"not a readable DICOM Segmentation ({_short(exc)})")
+        )
         return out
     seg_type = str(getattr(seg, "SegmentationType", "")).upper()
     if seg_type not in ("BINARY", "FRACTIONAL"):
         out.problems.append(
-            LabelProblem(name, f"segmentation type {seg_type or 'unknown'} is not supported "
-                         "(binary and fractional SEGs are)")
+            LabelProblem(
+                name,
+                f"segmentation type {seg_type or 'unknown'} is not supported "
+                "(binary and fractional SEGs are)",
+            )
         )
         return out
-    names = {int(item.SegmentNumber): str(getattr(item, "SegmentLabel", "") or f"segment {int(item.SegmentNumber)}")
-             for item in seg.SegmentSequence}
+    names = {
+        int(item.SegmentNumber): str(
+            getattr(item, "SegmentLabel", "") or f"segment {int(item.SegmentNumber)}"
+        )
+        for item in seg.SegmentSequence
+    }
     numbers = sorted(names)
     segments = [names[n] for n in numbers]
     position_of = {n: i + 1 for i, n in enumerate(numbers)}
     frame_of_ref = str(getattr(seg, "FrameOfReferenceUID", ""))
-    referenced = [str(item.SeriesInstanceUID) for item in getattr(seg, "ReferencedSeriesSequence", [])]
+    referenced = [
+        str(item.SeriesInstanceUID) for item in getattr(seg, "ReferencedSeriesSequence", [])
+    ]
     shared = _first(seg, "SharedFunctionalGroupsSequence")
     try:
         pixels = np.asarray(seg.pixel_array)
     except Exception as exc:  # noqa: BLE001
-        out.problems.append(LabelProblem(name, f"cannot decode the segmentation frames ({_short(exc)})"))
+        out.problems.append(
+            LabelProblem(name, f"cannot decode the segmentation frames ({_short(exc)})")
+        )
         return out
     if pixels.ndim == 2:
         pixels = pixels[None]
@@ -91,7 +108,9 @@ def read_seg(path: str | os.PathLike[str], lookup: ImageLookup) -> LabelSet:
         number, source_uid, source_frame, position, orientation = _frame_facts(seg, k, shared)
         hit: Hit | None = lookup.by_sop(source_uid, source_frame) if source_uid else None
         if hit is None and frame_of_ref and position is not None and orientation is not None:
-            hit = lookup.by_plane(frame_of_ref, position, orientation, series_uids=referenced or None)
+            hit = lookup.by_plane(
+                frame_of_ref, position, orientation, series_uids=referenced or None
+            )
             if hit is None and referenced:
                 hit = lookup.by_plane(frame_of_ref, position, orientation)
         if hit is None:
@@ -100,10 +119,17 @@ def read_seg(path: str | os.PathLike[str], lookup: ImageLookup) -> LabelSet:
         series = lookup.series[hit.series_uid]
         frame = pixels[k]
         if frame.shape != (series.rows, series.cols):
-            out.problems.append(LabelProblem(name, f"frame {k + 1} is {frame.shape[0]}×{frame.shape[1]} "
-                                             f"but its image is {series.rows}×{series.cols}; left out"))
+            out.problems.append(
+                LabelProblem(
+                    name,
+                    f"frame {k + 1} is {frame.shape[0]}×{frame.shape[1]} "
+                    f"but its image is {series.rows}×{series.cols}; left out",
+                )
+            )
             continue
-        masks = per_series.setdefault(hit.series_uid, SeriesMasks(hit.series_uid, name, "SEG", segments))
+        masks = per_series.setdefault(
+            hit.series_uid, SeriesMasks(hit.series_uid, name, "SEG", segments)
+        )
         inside = frame >= threshold
         if not inside.any():
             masks.masks.setdefault(hit.index, np.zeros(frame.shape, np.uint8))
@@ -115,11 +141,16 @@ def read_seg(path: str | os.PathLike[str], lookup: ImageLookup) -> LabelSet:
         current[inside & (current < value)] = value
     if unmatched:
         out.problems.append(
-            LabelProblem(name, f"{unmatched} of {pixels.shape[0]} frames match no scanned image "
-                         "(by SOP Instance UID or frame of reference and position)")
+            LabelProblem(
+                name,
+                f"{unmatched} of {pixels.shape[0]} frames match no scanned image "
+                "(by SOP Instance UID or frame of reference and position)",
+            )
         )
     if not per_series:
-        out.problems.append(LabelProblem(name, "the segmentation matches no scanned series; left out"))
+        out.problems.append(
+            LabelProblem(name, "the segmentation matches no scanned series; left out")
+        )
     for masks in per_series.values():
         out.add_masks(masks)
     return out

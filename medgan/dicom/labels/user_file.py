@@ -50,14 +50,18 @@ class UserLabels:
     def clear(self, series_uid: str) -> None:
         self.entries = [e for e in self.entries if e.series_uid != series_uid]
 
-    def to_label_set(self, series: Sequence[SeriesRecord], *, source: str = "user labels") -> LabelSet:
+    def to_label_set(
+        self, series: Sequence[SeriesRecord], *, source: str = "user labels"
+    ) -> LabelSet:
         """Resolve the entries against the scan; entries for unknown series are problems."""
         by_uid = {s.series_uid: s for s in series}
         out = LabelSet(sources=[source])
         for e in self.entries:
             s = by_uid.get(e.series_uid)
             if s is None:
-                out.problems.append(LabelProblem(source, f"label {e.label!r} names a series not in this scan"))
+                out.problems.append(
+                    LabelProblem(source, f"label {e.label!r} names a series not in this scan")
+                )
                 continue
             lo = 0 if e.first is None else max(0, e.first)
             hi = s.n_images - 1 if e.last is None else min(s.n_images - 1, e.last)
@@ -81,7 +85,9 @@ class UserLabels:
         return out
 
 
-def user_label_path(root: str | os.PathLike[str], workspace: str | os.PathLike[str] | None = None) -> Path:
+def user_label_path(
+    root: str | os.PathLike[str], workspace: str | os.PathLike[str] | None = None
+) -> Path:
     """Where the user's labels for the folder ``root`` live (outside that folder)."""
     digest = hashlib.sha256(os.path.abspath(os.fspath(root)).encode()).hexdigest()[:16]
     base = Path(workspace) if workspace is not None else config_dir() / "labels"
