@@ -1,3 +1,18 @@
 """Self-contained HTML reports (figures embedded, no network, no JavaScript) for a model file
 and an export folder.
+
+- :func:`write_report` (``medgan.reports.write``): target → kind → page → atomic write.
+- :func:`~medgan.reports.model_report.model_report_html`: data summary, settings, device and
+  versions, losses, D(x)/D(G(z)), augmentation, quality curve, sample grids, timing.
+- :func:`~medgan.reports.export_report.export_report_html`: filters, score histograms,
+  contact sheet, optional closest synthetic/real pairs, manifest summary, checksums.
+
+Reports are lists of :class:`~medgan.reports.html.Section`; a utility-study report (issue 12)
+is meant to be one more builder returning sections, registered in ``REPORT_NAMES``.
 """
+
+from __future__ import annotations
+
+from medgan.reports.write import ReportError, default_output, report_kind, write_report
+
+__all__ = ["ReportError", "default_output", "report_kind", "write_report"]
