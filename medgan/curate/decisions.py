@@ -169,6 +169,7 @@ def memorization_record(
         "n_overridden": int(np.count_nonzero(decisions.overridden)) if decisions is not None else 0,
         "n_training_slices": int(n_training_slices) if checked and n_training_slices else None,
         "calibration": scores.calibration_dict() if scores is not None else None,
+        "note": "",
     }
     if not checked:
         record["note"] = (
