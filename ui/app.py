@@ -172,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     state = AppState()
     window = MainWindow(state)
     window.show()
+    from ui.os_signals import close_on_signals
+
+    close_on_signals(window)  # SIGTERM/SIGHUP: stop training (checkpoint), close cleanly
     if args.startup_check:
         app.processEvents()  # expose and first paint
         shown = time.perf_counter() - started

@@ -384,6 +384,12 @@ def _train_and_save(request: TrainRequest, bar: Any) -> int:
             file=sys.stderr,
         )
         return 1
+    if outcome.checkpoint_failures:
+        print(
+            f"medgan: warning: {outcome.checkpoint_failures} checkpoint write(s) failed (see "
+            f"above); the last complete checkpoint is {outcome.checkpoint_path or 'none'}.",
+            file=sys.stderr,
+        )
     if outcome.status == "cancelled":
         print(
             f"Stopped at step {outcome.step}. Model written to {outcome.model_path}; continue "

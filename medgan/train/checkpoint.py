@@ -137,6 +137,9 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+_FAULTS = {"enospc": errno.ENOSPC, "erofs": errno.EROFS}
+
+
 def _injected_fault(step: int) -> str | None:
     """The fault ``MEDGAN_FAULT_INJECT`` asks for at this step (tests only), else None."""
     spec = os.environ.get("MEDGAN_FAULT_INJECT", "").strip()
@@ -156,7 +159,6 @@ def save_checkpoint(
     from safetensors.torch import save as st_save
 
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     for mod_name, state in ckpt.modules.items():
         for key, value in state.items():
@@ -183,8 +185,9 @@ def save_checkpoint(
     final = folder / checkpoint_name(ckpt.step)
     fault = _injected_fault(ckpt.step)
     try:
-        if fault == "enospc":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if fault in _FAULTS:
+            raise OSError(_FAULTS[fault], os.strerror(_FAULTS[fault]))
+        folder.mkdir(parents=True, exist_ok=True)
         with atomic_open(final, "wb") as fh:
             if fault == "stall":
                 fh.write(payload[: len(payload) // 2])
@@ -192,9 +195,13 @@ def save_checkpoint(
                 time.sleep(600)
             fh.write(payload)
     except OSError as exc:
+        not_writable = exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
         raise TrainingError(
             f"Could not write checkpoint {final}: {exc.strerror or exc}.",
-            advice="Free disk space or choose another checkpoint folder.",
+            advice="The checkpoint folder is not writable: fix its permissions or choose "
+            "another folder (--checkpoint-dir)."
+            if not_writable
+            else "Free disk space or choose another checkpoint folder (--checkpoint-dir).",
         ) from exc
     if keep is not None:
         prune_checkpoints(folder, keep, protect=final)

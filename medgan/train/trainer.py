@@ -41,7 +41,7 @@ from medgan.train.events import (
     TrainFinished,
     TrainStarted,
 )
-from medgan.train.handlers import Diverged, DivergenceGuard, default_hooks
+from medgan.train.handlers import Checkpoints, Diverged, DivergenceGuard, default_hooks
 from medgan.train.hooks import END_CANCELLED, Hook, HookLike, RunState, as_hook
 from medgan.train.quality import METRIC, QualityProbe
 from medgan.train.step import EMA, GanStep
@@ -57,6 +57,7 @@ class TrainResult:
     message: str = ""
     advice: str | None = None
     elapsed_s: float = 0.0
+    checkpoint_failures: int = 0  # writes that failed (disk full, read-only); the run went on
 
 
 def read_checkpoint_config(path: str | Path) -> TrainConfig:
@@ -415,21 +416,29 @@ class Trainer:
             st.last_checkpoint_step,
         )
 
+    def checkpoint_failures(self) -> int:
+        """How many checkpoint writes failed in this run (see :class:`handlers.Checkpoints`)."""
+        return sum(h.failures for h in self.hooks if isinstance(h, Checkpoints))
+
     def _result(self, st: RunState) -> TrainResult:
         elapsed = st.elapsed()
         path = st.last_checkpoint if self.config.checkpoint_dir is not None else None
+        failures = self.checkpoint_failures()
         if st.end == END_CANCELLED:
             self.emit(TrainCancelled(step=self.step, elapsed_s=elapsed, checkpoint_path=path))
-            return TrainResult(
-                "cancelled", self.step, path, f"Stopped at step {self.step}.", elapsed_s=elapsed
-            )
-        self.emit(TrainFinished(step=self.step, elapsed_s=elapsed, checkpoint_path=path))
+            message = f"Stopped at step {self.step}."
+        else:
+            self.emit(TrainFinished(step=self.step, elapsed_s=elapsed, checkpoint_path=path))
+            message = f"Finished {self.step} steps in {elapsed:.0f} s."
+        if failures:
+            message += f" {failures} checkpoint write(s) failed; the last complete one is {path}."
         return TrainResult(
-            "finished",
+            "cancelled" if st.end == END_CANCELLED else "finished",
             self.step,
             path,
-            f"Finished {self.step} steps in {elapsed:.0f} s.",
+            message,
             elapsed_s=elapsed,
+            checkpoint_failures=failures,
         )
 
     def _failed(self, st: RunState, message: str, advice: str | None) -> TrainResult:

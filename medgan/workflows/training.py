@@ -96,6 +96,7 @@ class TrainOutcome:
     selection: dict[str, Any]
     elapsed_s: float
     trainer: Any = field(default=None, repr=False, compare=False)
+    checkpoint_failures: int = 0  # checkpoint writes that failed; training went on
     history: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -257,6 +258,7 @@ def train_and_save(
         selection=selection,
         elapsed_s=float(getattr(result, "elapsed_s", 0.0) or 0.0),
         trainer=trainer,
+        checkpoint_failures=int(getattr(result, "checkpoint_failures", 0) or 0),
         history=recorder.history.to_dict(),
     )
 

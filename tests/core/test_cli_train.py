@@ -30,7 +30,10 @@ def _identifiers(folder: Path) -> set[str]:
     values: set[str] = set()
     for path in folder.rglob("*"):
         if path.is_file():
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            try:
+                ds = pydicom.dcmread(path, stop_before_pixels=True)
+            except pydicom.errors.InvalidDicomError:  # e.g. the demo study's labels.csv
+                continue
             for key in (
                 "PatientName",
                 "PatientID",
