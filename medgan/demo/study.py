@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 DEMO_VERSION = 2  # 2: 12 patients, lesion SEGs and labels.csv
 DEFAULT_PATIENTS = 12
-DEFAULT_SLICES = 48
+DEFAULT_SLICES = 56
 LABELS_CSV = "labels.csv"
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"

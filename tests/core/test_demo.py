@@ -40,14 +40,14 @@ def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _read_all(folder: Path) -> list[pydicom.Dataset]:
-    return [pydicom.dcmread(p) for p in sorted(folder.rglob("*.dcm"))]
+    return [pydicom.dcmread(p) for p in sorted(folder.rglob("CT_HEAD/*.dcm"))]
 
 
 def test_full_demo_counts_sizes_and_rescale(demo_cache: Path) -> None:
     files = sorted(demo_cache.rglob("*"))
     files = [f for f in files if f.is_file()]
-    assert len(files) == 6 * 56 >= 300
-    assert sorted(str(f.relative_to(demo_cache)) for f in files) == sorted(demo_file_names(6, 56))
+    assert len(files) == 12 * 56 + 12 + 1  # CT slices, one SEG per series, labels.csv
+    assert sorted(str(f.relative_to(demo_cache)) for f in files) == sorted(demo_file_names(12, 56))
     assert not [p for p in demo_cache.parent.iterdir() if p.name.startswith(".")]
     ds = pydicom.dcmread(files[100])
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"
@@ -61,13 +61,17 @@ def test_full_demo_counts_sizes_and_rescale(demo_cache: Path) -> None:
     assert "not a real patient" in ds.ImageComments
 
 
-def test_full_demo_scans_as_six_trainable_patients(demo_cache: Path) -> None:
+def test_full_demo_scans_as_twelve_trainable_patients(demo_cache: Path) -> None:
     from medgan.dicom.index import scan_folder
 
     result = scan_folder(demo_cache)
-    assert not result.problems and result.skipped_non_dicom == 0
-    assert len(result.patients()) == 6
-    assert len(result.series) == 6
+    assert not result.problems and not result.notices and result.skipped_non_dicom == 1
+    assert result.label_files == [str(demo_cache / "labels.csv")]
+    assert len(result.patients()) == 12
+    assert len(result.series) == 12
+    for series in result.series:
+        (seg,) = result.label_objects_for(series.series_uid)
+        assert seg.kind == "SEG" and seg.segments == ("haemorrhage", "infarct", "tumour", "subdural")
     for series in result.series:
         assert series.trainable, series.reason
         assert series.n_images == 56 and (series.rows, series.cols) == (256, 256)
@@ -92,11 +96,41 @@ def test_full_demo_files_pass_dcmtk_and_dciodvfy(demo_cache: Path) -> None:
         errors = [ln for ln in lines if ln.lstrip().startswith("Error")]
         assert errors == [], "\n".join(errors)
         assert any("CTImage" in ln for ln in lines), lines  # recognised as CT Image
+    for p in range(1, 13):
+        path = demo_cache / f"DEMO{p:02d}" / "SEG_LESIONS" / "SEG00001.dcm"
+        dump = subprocess.run(["dcmdump", "+E", str(path)], capture_output=True, text=True)
+        assert dump.returncode == 0 and not [
+            ln for ln in dump.stderr.splitlines() if ln.startswith("E:")
+        ], dump.stderr
+        check = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+        lines = (check.stdout + check.stderr).splitlines()
+        assert [ln for ln in lines if ln.lstrip().startswith("Error")] == [], lines
+        assert any("Segmentation" in ln for ln in lines), lines
+
+
+def test_full_demo_ground_truth_labels_every_class(demo_cache: Path) -> None:
+    from medgan.dicom.index import scan_folder
+    from medgan.dicom.labels import load_labels
+
+    result = scan_folder(demo_cache)
+    labels = load_labels(result)
+    assert labels.problems == []
+    counts = labels.label_counts()
+    assert sum(counts.values()) == 12 * 56  # labels.csv labels every slice
+    for kind in ("haemorrhage", "infarct", "tumour", "subdural"):
+        assert counts[kind] >= 10, counts
+    assert counts["none"] > counts["subdural"]
+    # The SEG alone gives the same slice labels (derived with the same minimum area).
+    seg_only = load_labels(result, auto=False, mask_files=[o.path for o in result.label_objects])
+    for uid, per_slice in seg_only.labels.items():
+        for index, name in per_slice.items():
+            assert labels.labels[uid][index] == name
+    assert labels.segment_names() == ["haemorrhage", "infarct", "subdural", "tumour"]
 
 
 def test_full_demo_anatomy_is_head_ct_in_hu_and_varies(demo_cache: Path) -> None:
     mids = []
-    for p in range(1, 7):
+    for p in range(1, 13):
         ds = pydicom.dcmread(demo_cache / f"DEMO{p:02d}" / "CT_HEAD" / "IM00028.dcm")
         hu = ds.pixel_array.astype(np.float32) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
         corners = np.concatenate([hu[:8, :8].ravel(), hu[-8:, -8:].ravel()])
@@ -105,10 +139,10 @@ def test_full_demo_anatomy_is_head_ct_in_hu_and_varies(demo_cache: Path) -> None
         assert 0.0 < float(np.median(centre)) < 60.0  # brain parenchyma
         assert (hu > 700).sum() > 1500  # a skull ring
         brain = hu[(hu > 0) & (hu < 80)]
-        assert brain.size > 15000
+        assert brain.size > 12000
         mids.append(hu)
     # Different patients: different anatomy, not the same image shifted by noise.
-    for a, b in [(0, 1), (2, 3), (4, 5)]:
+    for a, b in [(0, 1), (2, 3), (4, 5), (6, 11)]:
         inside = (mids[a] > -500) ^ (mids[b] > -500)
         assert inside.sum() > 300
 
@@ -118,7 +152,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     b = write_demo_study(tmp_path / "b", seed=7, **SMALL)
     c = write_demo_study(tmp_path / "c", seed=8, **SMALL)
     names = demo_file_names(2, 4)
-    assert sorted(str(p.relative_to(a)) for p in a.rglob("*.dcm")) == sorted(names)
+    assert sorted(str(p.relative_to(a)) for p in a.rglob("*") if p.is_file()) == sorted(names)
     for name in names:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     da, dc = pydicom.dcmread(a / names[0]), pydicom.dcmread(c / names[0])
@@ -227,3 +261,48 @@ def test_phantom_lesions_show_at_their_place_with_their_density() -> None:
     mirror = (43, 35)  # same place on the right: untouched apart from mass effect
     assert abs(float(sick[mirror]) - float(clean[mirror])) < 15.0
     assert (np.abs(sick - clean) > 20).sum() > 60  # a lesion of ~12 mm radius, not a dot
+
+
+def test_lesion_mask_agrees_with_the_rendered_lesions() -> None:
+    import dataclasses
+
+    from medgan.demo.lesion_masks import lesion_label_volume
+    from medgan.demo.params import LESION_KINDS
+
+    grid = {"rows": 96, "cols": 96, "pixel_spacing": 2.4, "slice_z": np.arange(-30.0, 60.0, 6.0)}
+    seen = set()
+    for index in range(4):  # the demo's first patients: one lesion kind each
+        head = demo_patient(0, index, slices=16, size=96).head
+        labels = lesion_label_volume(head, **grid)
+        sick = render_head(head, **grid)
+        clean = render_head(dataclasses.replace(head, lesions=()), **grid)
+        diff = np.abs(sick - clean)
+        for value in np.unique(labels[labels > 0]):
+            inside = labels == value
+            seen.add(LESION_KINDS[int(value) - 1])
+            # Lesion voxels differ from the lesion-free head; elsewhere only mass effect,
+            # oedema and the blur at the edges change a little.
+            assert (diff[inside] > 5.0).mean() > 0.75, LESION_KINDS[int(value) - 1]
+            assert diff[inside].mean() > 5 * diff[labels == 0].mean()
+    assert seen == set(LESION_KINDS)
+
+
+def test_seg_references_the_source_slices_and_matches_labels_csv(tmp_path: Path) -> None:
+    import csv
+
+    import highdicom as hd
+
+    folder = write_demo_study(tmp_path / "s", seed=2, n_patients=2, slices_per_patient=12, size=48)
+    cts = {ds.SOPInstanceUID: ds for ds in _read_all(folder)}
+    rows = list(csv.DictReader((folder / "labels.csv").open()))
+    assert {r["sop_instance_uid"] for r in rows} == set(cts)
+    assert {r["label"] for r in rows} <= {"none", "haemorrhage", "infarct", "tumour", "subdural"}
+    for p in (1, 2):
+        seg = hd.seg.segread(folder / f"DEMO{p:02d}" / "SEG_LESIONS" / "SEG00001.dcm")
+        assert [d.segment_label for d in map(seg.get_segment_description, (1, 2, 3, 4))] == [
+            "haemorrhage", "infarct", "tumour", "subdural",
+        ]  # fmt: skip
+        sources = {uid for _, _, uid in seg.get_source_image_uids()}
+        assert sources and sources <= set(cts)
+        assert seg.FrameOfReferenceUID == next(iter(cts.values())).FrameOfReferenceUID or p == 2
+        assert "PatientName" not in seg or str(seg.PatientName).startswith("DEMO^PATIENT")
