@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
+from medgan.cli.progress import CountProgress
+from medgan.convert.nifti import series_to_nifti
 from medgan.core.errors import DicomError, ExportError
+from medgan.dicom.index import scan_folder
 
 _LIST_AT_MOST = 12
 
@@ -71,18 +75,11 @@ def pick_series(result: Any, uid: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from medgan.convert.nifti import series_to_nifti
-    from medgan.dicom.index import scan_folder
-
     out = Path(args.out)
     if out.exists() and not args.force:
         raise ExportError(f"{out} already exists.", advice="Use --force to overwrite it.")
     progress = None
     if not args.quiet:
-        from medgan.cli.progress import CountProgress
-
         progress = CountProgress("Reading headers", sys.stderr, unit="files")
     try:
         result = scan_folder(args.folder, progress=progress)
@@ -99,8 +96,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"medgan: warning: {warning}", file=sys.stderr)
     progress = None
     if not args.quiet:
-        from medgan.cli.progress import CountProgress
-
         progress = CountProgress("Decoding", sys.stderr, unit="images")
     try:
         written = series_to_nifti(series, out, progress=progress)

@@ -13,8 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from medgan.cli.progress import CountProgress
 from medgan.core.errors import MedganError
 from medgan.core.fileio import atomic_write_json
+from medgan.dicom.index import scan_folder
+from medgan.dicom.report import scan_to_json, scan_to_text
 
 
 def register(subparsers: Any) -> None:
@@ -40,17 +43,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from medgan.dicom.index import scan_folder
-    from medgan.dicom.report import scan_to_json, scan_to_text
-
     progress = None
     if not args.quiet and args.json != "-":
-        try:
-            from medgan.cli.progress import CountProgress
-
-            progress = CountProgress("Reading headers", sys.stderr, unit="files")
-        except ImportError:  # pragma: no cover - progress is optional
-            progress = None
+        progress = CountProgress("Reading headers", sys.stderr, unit="files")
     try:
         result = scan_folder(args.folder, progress=progress, workers=args.workers)
     finally:

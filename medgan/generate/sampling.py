@@ -61,6 +61,9 @@ class GeneratedSet:
     window: Window | None = None  # maps ``images`` to ``modality``
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.window = Window.coerce(self.window)  # a (center, width) pair is accepted
+
 
 def load_generator(
     path_or_loaded: str | os.PathLike[str] | LoadedModel, device: str = "auto"

@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from medgan.curate.decisions import sort_order
+from medgan.dicom.window import Window
 from medgan.workflows.curation import CurateRequest, CurateResult, curate
-from ui.jobs import GenerationResult, generate_and_score
+from medgan.workflows.generation import GenerationResult
+from ui.jobs import generate_and_score
 from ui.pages.base import Page
 from ui.state import AppState
 from ui.widgets.compare_view import CompareView
@@ -364,10 +366,9 @@ class GeneratePage(Page):
             return
         generated = self.result.generated
         scores = self.result.scores
-        window = getattr(generated, "window", None)
-        to_units = (lambda x: x) if window is None else (
-            lambda x: window[0] + np.asarray(x, np.float32) * (window[1] / 2.0))
-        levels = (-1.0, 1.0) if window is None else (window[0] - window[1] / 2, window[0] + window[1] / 2)
+        window = Window.coerce(getattr(generated, "window", None))
+        to_units = (lambda x: x) if window is None else window.to_modality
+        levels = (-1.0, 1.0) if window is None else (window.low, window.high)
         real = None
         right = "Nearest real training slice"
         lines = [f"Image #{src} (seed {generated.seed}, index {int(generated.indices[src])})"]
