@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
         series_uids=tuple(args.series) if args.series else None, n=args.n, seed=args.seed,
         n_pairs=args.pairs, device=args.device,
     )  # fmt: skip
-    bars = stage_bars({"prepare": ("Preparing slices", "slices"), "generate": ("Generating", "samples")})
+    bars = stage_bars(
+        {"prepare": ("Preparing slices", "slices"), "generate": ("Generating", "samples")}
+    )
     result = evaluate(request, progress=bars)
     for note in result.notes:
         print(note, file=sys.stderr)
@@ -96,5 +98,3 @@ def _summary(report: dict[str, Any]) -> str:
         lines.append(f"SWD against {h['n_real']} held-out slices: {h['swd']:.2f} "
                      f"(training vs held-out: {h['real_swd']:.2f})")  # fmt: skip
     return "\n".join(lines)
-
-

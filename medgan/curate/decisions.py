@@ -66,7 +66,9 @@ def compose_decisions(
     for i in range(n):
         auto_reason, auto_codes = auto.reasons[i], tuple(auto.codes[i])
         if keep[i]:
-            reasons.append("kept by the user" if manual[i] == USER_ACCEPT and not filtered[i] else "")
+            reasons.append(
+                "kept by the user" if manual[i] == USER_ACCEPT and not filtered[i] else ""
+            )
             codes.append(())
             continue
         if manual[i] == USER_REJECT:
@@ -165,7 +167,9 @@ def memorization_record(
     record: dict[str, Any] = {
         "checked": bool(checked),
         "override": override,
-        "n_memorized": int(np.count_nonzero(decisions.memorized)) if checked and decisions else None,
+        "n_memorized": int(np.count_nonzero(decisions.memorized))
+        if checked and decisions
+        else None,
         "n_overridden": int(np.count_nonzero(decisions.overridden)) if decisions is not None else 0,
         "n_training_slices": int(n_training_slices) if checked and n_training_slices else None,
         "calibration": scores.calibration_dict() if scores is not None else None,

@@ -150,4 +150,3 @@ def build_training_set(
         use_cache=request.use_cache,
     )
     return TrainingSetResult(ts, series, scan, notes)
-

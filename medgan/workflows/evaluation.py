@@ -119,7 +119,10 @@ def evaluate(
 
 
 def _holdout_metrics(
-    samples: np.ndarray, train: np.ndarray, held: np.ndarray, request: EvaluateRequest,
+    samples: np.ndarray,
+    train: np.ndarray,
+    held: np.ndarray,
+    request: EvaluateRequest,
     cancel: threading.Event | None,
 ) -> dict[str, Any]:
     """SWD against patients the model never saw, with train-vs-held-out as the floor."""

@@ -113,4 +113,3 @@ def export_curated(
         real=real, filter_settings=filter_settings, memorization=memorization,
         progress=stage(progress, "export"), cancel=cancel,
     )  # fmt: skip
-

@@ -71,7 +71,10 @@ class GenerationResult:
 
 
 def _realism_only(
-    loaded: LoadedModel, images: np.ndarray, device: str, cancel: threading.Event | None,
+    loaded: LoadedModel,
+    images: np.ndarray,
+    device: str,
+    cancel: threading.Event | None,
     progress: StageProgress | None,
 ) -> np.ndarray:
     """Discriminator realism (probability) per sample; NaN without a discriminator."""

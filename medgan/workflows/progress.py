@@ -28,9 +28,7 @@ def stage(progress: StageProgress | None, name: str) -> CountFn | None:
     return report
 
 
-def overall_fraction(
-    callback: Callable[..., Any], weights: Mapping[str, float]
-) -> StageProgress:
+def overall_fraction(callback: Callable[..., Any], weights: Mapping[str, float]) -> StageProgress:
     """Stage events → ``callback(fraction, message=stage)`` over the weighted stages.
 
     Stages run in the order of ``weights``; a stage missing from ``weights`` (or skipped)

@@ -190,5 +190,7 @@ def test_evaluate_passes_every_metric_through(
         evaluation.EvaluateRequest(str(model), str(data), n=4, device="cpu")
     )
     assert result.report["a_new_metric"] == {"per_level": [1, 2]}
-    assert result.report["model"]["recipe"] == "default" and len(result.report["model_sha256"]) == 64
+    assert (
+        result.report["model"]["recipe"] == "default" and len(result.report["model_sha256"]) == 64
+    )
     assert result.n_real == result.report["n_real"] > 0 and result.n_patients == 2
