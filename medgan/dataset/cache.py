@@ -23,7 +23,7 @@ from medgan.dicom.records import SeriesRecord
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: labels and masks
 
 
 def cache_dir(root: str | os.PathLike[str] | None = None) -> Path:
@@ -35,11 +35,17 @@ def cache_dir(root: str | os.PathLike[str] | None = None) -> Path:
 
 
 def cache_key(
-    series_list: Sequence[SeriesRecord], indices: Sequence[Sequence[int]], config: dict[str, Any]
+    series_list: Sequence[SeriesRecord],
+    indices: Sequence[Sequence[int]],
+    config: dict[str, Any],
+    extra: str = "",
 ) -> str:
-    """Hash of the format version, the config and each chosen image's file identity."""
+    """Hash of the format version, the config, each chosen image's file identity and
+    ``extra`` (the digest of the slices' labels and masks)."""
     h = hashlib.sha256()
-    h.update(json.dumps({"v": CACHE_VERSION, "config": config}, sort_keys=True).encode())
+    h.update(
+        json.dumps({"v": CACHE_VERSION, "config": config, "extra": extra}, sort_keys=True).encode()
+    )
     for series, idx in zip(series_list, indices, strict=True):
         h.update(b"\x00series")
         for i in idx:

@@ -7,6 +7,11 @@ slices are in, one window is chosen for the whole set (preset, the files' own wi
 or explicit) so that every sample of a model maps back to modality units the same way; slices
 with too little foreground are dropped, and an optional hold-out split is made **by patient**.
 
+Labels and masks (:mod:`medgan.dataset.labelled`, from a :class:`medgan.dicom.labels.LabelSet`)
+travel with the slices: masks through the same pad and resize (nearest neighbour), labelled
+minority-class and masked slices are never dropped as empty, and the hold-out tries to keep
+every class on both sides. The summary records class names and counts (no identifiers).
+
 The result is cached as ``.npz`` (no identifiers inside) under ``$MEDGAN_CACHE/trainsets`` or
 ``~/.cache/medgan-studio/trainsets``, keyed by the files' paths, sizes and modification times,
 the chosen slices and the config, so re-training does not decode again.
@@ -25,7 +30,9 @@ from typing import Any
 import numpy as np
 
 from medgan.core.errors import Cancelled, DataError
+from medgan.dataset import labelled
 from medgan.dataset.cache import cache_dir, cache_key, load_arrays, save_arrays
+from medgan.dicom.labels.records import LabelSet
 from medgan.dicom.records import SeriesRecord
 
 log = logging.getLogger(__name__)
@@ -107,6 +114,8 @@ class HeldOut:
 
     images: np.ndarray  # float32 (M, R, R) in [-1, 1]
     patient_keys: np.ndarray  # hashed patient key per image
+    labels: np.ndarray | None = None  # int64 (M,), -1 unlabelled
+    masks: np.ndarray | None = None  # uint8 (M, R, R)
 
 
 @dataclass
@@ -120,6 +129,10 @@ class TrainingSet:
     config: TrainingSetConfig
     info: dict[str, Any] = field(default_factory=dict)  # de-identified facts for summary()
     from_cache: bool = False
+    labels: np.ndarray | None = None  # int64 (N,) into class_names; -1 unlabelled
+    class_names: tuple[str, ...] = ()
+    masks: np.ndarray | None = None  # uint8 (N, R, R); k > 0 = segment_names[k - 1]
+    segment_names: tuple[str, ...] = ()
 
     @property
     def resolution(self) -> int:
@@ -220,24 +233,17 @@ def _choose_window(
     return auto_window(pixels)
 
 
-def _holdout_patients(keys: list[str], fraction: float, seed: int) -> set[str]:
-    unique = sorted(set(keys))
-    if fraction <= 0:
-        return set()
-    if len(unique) < 2:
-        log.warning("Only one patient: no hold-out split is possible (it must be by patient).")
-        return set()
-    k = min(len(unique) - 1, max(1, round(fraction * len(unique))))
-    order = np.random.default_rng(seed).permutation(len(unique))
-    return {unique[i] for i in order[:k]}
-
-
-_FIELDS = ("images", "patient_keys", "holdout_images", "holdout_keys", "window", "info")
+_FIELDS = (
+    "images", "patient_keys", "holdout_images", "holdout_keys", "window", "info",
+    "labels", "holdout_labels", "class_names", "masks", "holdout_masks", "segment_names",
+)  # fmt: skip
+_NO_LABELS = np.zeros(0, np.int64)
 
 
 def _to_arrays(ts: TrainingSet) -> dict[str, np.ndarray]:
     held = ts.holdout
     empty = np.zeros((0,) + ts.images.shape[1:], np.float32)
+    no_masks = np.zeros((0,) + ts.images.shape[1:], np.uint8)
     return {
         "images": ts.images,
         "patient_keys": ts.patient_keys.astype(str),
@@ -245,6 +251,12 @@ def _to_arrays(ts: TrainingSet) -> dict[str, np.ndarray]:
         "holdout_keys": (held.patient_keys if held else np.zeros(0)).astype(str),
         "window": np.array([ts.window.center, ts.window.width], dtype=np.float64),
         "info": np.array(json.dumps(ts.info)),
+        "labels": ts.labels if ts.labels is not None else _NO_LABELS,
+        "holdout_labels": held.labels if held and held.labels is not None else _NO_LABELS,
+        "class_names": np.array(ts.class_names, dtype=str),
+        "masks": ts.masks if ts.masks is not None else no_masks,
+        "holdout_masks": held.masks if held and held.masks is not None else no_masks,
+        "segment_names": np.array(ts.segment_names, dtype=str),
     }
 
 
@@ -253,7 +265,20 @@ def _from_arrays(data: dict[str, np.ndarray], config: TrainingSetConfig) -> Trai
 
     center, width = (float(v) for v in data["window"])
     h_images = data["holdout_images"]
-    holdout = HeldOut(h_images.astype(np.float32), data["holdout_keys"]) if len(h_images) else None
+    class_names = tuple(str(v) for v in data["class_names"])
+    segment_names = tuple(str(v) for v in data["segment_names"])
+
+    def opt(name: str, on: bool) -> np.ndarray | None:
+        return data[name] if on else None
+
+    holdout = None
+    if len(h_images):
+        holdout = HeldOut(
+            h_images.astype(np.float32),
+            data["holdout_keys"],
+            opt("holdout_labels", bool(class_names)),
+            opt("holdout_masks", bool(segment_names)),
+        )
     return TrainingSet(
         data["images"].astype(np.float32, copy=False),
         data["patient_keys"],
@@ -262,6 +287,10 @@ def _from_arrays(data: dict[str, np.ndarray], config: TrainingSetConfig) -> Trai
         config,
         json.loads(str(data["info"])),
         from_cache=True,
+        labels=opt("labels", bool(class_names)),
+        class_names=class_names,
+        masks=opt("masks", bool(segment_names)),
+        segment_names=segment_names,
     )
 
 
@@ -277,6 +306,7 @@ def build_training_set(
     cancel: threading.Event | None = None,
     use_cache: bool = True,
     cache_root: str | os.PathLike[str] | None = None,
+    labels: LabelSet | None = None,
 ) -> TrainingSet:
     """Decode, resize, window, filter and split the chosen slices (see the module docstring).
 
@@ -286,6 +316,8 @@ def build_training_set(
             of indices into the series' sorted images; series not named use all slices.
         progress: ``progress(done, total)`` in slices.
         cancel: set it to stop; raises :class:`medgan.core.errors.Cancelled`.
+        labels: labels and masks of the scan (:func:`medgan.dicom.labels.load_labels`);
+            they come out per slice as ``labels``/``class_names`` and ``masks``/``segment_names``.
     Raises:
         DataError: no series, untrainable or mixed-modality series, or no usable slice left.
     """
@@ -317,7 +349,9 @@ def build_training_set(
     if total == 0:
         raise DataError("The chosen slice ranges are empty.")
 
-    cache_path = cache_dir(cache_root) / f"{cache_key(series_list, indices, config.to_dict())}.npz"
+    chosen = labelled.gather(series_list, indices, labels)
+    key = cache_key(series_list, indices, config.to_dict(), chosen.digest)
+    cache_path = cache_dir(cache_root) / f"{key}.npz"
     cached = load_arrays(cache_path, _FIELDS) if use_cache else None
     if cached is not None:
         ts = _from_arrays(cached, config)
@@ -327,6 +361,7 @@ def build_training_set(
         return ts
 
     resized: list[np.ndarray] = []
+    resized_masks: list[np.ndarray] = []
     patient_keys: list[str] = []
     sizes: dict[str, int] = {}
     done = 0
@@ -345,6 +380,12 @@ def build_training_set(
             n, rows, cols = pixels.shape
             sizes[f"{rows}x{cols}"] = sizes.get(f"{rows}x{cols}", 0) + n
             resized.append(_square_resize(pixels, config.resolution))
+            if chosen.masks is not None:
+                native = [chosen.masks[base + j] for j in range(n)]
+                stack_m = np.stack(
+                    [m if m is not None else np.zeros((rows, cols), np.uint8) for m in native]
+                )
+                resized_masks.append(labelled.resize_masks(stack_m, config.resolution))
             patient_keys.extend([pkey] * n)
             done += len(chunk)
             if progress:
@@ -355,20 +396,43 @@ def build_training_set(
     window = _choose_window(config, series_list, stack)
     images = apply_window(stack, window).astype(np.float32, copy=False)
     del stack
+    masks = np.concatenate(resized_masks, axis=0) if resized_masks else None
+    del resized_masks
     foreground = (images > config.foreground_level).mean(axis=(1, 2))
     flat = images.reshape(len(images), -1).std(axis=1) < 1e-3  # uniform: nothing to learn
-    keep = (foreground >= config.min_foreground) & ~flat
+    empty = (foreground < config.min_foreground) | flat
+    exempt = labelled.exempt_from_filter(chosen.labels, masks)
+    kept_labelled = int((empty & exempt).sum()) if exempt is not None else 0
+    keep = ~empty if exempt is None else ~empty | exempt
     n_dropped = int((~keep).sum())
+    dropped_per_class = labelled.class_counts(
+        chosen.labels[~keep] if chosen.labels is not None else None, chosen.class_names
+    )
     images, keys = images[keep], np.asarray(patient_keys)[keep]
+    slice_labels = chosen.labels[keep] if chosen.labels is not None else None
+    masks = masks[keep] if masks is not None else None
     if len(images) == 0:
         raise DataError(
             f"All {total} slices were dropped as nearly empty or uniform (less than "
             f"{config.min_foreground:.0%} foreground in the window).",
             advice="Choose another window or lower the foreground threshold.",
         )
-    held_patients = _holdout_patients(keys.tolist(), config.holdout_fraction, config.seed)
+    held_patients = labelled.holdout_patients(
+        keys, slice_labels, config.holdout_fraction, config.seed
+    )
     in_holdout = np.isin(keys, list(held_patients)) if held_patients else np.zeros(len(keys), bool)
-    holdout = HeldOut(images[in_holdout], keys[in_holdout]) if in_holdout.any() else None
+
+    def part(arr: np.ndarray | None, where: np.ndarray) -> np.ndarray | None:
+        return np.ascontiguousarray(arr[where]) if arr is not None else None
+
+    holdout = None
+    if in_holdout.any():
+        holdout = HeldOut(
+            images[in_holdout],
+            keys[in_holdout],
+            part(slice_labels, in_holdout),
+            part(masks, in_holdout),
+        )
     train_images = np.ascontiguousarray(images[~in_holdout])
 
     spacings = [s.pixel_spacing for s in series_list if s.pixel_spacing]
@@ -393,7 +457,34 @@ def build_training_set(
         "model_pixel_spacing_mm": model_spacing,
         "window_mode": config.window,
     }
-    ts = TrainingSet(train_images, keys[~in_holdout], window, holdout, config, info)
+    train_labels = part(slice_labels, ~in_holdout)
+    train_masks = part(masks, ~in_holdout)
+    if chosen.labels is not None:
+        info["class_names"] = list(chosen.class_names)
+        info["class_counts"] = labelled.class_counts(train_labels, chosen.class_names)
+        info["holdout_class_counts"] = labelled.class_counts(
+            holdout.labels if holdout else None, chosen.class_names
+        )
+        info["dropped_empty_per_class"] = dropped_per_class
+        info["kept_labelled_low_foreground"] = kept_labelled
+    if masks is not None:
+        info["segment_names"] = list(chosen.segment_names)
+        info["segment_slice_counts"] = {
+            name: int((train_masks == k).any(axis=(1, 2)).sum())  # type: ignore[union-attr]
+            for k, name in enumerate(chosen.segment_names, start=1)
+        }
+    ts = TrainingSet(
+        train_images,
+        keys[~in_holdout],
+        window,
+        holdout,
+        config,
+        info,
+        labels=train_labels,
+        class_names=chosen.class_names,
+        masks=train_masks,
+        segment_names=chosen.segment_names,
+    )
     log.info(
         "Training set: %d images (%d held out, %d nearly empty dropped) at %dx%d.",
         len(train_images),
