@@ -37,6 +37,7 @@ class EvaluateRequest:
     seed: int = 0
     n_pairs: int = 500
     device: str = "auto"
+    metrics: EvaluationConfig | None = None  # full metric settings; None: from the fields above
 
     def __post_init__(self) -> None:
         if self.n < 2:
@@ -87,8 +88,8 @@ def evaluate(
 
     metrics = evaluate_sets(
         samples.images, trainset.images, patient_keys=trainset.patient_keys,
-        config=EvaluationConfig(seed=request.seed, n_pairs=request.n_pairs,
-                                device=request.device),
+        config=request.metrics or EvaluationConfig(seed=request.seed, n_pairs=request.n_pairs,
+                                                   device=request.device),
         progress=on_stage, cancel=cancel,
     )  # fmt: skip
     holdout = trainset.holdout
