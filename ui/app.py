@@ -15,7 +15,7 @@ import time
 import traceback
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
@@ -24,6 +24,10 @@ from PySide6.QtWidgets import QApplication
 from ui.log_handler import log_handler, remove_log_handler
 from ui.widgets.error_dialog import show_error
 from ui.widgets.log_panel import QtLogHandler
+
+if TYPE_CHECKING:  # imported in main(), once the QApplication exists
+    from ui.main_window import MainWindow
+    from ui.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +144,7 @@ class _ErrorCounter(logging.Handler):
         self.count += 1
 
 
-def _quit_when_idle(window: Any, state: Any, started: float) -> None:
+def _quit_when_idle(window: MainWindow, state: AppState, started: float) -> None:
     """Close the window once the opened study is scanned and no worker is running."""
     from ui.workers import registry
 
@@ -149,7 +153,7 @@ def _quit_when_idle(window: Any, state: Any, started: float) -> None:
 
     def check() -> None:
         busy = registry().running()
-        if state.scan is None or busy or len(window._pages) < 4:
+        if state.scan is None or busy or len(window.built_pages()) < 4:
             QTimer.singleShot(200, check)
             return
         print(json.dumps({"event": "idle", "seconds": round(time.perf_counter() - started, 2),
@@ -183,12 +187,12 @@ def main(argv: list[str] | None = None) -> int:
                           "title": window.windowTitle()}), flush=True)
 
         def report() -> None:
-            if len(window._pages) < 4:
+            if len(window.built_pages()) < 4:
                 QTimer.singleShot(10, report)
                 return
             print(json.dumps({"event": "ready", "heavy_modules": heavy_at_show,
                               "pages_ready_s": round(time.perf_counter() - started, 3),
-                              "title": window.windowTitle(), "pages": sorted(window._pages)}),
+                              "title": window.windowTitle(), "pages": sorted(window.built_pages())}),
                   flush=True)
             window.close()
 

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,7 +177,8 @@ class MainWindow(QMainWindow):
         self.task_label = self.status.task_label
         self.task_bar = self.status.task_bar
 
-    def _action(self, text: str, slot: Callable[[], object], shortcut: QKeySequence | str | None = None,
+    def _action(self, text: str, slot: Callable[[], object],
+                shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
                 tip: str = "") -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
@@ -207,7 +209,7 @@ class MainWindow(QMainWindow):
         view_menu = menu.addMenu("&View")
         for row, spec in enumerate(PAGES):
             view_menu.addAction(self._action(f"{spec.name} page",
-                                             lambda r=row: self.nav.setCurrentRow(r), f"Ctrl+{row + 1}"))
+                                             partial(self.nav.setCurrentRow, row), f"Ctrl+{row + 1}"))
         view_menu.addSeparator()
         toggle = self.log_dock.toggleViewAction()
         toggle.setShortcut(QKeySequence("Ctrl+L"))
@@ -236,10 +238,11 @@ class MainWindow(QMainWindow):
         row = PAGE_KEYS.index(key)
         page = build_page(PAGES[row], self.state, self.stack)
         page.setObjectName(f"{key.capitalize()}Page")
-        old = self.stack.widget(row)
+        old = self.stack.widget(row)  # the "Loading…" holder
         self.stack.insertWidget(row, page)
-        self.stack.removeWidget(old)
-        old.deleteLater()
+        if old is not None:
+            self.stack.removeWidget(old)
+            old.deleteLater()
         self._pages[key] = page
         self.stack.setCurrentIndex(max(0, self.nav.currentRow()))
         page.scan_finished.connect(self._on_scan_finished)
@@ -329,8 +332,8 @@ class MainWindow(QMainWindow):
     def recent_folders(self) -> list[str]:
         value = self.settings.value("recent_folders", [])
         if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
+            return [value]
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
     def add_recent_folder(self, folder: str) -> None:
         folders = [f for f in self.recent_folders() if f != folder]
@@ -342,7 +345,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         folders = self.recent_folders()
         for folder in folders:
-            self.recent_menu.addAction(self._action(folder, lambda f=folder: self.open_folder(f)))
+            self.recent_menu.addAction(self._action(folder, partial(self.open_folder, folder)))
         if folders:
             self.recent_menu.addSeparator()
             self.recent_menu.addAction(self._action("Clear list", self._clear_recent))
