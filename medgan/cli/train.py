@@ -19,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from medgan.cli.labels import add_label_arguments
 from medgan.core.errors import DataError, MedganError
 from medgan.workflows.training import TrainOutcome, TrainRequest, train_and_save
 
@@ -128,6 +129,7 @@ def register(subparsers: Any) -> None:
         help="... or every M minutes of training, whichever comes first (default 5; 0 = by "
         "steps only)",
     )
+    add_label_arguments(p)  # --labels CSV / --masks SEG_OR_NIFTI (repeatable), or found
     p.set_defaults(func=run)
 
 
@@ -331,9 +333,18 @@ def run(args: argparse.Namespace) -> int:
 
     scan = scan_folder(args.data, progress=CountProgress("Scanning", unit="files"))
     series = select_series(scan, args.series)
+    from medgan.dicom.labels import load_labels
+
+    labels = load_labels(
+        scan, csv_files=args.labels, mask_files=args.masks,
+        auto=not args.no_auto_labels, min_area=args.min_area,
+    )  # fmt: skip
+    for problem in labels.problems[:20]:
+        print(f"label problem: {problem.text()}", file=sys.stderr)
     trainset = build_training_set(
-        series, ts_config, progress=CountProgress("Preparing slices", unit="slices")
-    )
+        series, ts_config, progress=CountProgress("Preparing slices", unit="slices"),
+        labels=labels,
+    )  # fmt: skip
     info = trainset.summary()
     print(
         f"Training set: {info['n_train']} slices from {info['n_patients']} patient(s), "
@@ -341,6 +352,9 @@ def run(args: argparse.Namespace) -> int:
         f"{' (cached)' if trainset.from_cache else ''}.",
         file=sys.stderr,
     )
+    if info.get("class_counts"):
+        counts = ", ".join(f"{k} {v}" for k, v in info["class_counts"].items())
+        print(f"Labels: {counts}; masks: {len(trainset.segment_names)} segment(s).", file=sys.stderr)
     config = _train_config(
         args, recipe, res, base, loaded.metadata if loaded else None, ts_config, checkpoint_dir
     )
