@@ -17,6 +17,7 @@ from medgan.cli.progress import CountProgress
 from medgan.core.errors import MedganError
 from medgan.core.fileio import atomic_write_json
 from medgan.dicom.index import scan_folder
+from medgan.dicom.labels import load_labels
 from medgan.dicom.report import scan_to_json, scan_to_text
 
 
@@ -39,6 +40,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--workers", type=int, default=None, help="header-reading threads")
     parser.add_argument("--quiet", action="store_true", help="no progress line")
+    parser.add_argument(
+        "--no-labels", action="store_true", help="do not read the SEG/RTSTRUCT/NIfTI/CSV labels found"
+    )
     parser.set_defaults(func=run)
 
 
@@ -51,16 +55,17 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             progress.close()
+    labels = None if args.no_labels else load_labels(result)
     if args.json == "-":
-        json.dump(scan_to_json(result), sys.stdout, indent=2)
+        json.dump(scan_to_json(result, labels), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(scan_to_text(result, show_names=args.show_names))
+        print(scan_to_text(result, show_names=args.show_names, labels=labels))
         if args.json:
             folder = Path(args.json).resolve().parent
             if not folder.is_dir():
                 raise MedganError(f"Cannot write {args.json}: the folder {folder} does not exist.")
-            atomic_write_json(args.json, scan_to_json(result))
+            atomic_write_json(args.json, scan_to_json(result, labels))
             print(f"JSON written to {args.json}")
     if not result.series:
         print(
