@@ -202,3 +202,40 @@ def start_orthanc(root: Path) -> OrthancServer:
     )
     server.start()
     return server
+
+
+class MemoryKeyring:
+    """A keyring backend that keeps secrets in a dict (tests only: ``keyring.set_keyring``)."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        from keyring.errors import PasswordDeleteError
+
+        if self.store.pop((service, username), None) is None:
+            raise PasswordDeleteError(username)
+
+    def get_credential(self, service: str, username: str | None) -> None:
+        return None
+
+
+def memory_keyring() -> MemoryKeyring:
+    """A fresh in-memory backend that ``keyring`` accepts (a real KeyringBackend subclass)."""
+    from keyring.backend import KeyringBackend
+
+    class _Backend(MemoryKeyring, KeyringBackend):  # type: ignore[misc]
+        priority = 1  # type: ignore[assignment]
+
+        def __init__(self) -> None:
+            MemoryKeyring.__init__(self)
+
+    return _Backend()

@@ -32,12 +32,17 @@ class PacsClient(Protocol):
     def list_instances(self, ref: SeriesRef) -> list[str]: ...
 
     def fetch(
-        self, ref: SeriesRef, sop_uids: Sequence[str], sink: Sink,
+        self,
+        ref: SeriesRef,
+        sop_uids: Sequence[str],
+        sink: Sink,
         cancel: threading.Event | None = None,
     ) -> int: ...
 
     def store(
-        self, datasets: Sequence[Dataset], on_result: Callable[[int, str | None], None],
+        self,
+        datasets: Sequence[Dataset],
+        on_result: Callable[[int, str | None], None],
         cancel: threading.Event | None = None,
     ) -> None: ...
 

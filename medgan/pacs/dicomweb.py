@@ -12,6 +12,7 @@ import io
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from medgan.core.errors import Cancelled
@@ -49,6 +50,13 @@ def json_value(item: dict[str, Any], keyword: str) -> str:
         else:
             out.append(str(v))
     return "\\".join(out)
+
+
+_SAFE = "*?^,-._~"
+
+
+def _qido_value(value: str) -> str:
+    return "".join(c if (c.isascii() and c.isalnum()) or c in _SAFE else "?" for c in value)
 
 
 def to_part10(ds: Dataset) -> bytes:
@@ -110,7 +118,8 @@ class DicomWebClient:
             return exc
         if isinstance(exc, requests.exceptions.SSLError):
             return step_error(
-                self.server, step,
+                self.server,
+                step,
                 "the TLS handshake failed (the certificate is not trusted, or the port does "
                 "not speak TLS)",
                 "Give the server's CA certificate as the profile's CA bundle, or check that "
@@ -118,44 +127,62 @@ class DicomWebClient:
             )
         if isinstance(exc, requests.exceptions.Timeout):
             return step_error(
-                self.server, step, f"no answer within {self.settings.timeout_s:g} s",
+                self.server,
+                step,
+                f"no answer within {self.settings.timeout_s:g} s",
                 "The server may be overloaded or unreachable; try again later.",
             )
         if isinstance(exc, requests.exceptions.HTTPError):
             code = exc.response.status_code if exc.response is not None else 0
             if code in (401, 403):
                 return step_error(
-                    self.server, step, f"authentication failed (HTTP {code})",
+                    self.server,
+                    step,
+                    f"authentication failed (HTTP {code})",
                     "Check the user name and password or token of the profile (stored in "
                     "the keyring) and your rights on the server.",
                 )
             if code == 404:
                 return step_error(
-                    self.server, step, "not found (HTTP 404)",
+                    self.server,
+                    step,
+                    "not found (HTTP 404)",
                     "Check the base URL and the QIDO/WADO/STOW prefixes of the profile.",
                 )
             return step_error(
-                self.server, step, f"the server answered HTTP {code}",
+                self.server,
+                step,
+                f"the server answered HTTP {code}",
                 "Check the server's log; try again later.",
             )
-        if isinstance(exc, (requests.exceptions.ChunkedEncodingError,
-                            requests.exceptions.ContentDecodingError)):
+        if isinstance(
+            exc,
+            (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError),
+        ):
             return step_error(
-                self.server, step, "the reply was cut off (truncated response)",
+                self.server,
+                step,
+                "the reply was cut off (truncated response)",
                 "Try again; the retrieve resumes where it stopped.",
             )
         if isinstance(exc, requests.exceptions.ConnectionError):
             return step_error(
-                self.server, step, "no connection (the server is down or unreachable)",
+                self.server,
+                step,
+                "no connection (the server is down or unreachable)",
                 "Check that the server is running and the URL is right.",
             )
         if isinstance(exc, ValueError):
             return step_error(
-                self.server, step, "the server sent a malformed reply",
+                self.server,
+                step,
+                "the server sent a malformed reply",
                 "The server may not speak DICOMweb at this URL; check the prefixes.",
             )
         return step_error(
-            self.server, step, f"unexpected {type(exc).__name__}",
+            self.server,
+            step,
+            f"unexpected {type(exc).__name__}",
             "Check the server's log; try again.",
         )
 
@@ -172,15 +199,21 @@ class DicomWebClient:
         """A QIDO-RS ping: one study asked for."""
         result = self._call("QIDO-RS ping", lambda: self._api().search_for_studies(limit=1))
         if not isinstance(result, list):
-            raise step_error(self.server, "QIDO-RS ping", "the reply is not a list",
-                             "The URL may not be a DICOMweb endpoint.")
+            raise step_error(
+                self.server,
+                "QIDO-RS ping",
+                "the reply is not a list",
+                "The URL may not be a DICOMweb endpoint.",
+            )
 
     def _qido(self, step: str, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
-        """GET a QIDO-RS resource with the search terms kept readable in the query string.
+        """GET a QIDO-RS resource with the search terms readable in the query string.
 
-        DICOM wildcards and PN separators (``*``, ``?``, ``^``) are sent as they are: some
-        servers (Orthanc 1.10) do not percent-decode query arguments, so encoding them, as
-        dicomweb-client does, would match nothing.
+        Orthanc 1.10 does not percent-decode query arguments, so an encoded ``*``, ``^`` or
+        space (as dicomweb-client sends them) matches nothing there. Search values are
+        therefore sent with DICOM wildcards and ``^`` as they are, and any other character
+        that would need encoding (a space, an accent) as the one-character wildcard ``?``:
+        the same or a slightly broader match on every server.
         """
         from urllib.parse import quote
 
@@ -188,7 +221,7 @@ class DicomWebClient:
         base = s.url.rstrip("/")
         if s.qido_prefix:
             base += "/" + s.qido_prefix.strip("/")
-        query = "&".join(f"{k}={quote(str(v), safe='*?^,-._~')}" for k, v in params.items())
+        query = "&".join(f"{k}={quote(_qido_value(str(v)), safe=_SAFE)}" for k, v in params.items())
         session = self._api()._session
 
         def run() -> Any:
@@ -204,8 +237,12 @@ class DicomWebClient:
 
         found = self._call(step, run)
         if not isinstance(found, list) or not all(isinstance(x, dict) for x in found):
-            raise step_error(self.server, step, "the reply is not a list of DICOM JSON objects",
-                             "The server may not speak DICOMweb at this URL.")
+            raise step_error(
+                self.server,
+                step,
+                "the reply is not a list of DICOM JSON objects",
+                "The server may not speak DICOMweb at this URL.",
+            )
         return found
 
     def find(self, query: FindQuery) -> FindPage:
@@ -220,18 +257,27 @@ class DicomWebClient:
         else:
             path = f"studies/{study_uid}/series" if study_uid else "series"
         found = self._qido(f"QIDO-RS {query.level} search", path, params)
-        hits = [make_hit(query.level, lambda k, item=item: json_value(item, k)) for item in found]
+        hits = [make_hit(query.level, partial(json_value, item)) for item in found]
         return FindPage(hits[: query.limit], query.offset, len(hits) > query.limit)
 
     def list_instances(self, ref: SeriesRef) -> list[str]:
         step = "QIDO-RS (list the series' instances)"
-        found = self._call(step, lambda: self._api().search_for_instances(
-            study_instance_uid=ref.study_uid, series_instance_uid=ref.series_uid,
-            fields=["SOPInstanceUID"], get_remaining=True,
-        ))
+        found = self._call(
+            step,
+            lambda: self._api().search_for_instances(
+                study_instance_uid=ref.study_uid,
+                series_instance_uid=ref.series_uid,
+                fields=["SOPInstanceUID"],
+                get_remaining=True,
+            ),
+        )
         if not isinstance(found, list) or not all(isinstance(x, dict) for x in found):
-            raise step_error(self.server, step, "the reply is not a list of DICOM JSON objects",
-                             "The server may not speak DICOMweb at this URL.")
+            raise step_error(
+                self.server,
+                step,
+                "the reply is not a list of DICOM JSON objects",
+                "The server may not speak DICOMweb at this URL.",
+            )
         return sorted({u for u in (json_value(x, "SOPInstanceUID") for x in found) if u})
 
     def fetch(
@@ -246,11 +292,17 @@ class DicomWebClient:
         for uid in sop_uids:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("The retrieve was cancelled.")
-            ds = self._call("WADO-RS retrieve", lambda uid=uid: api.retrieve_instance(
-                ref.study_uid, ref.series_uid, uid))
+            ds = self._call(
+                "WADO-RS retrieve",
+                partial(api.retrieve_instance, ref.study_uid, ref.series_uid, uid),
+            )
             if str(ds.get("SOPInstanceUID", "")) != uid:
-                raise step_error(self.server, "WADO-RS retrieve", "the server sent another instance",
-                                 "Check the server; try again.")
+                raise step_error(
+                    self.server,
+                    "WADO-RS retrieve",
+                    "the server sent another instance",
+                    "Check the server; try again.",
+                )
             sink(uid, to_part10(ds))
         return len(sop_uids)
 
@@ -288,13 +340,13 @@ class DicomWebClient:
                 raise Cancelled("The send was cancelled.")
             batch = list(datasets[start : start + STOW_BATCH])
             try:
-                reply = self._call("STOW-RS send", lambda b=batch: api.store_instances(b))
+                reply = self._call("STOW-RS send", partial(api.store_instances, batch))
             except PacsError as exc:
                 if "HTTP" not in exc.message or "authentication" in exc.message:
                     raise
                 for k, ds in enumerate(batch):
                     try:
-                        self._call("STOW-RS send", lambda d=ds: api.store_instances([d]))
+                        self._call("STOW-RS send", partial(api.store_instances, [ds]))
                         on_result(start + k, None)
                     except PacsError as one:
                         on_result(start + k, one.message)

@@ -61,6 +61,9 @@ _CONNECT_ADVICE = (
     "Check that the server is running, the host and port are right and no firewall is in the way."
 )
 _STATUS_OK = 0x0000
+FIND_MODEL = "1.2.840.10008.5.1.4.1.2.2.1"  # Study Root Q/R information model - FIND
+MOVE_MODEL = "1.2.840.10008.5.1.4.1.2.2.2"
+GET_MODEL = "1.2.840.10008.5.1.4.1.2.2.3"
 _STATUS_OUT_OF_RESOURCES = 0xA700
 
 
@@ -168,13 +171,13 @@ class DimseClient:
                 )
 
     def _find(self, assoc: Any, identifier: Dataset, step: str) -> list[Dataset]:
-        from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as Find
-
         out: list[Dataset] = []
-        for status, ds in assoc.send_c_find(identifier, Find):
+        for status, ds in assoc.send_c_find(identifier, FIND_MODEL):
             if not status:
                 raise step_error(
-                    self.server, step, "the connection was lost during the search",
+                    self.server,
+                    step,
+                    "the connection was lost during the search",
                     "Try again; check the server's log.",
                 )
             code = int(status.Status)
@@ -183,7 +186,9 @@ class DimseClient:
                     out.append(ds)
             elif code != _STATUS_OK:
                 raise step_error(
-                    self.server, step, f"the server answered with status 0x{code:04X}",
+                    self.server,
+                    step,
+                    f"the server answered with status 0x{code:04X}",
                     "The server may not support this search; try fewer fields.",
                 )
         return out
@@ -260,17 +265,18 @@ class DimseClient:
         self, ref: SeriesRef, sop_uids: Sequence[str], sink: Sink, cancel: threading.Event | None
     ) -> int:
         from pynetdicom import evt
-        from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as Get
 
         errors: list[BaseException] = []
         received: list[str] = []
         handlers = [(evt.EVT_C_STORE, self._store_handler(sink, errors, received))]
         with self._association(
-            "C-GET", ["StudyRootQueryRetrieveInformationModelGet"], scp_storage=True,
+            "C-GET",
+            ["StudyRootQueryRetrieveInformationModelGet"],
+            scp_storage=True,
             handlers=handlers,
         ) as assoc:
             final = None
-            for status, _ in assoc.send_c_get(self._image_identifier(ref, sop_uids), Get):
+            for status, _ in assoc.send_c_get(self._image_identifier(ref, sop_uids), GET_MODEL):
                 if cancel is not None and cancel.is_set():
                     assoc.abort()
                     raise Cancelled("The retrieve was cancelled.")
@@ -294,29 +300,33 @@ class DimseClient:
             if isinstance(exc, PacsError):
                 raise exc
             raise step_error(
-                self.server, step, f"an instance could not be saved ({exc})",
+                self.server,
+                step,
+                f"an instance could not be saved ({exc})",
                 "Check free disk space in the cache folder.",
             ) from exc
         if final is None or assoc.is_aborted:
             raise step_error(
-                self.server, step,
-                f"the server dropped the connection after {len(received)} of {expected} "
-                "instances", "Try again; the retrieve resumes where it stopped.",
+                self.server,
+                step,
+                f"the server dropped the connection after {len(received)} of {expected} instances",
+                "Try again; the retrieve resumes where it stopped.",
             )
         code = int(final.Status)
         if code not in (_STATUS_OK, 0xB000) or len(received) < expected:
             failed = final.get("NumberOfFailedSuboperations", "?")
             raise step_error(
-                self.server, step,
+                self.server,
+                step,
                 f"status 0x{code:04X}, {len(received)} of {expected} instances received, "
-                f"{failed} failed", "Check the server's log; try again to resume.",
+                f"{failed} failed",
+                "Check the server's log; try again to resume.",
             )
 
     def _move(
         self, ref: SeriesRef, sop_uids: Sequence[str], sink: Sink, cancel: threading.Event | None
     ) -> int:
         from pynetdicom import evt
-        from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove as Move
 
         errors: list[BaseException] = []
         received: list[str] = []
@@ -328,14 +338,17 @@ class DimseClient:
         handler = self._store_handler(sink, errors, received)
         try:
             server = scp_ae.start_server(
-                ("127.0.0.1" if self.settings.host in ("127.0.0.1", "localhost") else "",
-                 int(self.settings.move_port)),
+                (
+                    "127.0.0.1" if self.settings.host in ("127.0.0.1", "localhost") else "",
+                    int(self.settings.move_port),
+                ),
                 block=False,
                 evt_handlers=[(evt.EVT_C_STORE, handler)],
             )
         except OSError as exc:
             raise step_error(
-                self.server, "C-MOVE (start our storage SCP)",
+                self.server,
+                "C-MOVE (start our storage SCP)",
                 f"port {self.settings.move_port} cannot be opened ({exc.strerror or exc})",
                 "Choose another move port in the profile (and register it on the server).",
             ) from exc
@@ -345,7 +358,7 @@ class DimseClient:
             ) as assoc:
                 final = None
                 ident = self._image_identifier(ref, sop_uids)
-                for status, _ in assoc.send_c_move(ident, self.settings.calling_aet, Move):
+                for status, _ in assoc.send_c_move(ident, self.settings.calling_aet, MOVE_MODEL):
                     if cancel is not None and cancel.is_set():
                         assoc.abort()
                         raise Cancelled("The retrieve was cancelled.")
@@ -354,7 +367,8 @@ class DimseClient:
                     final = status
                 if final is not None and int(final.Status) == 0xA801:
                     raise step_error(
-                        self.server, "C-MOVE",
+                        self.server,
+                        "C-MOVE",
                         f"the server does not know the destination '{self.settings.calling_aet}'",
                         "Register our AE title, host and move port on the server, or use C-GET.",
                     )
@@ -373,7 +387,9 @@ class DimseClient:
         from pynetdicom import sop_class as sc  # noqa: F401 - import check
 
         ae = self._ae([])
-        pairs = sorted({(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for ds in datasets})
+        pairs = sorted(
+            {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for ds in datasets}
+        )
         for sop, ts in pairs:
             ae.add_requested_context(sop, [ts])
         with self._association("C-STORE", [], ae=ae) as assoc:
@@ -387,10 +403,15 @@ class DimseClient:
                     continue
                 if not status:
                     raise step_error(
-                        self.server, "C-STORE",
+                        self.server,
+                        "C-STORE",
                         f"the connection was lost after {i} of {len(datasets)} files",
                         "Try again; check the server's log.",
                     )
                 code = int(status.Status)
-                on_result(i, None if code in (_STATUS_OK, 0xB000, 0xB007, 0xB006)
-                          else f"status 0x{code:04X}")
+                on_result(
+                    i,
+                    None
+                    if code in (_STATUS_OK, 0xB000, 0xB007, 0xB006)
+                    else f"status 0x{code:04X}",
+                )

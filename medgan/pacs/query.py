@@ -54,6 +54,8 @@ def match_keys(q: FindQuery) -> dict[str, str]:
         keys["StudyDate"] = q.date_range()
     if q.study_uid.strip():
         keys["StudyInstanceUID"] = q.study_uid.strip()
+    if q.series_uid.strip() and q.level == "series":
+        keys["SeriesInstanceUID"] = q.series_uid.strip()
     if q.modality.strip():
         keys["ModalitiesInStudy" if q.level == "study" else "Modality"] = q.modality.strip().upper()
     if q.description.strip():

@@ -36,6 +36,7 @@ class FindQuery:
     modality: str = ""
     description: str = ""
     study_uid: str = ""
+    series_uid: str = ""
     offset: int = 0
     limit: int = 50
 

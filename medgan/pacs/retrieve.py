@@ -34,6 +34,17 @@ def _batches(items: Sequence[str], size: int) -> list[list[str]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
+class _Linked(threading.Event):
+    """An event that also reads as set when ``outer`` (the caller's cancel) is set."""
+
+    def __init__(self, outer: threading.Event) -> None:
+        super().__init__()
+        self._outer = outer
+
+    def is_set(self) -> bool:
+        return super().is_set() or self._outer.is_set()
+
+
 class _Counter:
     """Thread-safe instance counter that reports progress."""
 
@@ -76,7 +87,8 @@ def _transfer(
             client.close()
         if count < len(missing) and not cancel.is_set():
             raise step_error(
-                profile.server, "WADO-RS series retrieve",
+                profile.server,
+                "WADO-RS series retrieve",
                 f"the reply ended after {count} of {len(missing)} instances (truncated)",
                 "Try again; the retrieve resumes where it stopped.",
             )
@@ -127,7 +139,7 @@ def retrieve_series(
     """Retrieve every series of ``refs`` into the cache; return their complete folders."""
     started = time.monotonic()
     cancel = cancel if cancel is not None else threading.Event()
-    inner = threading.Event()  # set on cancel or on a failing worker
+    inner = _Linked(cancel)  # set by the caller's cancel or by a failing worker
     workers = max(1, workers or profile.workers)
     if profile.kind == "dimse" and profile.dimse.retrieve == "move":
         workers = 1  # one storage SCP on one port receives the C-MOVE sub-operations
@@ -151,16 +163,6 @@ def retrieve_series(
     counter = _Counter(total, progress)
     counter.add(0)
 
-    watcher_stop = threading.Event()
-
-    def watch() -> None:  # forwards the caller's cancel to the inner event
-        while not watcher_stop.wait(0.1):
-            if cancel.is_set():
-                inner.set()
-                return
-
-    watcher = threading.Thread(target=watch, name="medgan-pacs-cancel", daemon=True)
-    watcher.start()
     try:
         for ref, cache, uids in plans:
             if cache.is_complete():
@@ -176,7 +178,9 @@ def retrieve_series(
             present = cache.present(uids)
             missing = [u for u in uids if u not in present]
             if present:
-                log.info("Resuming a series: %d of %d instances already cached", len(present), len(uids))
+                log.info(
+                    "Resuming a series: %d of %d instances already cached", len(present), len(uids)
+                )
                 outcome.reused += len(present)
                 counter.add(len(present))
             fetched = 0
@@ -187,15 +191,22 @@ def retrieve_series(
             outcome.fetched += fetched
             outcome.folders.append(str(cache.finish(uids, profile=profile.name, fetched=fetched)))
     except Cancelled:
-        log.info("Retrieve from %s cancelled after %d of %d instances", profile.server,
-                 counter.done, total)
-        raise Cancelled("The retrieve was cancelled; what was received is kept for a resume.") from None
-    finally:
-        watcher_stop.set()
-        watcher.join()
+        log.info(
+            "Retrieve from %s cancelled after %d of %d instances",
+            profile.server,
+            counter.done,
+            total,
+        )
+        raise Cancelled(
+            "The retrieve was cancelled; what was received is kept for a resume."
+        ) from None
     outcome.seconds = time.monotonic() - started
     log.info(
         "Retrieved %d series from %s: %d instances fetched, %d reused, %.1f s",
-        len(outcome.folders), profile.server, outcome.fetched, outcome.reused, outcome.seconds,
+        len(outcome.folders),
+        profile.server,
+        outcome.fetched,
+        outcome.reused,
+        outcome.seconds,
     )
     return outcome

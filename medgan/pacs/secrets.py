@@ -31,7 +31,9 @@ def _backend() -> object:
 
     backend = keyring.get_keyring()
     if isinstance(backend, fail.Keyring):
-        raise PacsError("No usable keyring was found to keep PACS passwords.", advice=_NO_KEYRING_ADVICE)
+        raise PacsError(
+            "No usable keyring was found to keep PACS passwords.", advice=_NO_KEYRING_ADVICE
+        )
     return backend
 
 
@@ -89,7 +91,9 @@ def delete_secret(profile_name: str) -> None:
     except (PasswordDeleteError, PacsError):
         pass
     except KeyringError as exc:  # pragma: no cover - backend specific
-        log.warning("Could not delete the secret of profile '%s': %s", profile_name, type(exc).__name__)
+        log.warning(
+            "Could not delete the secret of profile '%s': %s", profile_name, type(exc).__name__
+        )
 
 
 def require_secret(profile_name: str, server: str) -> str:

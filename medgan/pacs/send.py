@@ -23,6 +23,14 @@ ProgressFn = Callable[[int, int], None]
 MARK = "SYNTHETIC"
 
 
+def _has_dicom_magic(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(132)[128:132] == b"DICM"
+    except OSError:
+        return False
+
+
 def export_files(source: str | Path) -> list[Path]:
     """The DICOM files of an export folder (or one file), sorted; hidden files skipped."""
     src = Path(source)
@@ -31,12 +39,15 @@ def export_files(source: str | Path) -> list[Path]:
     if not src.is_dir():
         raise PacsError(f"{src} does not exist.", advice="Choose a DICOM export folder.")
     files = sorted(
-        p for p in src.rglob("*.dcm") if p.is_file() and not any(
-            part.startswith(".") for part in p.relative_to(src).parts)
+        p
+        for p in src.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(src).parts)
+        and (p.suffix.lower() == ".dcm" or (not p.suffix and _has_dicom_magic(p)))
     )
     if not files:
         raise PacsError(
-            f"{src} holds no .dcm files.",
+            f"{src} holds no DICOM files.",
             advice="Export the synthetic images as DICOM first (Export page, format DICOM).",
         )
     return files
@@ -96,6 +107,10 @@ def send_files(
     outcome.seconds = time.monotonic() - started
     log.info(
         "Sent %d of %d files to %s (%d failed) in %.1f s",
-        outcome.sent, len(files), profile.server, len(outcome.failed), outcome.seconds,
+        outcome.sent,
+        len(files),
+        profile.server,
+        len(outcome.failed),
+        outcome.seconds,
     )
     return outcome

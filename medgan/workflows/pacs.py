@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 
 from medgan.pacs.client import close_client, open_client
 from medgan.pacs.profiles import Profile, get_profile, save_profile
-from medgan.pacs.records import FindPage, FindQuery, PacsError, RetrieveOutcome, SendOutcome, SeriesRef
+from medgan.pacs.records import (
+    FindPage,
+    FindQuery,
+    PacsError,
+    RetrieveOutcome,
+    SendOutcome,
+    SeriesRef,
+)
 from medgan.pacs.retrieve import retrieve_series
 from medgan.pacs.secrets import delete_secret, store_secret
 from medgan.pacs.send import send_files
