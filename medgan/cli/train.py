@@ -129,6 +129,13 @@ def register(subparsers: Any) -> None:
         help="... or every M minutes of training, whichever comes first (default 5; 0 = by "
         "steps only)",
     )
+    p.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="also log the run for TensorBoard in DIR (scalars, sample grids, settings; needs "
+        "the 'tensorboard' package)",
+    )
+    p.add_argument("--metrics-csv", metavar="FILE", help="also write the metrics to a CSV file")
     add_label_arguments(p)  # --labels CSV / --masks SEG_OR_NIFTI (repeatable), or found
     p.set_defaults(func=run)
 
@@ -366,7 +373,21 @@ def run(args: argparse.Namespace) -> int:
         init_model=loaded,
         resume_from=resume_from,
     )
-    return _train_and_save(request, TrainProgress(show_checkpoints=True))
+    return _train_and_save(request, _listeners(args, config, TrainProgress(show_checkpoints=True)))
+
+
+def _listeners(args: argparse.Namespace, config: Any, bar: Any) -> Any:
+    """The progress bar plus the optional TensorBoard and CSV writers (plain listeners)."""
+    from medgan.train.listeners import CsvMetricsWriter, TensorBoardWriter, fan_out
+
+    extra: list[Any] = []
+    if getattr(args, "tensorboard", None):
+        settings = config.to_dict()
+        settings.pop("checkpoint_dir", None)  # a local path
+        extra.append(TensorBoardWriter(args.tensorboard, hparams=settings))
+    if getattr(args, "metrics_csv", None):
+        extra.append(CsvMetricsWriter(args.metrics_csv))
+    return fan_out(bar, *extra) if extra else bar
 
 
 def _describe_selection(selection: dict[str, Any]) -> str:

@@ -96,6 +96,29 @@ def test_unwritable_csv_is_a_clear_message(tmp_path):
 
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    writer = CsvMetricsWriter(blocker / "metrics.csv")
     with pytest.raises(MedganError, match="metrics CSV"):
-        writer(_metrics(1))
+        CsvMetricsWriter(blocker / "metrics.csv")
+    with pytest.raises(MedganError, match="TensorBoard logs"):
+        TensorBoardWriter(blocker / "tb")
+
+
+def test_cli_train_attaches_tensorboard_and_csv(tmp_path, monkeypatch):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from medgan.cli import main
+    from medgan.models.modelfile import read_metadata
+    from tests.core._report_data import write_study
+
+    monkeypatch.setenv("MEDGAN_CACHE", str(tmp_path / "cache"))
+    data = write_study(tmp_path / "data")
+    model, tb, csv_path = tmp_path / "m.safetensors", tmp_path / "tb", tmp_path / "m.csv"
+    argv = ["train", "--data", str(data), "--out", str(model), "--steps", "3", "--batch", "4",
+            "--device", "cpu", "--quality-every", "0", "--tensorboard", str(tb),
+            "--metrics-csv", str(csv_path)]  # fmt: skip
+    assert main(argv) == 0
+    acc = EventAccumulator(str(tb))
+    acc.Reload()
+    assert acc.Scalars("loss/generator")[-1].step == 3
+    assert list(csv.DictReader(csv_path.open()))[-1]["step"] == "3"
+    history = read_metadata(model).history  # the model file carries its training history
+    assert history["final_step"] == 3 and history["metrics"]["step"][-1] == 3.0

@@ -27,14 +27,16 @@ COLUMNS = (
 class CsvMetricsWriter:
     """Write ``StepMetrics`` rows (and ``swd`` rows from quality probes) to ``path``.
 
-    The file is created (or replaced) when the first event arrives; columns are fixed
-    (:data:`COLUMNS`), empty where an event has no value. Closed when the run ends.
+    The file is created (or replaced) at once, so an unwritable path fails before training;
+    columns are fixed (:data:`COLUMNS`), empty where an event has no value. Closed when the
+    run ends.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._handle: IO[str] | None = None
         self._writer: Any = None
+        self._open()
 
     def _open(self) -> None:
         try:

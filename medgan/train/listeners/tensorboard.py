@@ -68,6 +68,15 @@ class TensorBoardWriter:
                 "[tensorboard] extra), or leave out --tensorboard.",
             )
         self.log_dir = Path(log_dir)
+        try:  # fail before training, not at the first event
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.log_dir, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+        except OSError as exc:
+            raise MedganError(
+                f"Cannot write TensorBoard logs to {self.log_dir}: {exc.strerror or exc}.",
+                advice="Choose a writable folder for --tensorboard.",
+            ) from exc
         self.hparams = hparams_from_config(hparams or {})
         self._writer: Any = None
         self._last: dict[str, float] = {}
@@ -77,7 +86,6 @@ class TensorBoardWriter:
             from torch.utils.tensorboard import SummaryWriter
 
             try:
-                self.log_dir.mkdir(parents=True, exist_ok=True)
                 self._writer = SummaryWriter(log_dir=str(self.log_dir))
             except OSError as exc:
                 raise MedganError(
