@@ -6,7 +6,7 @@
 set -uo pipefail
 what=${1:-gui}
 gui_pkgs="libegl1 libgl1 libopengl0 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 libxcb-image0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1"
-test_pkgs="dcmtk dicom3tools dcm2niix orthanc orthanc-dicomweb"
+test_pkgs="dcmtk dicom3tools dcm2niix orthanc orthanc-dicomweb chromium"
 pkgs=$gui_pkgs
 [ "$what" = test ] && pkgs="$gui_pkgs $test_pkgs"
 
