@@ -246,7 +246,7 @@ class GeneratePage(Page):
         self.auto_decisions = None
         images = result.generated.images
         scores = result.scores
-        columns = {}
+        columns: dict[str, np.ndarray] = {}
         if scores is not None:
             for key in ("realism", "memorization_risk", "nn_robust_distance", "nn_pixel_distance"):
                 if key in scores.columns:

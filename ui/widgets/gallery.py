@@ -250,10 +250,10 @@ class GalleryDelegate(QStyledItemDelegate):
         return QSize(self.thumb_size + 12, self.thumb_size + 26)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
-        rect: QRect = option.rect  # type: ignore[attr-defined]
+        rect: QRect = option.rect
         painter.save()
-        if option.state & QStyle.StateFlag.State_Selected:  # type: ignore[attr-defined]
-            painter.fillRect(rect, option.palette.highlight())  # type: ignore[attr-defined]
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(rect, option.palette.highlight())
         pix = index.data(Qt.ItemDataRole.DecorationRole)
         kept = bool(index.data(KeptRole))
         manual = int(index.data(ManualRole))
@@ -269,7 +269,7 @@ class GalleryDelegate(QStyledItemDelegate):
             pen.setStyle(Qt.PenStyle.DashLine if manual == UNDECIDED else Qt.PenStyle.SolidLine)
         painter.setPen(pen)
         painter.drawRect(box.adjusted(-2, -2, 1, 1))
-        painter.setPen(option.palette.text().color())  # type: ignore[attr-defined]
+        painter.setPen(option.palette.text().color())
         text_rect = QRect(rect.x(), box.bottom() + 3, rect.width(), 18)
         caption = str(index.data(CaptionRole) or "")
         mark = "✓" if kept else "✗"

@@ -211,10 +211,13 @@ class SelectionPanel(QWidget):
                 continue
             for col, value in ((COL_FROM, start + 1), (COL_TO, stop)):
                 box = self.table.cellWidget(row, col)
-                box.blockSignals(True)
-                box.setValue(value)
-                box.blockSignals(False)
-            self.table.item(row, COL_COUNT).setText(str(stop - start))
+                if isinstance(box, QSpinBox):
+                    box.blockSignals(True)
+                    box.setValue(value)
+                    box.blockSignals(False)
+            count = self.table.item(row, COL_COUNT)
+            if count is not None:
+                count.setText(str(stop - start))
 
     def set_building(self, on: bool) -> None:
         self.build_cancel.setVisible(on)
