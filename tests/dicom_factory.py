@@ -667,3 +667,193 @@ def write_messy_folder(root: str | Path) -> dict[str, Any]:
         "non_dicom": 3,
         "n_files": len(a) + len(b) + len(c) + 5,
     }
+
+
+# --------------------------------------------------------------------------- label fixtures
+
+
+def write_seg(
+    path: str | Path,
+    sources: Sequence[str | Path],
+    masks: np.ndarray,
+    *,
+    segment_labels: Sequence[str] = ("lesion",),
+    fractional: bool = False,
+    extra_tags: dict[str, Any] | None = None,
+    strip_references: bool = False,
+) -> Path:
+    """A DICOM SEG written with highdicom over the source files (in ``sources`` order).
+
+    ``masks``: (n, rows, cols) integer labels (value k = segment k) for binary SEGs, or
+    (n, rows, cols, n_segments) floats in [0, 1] for fractional ones. ``strip_references``
+    removes each frame's source image reference, so it can only be matched by geometry.
+    """
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+
+    datasets = [pydicom.dcmread(p) for p in sources]
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=k,
+            segment_label=label,
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=codes.SCT.Lesion,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for k, label in enumerate(segment_labels, start=1)
+    ]
+    seg = hd.seg.Segmentation(
+        source_images=datasets,
+        pixel_array=masks if fractional else masks.astype(np.uint8),
+        segmentation_type="FRACTIONAL" if fractional else "BINARY",
+        segment_descriptions=descriptions,
+        series_instance_uid=generate_uid(),
+        series_number=99,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="fixture",
+        manufacturer_model_name="fixture",
+        software_versions="0",
+        device_serial_number="0",
+        omit_empty_frames=False,
+    )
+    if strip_references:
+        for item in seg.PerFrameFunctionalGroupsSequence:
+            if "DerivationImageSequence" in item:
+                del item.DerivationImageSequence
+        if "ReferencedSeriesSequence" in seg:
+            del seg.ReferencedSeriesSequence
+    _apply_extra(seg, extra_tags)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seg.save_as(path)
+    return path
+
+
+def write_rtstruct(
+    path: str | Path,
+    sources: Sequence[str | Path],
+    rois: dict[str, dict[int, list[np.ndarray]]],
+    *,
+    reference_images: bool = True,
+    extra_tags: dict[str, Any] | None = None,
+) -> Path:
+    """An RT Structure Set written with pydicom: per ROI name, per source index, a list of
+    closed contours, each (k, 2) in (row, col) pixel coordinates of that slice."""
+    import pydicom
+
+    first = pydicom.dcmread(sources[0], stop_before_pixels=True)
+    sop = generate_uid()
+    meta = _file_meta("1.2.840.10008.5.1.4.1.1.481.3", sop, ExplicitVRLittleEndian)
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.481.3"
+    ds.SOPInstanceUID = sop
+    ds.Modality = "RTSTRUCT"
+    for key in ("PatientName", "PatientID", "StudyInstanceUID", "StudyDate", "StudyID"):
+        if key in first:
+            setattr(ds, key, getattr(first, key))
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SeriesNumber = 98
+    ds.StructureSetLabel = "fixture"
+    ds.StructureSetDate = "20240102"
+    ds.StructureSetTime = "120000"
+    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in sources]
+    frame = Dataset()
+    frame.FrameOfReferenceUID = first.FrameOfReferenceUID
+    study = Dataset()
+    study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+    study.ReferencedSOPInstanceUID = first.StudyInstanceUID
+    series = Dataset()
+    series.SeriesInstanceUID = first.SeriesInstanceUID
+    contour_images = []
+    for h in headers:
+        item = Dataset()
+        item.ReferencedSOPClassUID = h.SOPClassUID
+        item.ReferencedSOPInstanceUID = h.SOPInstanceUID
+        contour_images.append(item)
+    series.ContourImageSequence = DicomSequence(contour_images)
+    study.RTReferencedSeriesSequence = DicomSequence([series])
+    frame.RTReferencedStudySequence = DicomSequence([study])
+    ds.ReferencedFrameOfReferenceSequence = DicomSequence([frame])
+    roi_items, contour_items, obs = [], [], []
+    for number, (name, per_slice) in enumerate(rois.items(), start=1):
+        r = Dataset()
+        r.ROINumber = number
+        r.ReferencedFrameOfReferenceUID = first.FrameOfReferenceUID
+        r.ROIName = name
+        r.ROIGenerationAlgorithm = "MANUAL"
+        roi_items.append(r)
+        c = Dataset()
+        c.ReferencedROINumber = number
+        c.ROIDisplayColor = [255, 0, 0]
+        contours = []
+        for index, polygons in per_slice.items():
+            h = headers[index]
+            origin = np.asarray([float(v) for v in h.ImagePositionPatient])
+            iop = [float(v) for v in h.ImageOrientationPatient]
+            row_dir, col_dir = np.asarray(iop[:3]), np.asarray(iop[3:])
+            dr, dc = (float(v) for v in h.PixelSpacing)
+            for poly in polygons:
+                poly = np.asarray(poly, float)
+                world = origin + poly[:, 1:2] * dc * row_dir + poly[:, 0:1] * dr * col_dir
+                item = Dataset()
+                item.ContourGeometricType = "CLOSED_PLANAR"
+                item.NumberOfContourPoints = len(world)
+                item.ContourData = [f"{v:.4f}" for v in world.ravel()]
+                if reference_images:
+                    ref = Dataset()
+                    ref.ReferencedSOPClassUID = h.SOPClassUID
+                    ref.ReferencedSOPInstanceUID = h.SOPInstanceUID
+                    item.ContourImageSequence = DicomSequence([ref])
+                contours.append(item)
+        c.ContourSequence = DicomSequence(contours)
+        contour_items.append(c)
+        o = Dataset()
+        o.ObservationNumber = number
+        o.ReferencedROINumber = number
+        o.RTROIInterpretedType = "ORGAN"
+        o.ROIInterpreter = ""
+        obs.append(o)
+    ds.StructureSetROISequence = DicomSequence(roi_items)
+    ds.ROIContourSequence = DicomSequence(contour_items)
+    ds.RTROIObservationsSequence = DicomSequence(obs)
+    _apply_extra(ds, extra_tags)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def series_affine_lps(sources: Sequence[str | Path]) -> np.ndarray:
+    """4×4 voxel (col i, row j, slice k) → LPS mm affine of a series given in slice order."""
+    import pydicom
+
+    first, last = (pydicom.dcmread(p, stop_before_pixels=True) for p in (sources[0], sources[-1]))
+    iop = [float(v) for v in first.ImageOrientationPatient]
+    dr, dc = (float(v) for v in first.PixelSpacing)
+    p0 = np.asarray([float(v) for v in first.ImagePositionPatient])
+    p1 = np.asarray([float(v) for v in last.ImagePositionPatient])
+    step = (p1 - p0) / max(len(sources) - 1, 1)
+    out = np.eye(4)
+    out[:3, 0] = np.asarray(iop[:3]) * dc
+    out[:3, 1] = np.asarray(iop[3:]) * dr
+    out[:3, 2] = step
+    out[:3, 3] = p0
+    return out
+
+
+def write_nifti_mask(path: str | Path, volume: np.ndarray, affine_lps: np.ndarray) -> Path:
+    """A NIfTI label volume with nibabel: ``volume`` indexed (i, j, k) by ``affine_lps``
+    (DICOM LPS), stored with the RAS affine NIfTI uses."""
+    import nibabel as nib
+
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine_lps
+    img = nib.Nifti1Image(np.asarray(volume, np.uint8), ras)
+    img.set_qform(ras, code=1)
+    img.set_sform(ras, code=1)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(img, str(path))
+    return path
