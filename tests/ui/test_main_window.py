@@ -87,6 +87,40 @@ def test_shell_pages_shortcuts_status_and_log(qtbot, make_window) -> None:
     assert {a.text() for a in window.menuBar().actions()} >= {"&File", "&Help"}
 
 
+def test_pages_share_the_page_base_and_hear_when_shown(qtbot, make_window, monkeypatch) -> None:
+    from ui.pages.base import Page
+
+    window = make_window()
+    assert all(isinstance(page, Page) for page in window.pages.values())
+    assert window.built_pages() == ["data", "train", "generate", "export"]
+    shown: list[str] = []
+    train = window.pages["train"]
+    monkeypatch.setattr(train, "on_shown", lambda: shown.append("train"))
+    window.show_page("train")
+    assert shown == ["train"] and window.stack.currentWidget() is train
+
+
+def test_a_page_that_fails_to_build_does_not_take_the_window_down(qtbot, make_window,
+                                                                   monkeypatch, tmp_path) -> None:
+    import ui.main_window as main_window
+    from ui.pages.base import PageSpec, UnavailablePage
+
+    def broken(state, parent):
+        raise RuntimeError("the data page exploded")
+
+    specs = tuple(PageSpec(s.key, s.label, broken) if s.key == "data" else s
+                  for s in main_window.PAGES)
+    monkeypatch.setattr(main_window, "PAGES", specs)
+    window = make_window()
+    assert isinstance(window.page("data"), UnavailablePage) and window.data_page() is None
+    assert type(window.page("train")).__name__ == "TrainPage"  # the others still build
+    qtbot.waitUntil(lambda: window._ready, timeout=10000)
+    window.open_folder(tmp_path)
+    dialogs = shown_dialogs()
+    assert dialogs and "Data page is not available" in dialogs[-1].text()
+    assert "the data page exploded" in window.log_panel.text()
+
+
 def test_drop_folder_scans_and_settings_survive_restart(qtbot, make_window, dicom_folder) -> None:
     window = make_window()
     data = window.pages["data"]
