@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pydicom
+import pydicom.uid
 import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import JPEG2000Lossless, RLELossless
@@ -390,3 +392,52 @@ def test_localizer_in_an_axial_series_is_sorted_as_its_own_plane(tmp_path):
     assert series.slice_spacing == pytest.approx(2.5)
     assert series.orientation == pytest.approx((1, 0, 0, 0, 1, 0))
     assert any("orientations" in w for w in series.warnings)
+
+
+def test_same_uid_with_different_pixels_is_kept_and_reported(tmp_path):
+    paths = write_series(tmp_path / "a", n=3)
+    ds = pydicom.dcmread(paths[1])
+    arr = ds.pixel_array.copy()
+    arr[0, 0] += 7  # one pixel differs: not a copy
+    ds.PixelData = arr.tobytes()
+    (tmp_path / "b").mkdir()
+    ds.save_as(tmp_path / "b" / "edited.dcm")
+    result = scan_folder(tmp_path)
+    assert result.problems == []
+    assert sum(s.n_images for s in result.series) == 4
+    (notice,) = result.notices
+    assert "UID clash" in notice.reason and "both kept" in notice.reason
+    assert any("UID clash" in w for s in result.series for w in s.warnings)
+    assert _accounted(result) == result.n_files
+
+
+def test_images_without_series_uid_are_grouped_and_flagged(tmp_path):
+    frame = pydicom.uid.generate_uid()
+    study = pydicom.uid.generate_uid()
+    tags = {"SeriesInstanceUID": None, "FrameOfReferenceUID": frame}
+    write_series(tmp_path / "x", n=4, study_uid=study, extra_tags=tags)
+    write_series(tmp_path / "y", n=2, rows=48, cols=48, study_uid=study, extra_tags=tags, seed=1)
+    result = scan_folder(tmp_path)
+    assert result.problems == []
+    assert sorted(s.n_images for s in result.series) == [2, 4]  # split by image size
+    for s in result.series:
+        assert pydicom.uid.UID(s.series_uid).is_valid
+        assert "no SeriesInstanceUID" in s.warnings[0]
+    assert len(result.notices) == 6
+    again = scan_folder(tmp_path)
+    assert [s.series_uid for s in again.series] == [s.series_uid for s in result.series]
+
+
+def test_files_named_like_dicom_that_are_not_get_their_own_problem(tmp_path):
+    write_series(tmp_path / "ok", n=2)
+    write_zero_byte(tmp_path / "bad" / "empty.dcm")
+    write_garbage(tmp_path / "bad" / "noise.IMA")
+    write_text_file(tmp_path / "bad" / "notes.dicom")
+    write_garbage(tmp_path / "bad" / "noise.bin")
+    result = scan_folder(tmp_path)
+    reasons = {Path(p.path).name: p.reason for p in result.problems}
+    assert set(reasons) == {"empty.dcm", "noise.IMA", "notes.dicom"}
+    assert "zero bytes" in reasons["empty.dcm"]
+    assert "not DICOM" in reasons["noise.IMA"] and "not DICOM" in reasons["notes.dicom"]
+    assert result.skipped_non_dicom == 1
+    assert _accounted(result) == result.n_files
