@@ -34,6 +34,24 @@ from ui.workers import FunctionWorker, WorkerHandle, describe_error, start_worke
 log = logging.getLogger(__name__)
 
 TASK_KEY = "export"
+
+
+def export_report_job(
+    folder: str, model_path: str | None, real_images: Any = None, show_real_pairs: bool = False
+) -> str:
+    """Write the export's HTML report (in a worker); real slices only when asked for."""
+    from medgan.reports import write_report
+
+    real = None
+    if show_real_pairs and real_images is not None and model_path:
+        from medgan.models.modelfile import read_metadata
+        from ui.train_worker import resize_images
+
+        real = resize_images(real_images, read_metadata(model_path).resolution)
+    written = write_report(
+        folder, model=model_path or None, real_images=real, show_real_pairs=real is not None
+    )
+    return str(written)
 FORMAT_LABELS: dict[str, str] = {
     "png": "PNG, 8-bit (windowed)",
     "png16": "PNG, 16-bit",
@@ -123,6 +141,19 @@ class ExportPage(Page):
         self.cancel_button.clicked.connect(self.cancel)
         self.open_button = QPushButton("Open folder")
         self.open_button.clicked.connect(self.open_folder)
+        self.report_button = QPushButton("Report…")
+        self.report_button.setToolTip(
+            "Write a self-contained HTML report of the export (report.html inside it) and open it "
+            "in your browser"
+        )
+        self.report_button.clicked.connect(self.write_export_report)
+        self.report_real_pairs = QCheckBox("Report shows the closest real slices")
+        self.report_real_pairs.setToolTip(
+            "Off by default: the closest synthetic/real pairs show patients' slices."
+        )
+        self.open_url: Any = QDesktopServices.openUrl  # tests replace it
+        self.last_report: Path | None = None
+        self._reporting = False
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.status_label = QLabel("")
@@ -131,6 +162,8 @@ class ExportPage(Page):
         buttons.addWidget(self.export_button)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.open_button)
+        buttons.addWidget(self.report_button)
+        buttons.addWidget(self.report_real_pairs)
         buttons.addStretch(1)
 
         layout = QVBoxLayout(self)
@@ -193,6 +226,8 @@ class ExportPage(Page):
         self.export_button.setEnabled(not busy and n_kept > 0)
         self.cancel_button.setEnabled(busy)
         self.open_button.setEnabled(not busy and self.last_export is not None and self.last_export.is_dir())
+        done = not busy and self.last_export is not None and self.last_export.is_dir()
+        self.report_button.setEnabled(done and not self._reporting)
         for w in (self.format_combo, self.destination, self.browse_button, self.include_real,
                   self.overwrite, self.patient_name, self.patient_id, self.bit_mode):
             w.setEnabled(not busy and (w is not self.include_real or self.state.training_images is not None))
@@ -284,6 +319,35 @@ class ExportPage(Page):
         if self.last_export is None:
             return False
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_export)))
+
+    def write_export_report(self) -> WorkerHandle | None:
+        """Write the last export's HTML report in a worker and open it in the browser."""
+        if self.last_export is None or self._reporting:
+            return None
+        show = self.report_real_pairs.isChecked()
+        worker = FunctionWorker(
+            export_report_job, str(self.last_export), self.state.model_path,
+            self.state.training_images if show else None, show,
+            name="export-report", progress_kw=None, cancel_kw=None,
+        )  # fmt: skip
+        self._reporting = True
+        self.status_label.setText("Writing the export report…")
+
+        def done(written: str) -> None:
+            self.last_report = Path(written)
+            self.status_label.setText(f"Report written to {written}")
+            self.open_url(QUrl.fromLocalFile(written))
+
+        def failed(message: str, advice: str) -> None:
+            self.error_box = show_error(self, f"The report could not be written.\n\n{message}",
+                                        advice, title="Export")  # fmt: skip
+
+        def finished() -> None:
+            self._reporting = False
+            self._update_buttons()
+
+        self._update_buttons()
+        return start_worker(worker, self, on_result=done, on_failed=failed, on_finished=finished)
 
     # ---------------------------------------------------------------- results
     def _on_progress(self, fraction: float, _message: str) -> None:

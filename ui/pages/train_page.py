@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QStandardPaths, Qt, Signal
+from PySide6.QtCore import QStandardPaths, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
@@ -27,7 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from medgan.reports import write_report
 from medgan.train import events as ev
+from medgan.train.listeners import HistoryRecorder, fan_out
+from medgan.train.listeners.history import sidecar_path
 from medgan.workflows.training import selection_of
 from ui.jobs import probe_devices, save_trained_model
 from ui.pages.base import Page
@@ -84,6 +88,11 @@ class TrainPage(Page):
         self.started_event: ev.TrainStarted | None = None
         self._run_started = 0.0
         self._devices_probed = False
+        self.history = HistoryRecorder()  # the run's compact history (report sidecar)
+        self.saved_model: str | None = None
+        self.last_report: Path | None = None
+        self.open_url: Any = QDesktopServices.openUrl  # tests replace it
+        self._reporting = False
         self._build()
         self.state.training_set_changed.connect(self._on_training_set_changed)
         self._on_training_set_changed(self.state.training_set)
@@ -116,12 +125,20 @@ class TrainPage(Page):
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
         self.save_button = QPushButton("Save model…")
+        self.report_button = QPushButton("Report…")
+        self.report_button.setToolTip(
+            "Write a self-contained HTML report of the saved model and open it in your browser"
+        )
+        self.report_button.clicked.connect(self.write_model_report)
         self.start_button.clicked.connect(self.start_training)
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button.clicked.connect(self.stop_training)
         self.save_button.clicked.connect(self._choose_save_path)
         buttons = QHBoxLayout()
-        for b in (self.start_button, self.pause_button, self.stop_button, self.save_button):
+        for b in (
+            self.start_button, self.pause_button, self.stop_button, self.save_button,
+            self.report_button,
+        ):  # fmt: skip
             buttons.addWidget(b)
 
         self.progress = QProgressBar()
@@ -288,12 +305,14 @@ class TrainPage(Page):
         self.last_result = None
         self.last_error = None
         self._run_summary = self.state.training_summary  # the data this run learns from
+        self.history = HistoryRecorder()
+        self.saved_model = None
         self.worker = TrainWorker(
             config,
             images,
             init_model=self.init_model,
             resume_from=self.resume_from,
-            trainer_factory=self.trainer_factory,
+            trainer_factory=self._factory_with_listeners(config, run_dir),
         )
         self._run_started = time.monotonic()
         self.phase = "running"
@@ -310,6 +329,30 @@ class TrainPage(Page):
         )
         self._update_buttons()
         return True
+
+    def _factory_with_listeners(self, config: Any, run_dir: Path) -> TrainerFactory:
+        """The trainer factory, with the history recorder (and, when asked, the TensorBoard and
+        CSV writers) as plain listeners next to the page's: they run in the worker thread."""
+        from medgan.train.listeners import CsvMetricsWriter, TensorBoardWriter
+
+        base = self.trainer_factory
+        extra: list[Any] = [self.history]
+        if self.settings.log_run.isChecked():
+            folder = Path(config.checkpoint_dir or run_dir)
+            settings = {k: v for k, v in config.to_dict().items() if k != "checkpoint_dir"}
+            extra += [
+                TensorBoardWriter(folder / "tensorboard", hparams=settings),
+                CsvMetricsWriter(folder / "metrics.csv"),
+            ]
+
+        def make(*args: Any, on_event: Any = None, **kwargs: Any) -> Any:
+            if base is None:
+                from medgan.train.trainer import Trainer as factory  # heavy: in the worker
+            else:
+                factory = base
+            return factory(*args, on_event=fan_out(on_event, *extra), **kwargs)
+
+        return make
 
     def _resume_config(self, values: dict[str, Any]) -> Any:
         """The checkpoint's own settings (same run), with the new budget and device."""
@@ -491,6 +534,12 @@ class TrainPage(Page):
 
         def saved(written: str) -> None:
             self.status_label.setText(f"Model saved to {written}{saved_step_text(selection)}")
+            self.saved_model = written
+            if self.history.history.final_step:
+                try:  # the training history, for the model's report
+                    self.history.history.save_json(sidecar_path(written))
+                except OSError as exc:
+                    log.warning("Could not write the training history next to the model: %s", exc)
             self.state.set_model_path(written)
             self.model_saved.emit(written)
 
@@ -501,6 +550,31 @@ class TrainPage(Page):
             worker, self, on_result=saved, on_failed=failed, on_finished=self._update_buttons
         )
 
+    def write_model_report(self) -> WorkerHandle | None:
+        """Write the saved model's HTML report in a worker and open it in the browser."""
+        if self.saved_model is None or self._reporting:
+            return None
+        worker = FunctionWorker(
+            write_report, self.saved_model, name="model-report", progress_kw=None, cancel_kw=None
+        )
+        self._reporting = True
+        self.status_label.setText("Writing the model report…")
+
+        def done(written: Any) -> None:
+            self.last_report = Path(written)
+            self.status_label.setText(f"Report written to {written}")
+            self.open_url(QUrl.fromLocalFile(str(written)))
+
+        def failed(message: str, advice: str) -> None:
+            self._show_error("The report could not be written.", message, advice)
+
+        def finished() -> None:
+            self._reporting = False
+            self._update_buttons()
+
+        self._update_buttons()
+        return start_worker(worker, self, on_result=done, on_failed=failed, on_finished=finished)
+
     # -------------------------------------------------------------------- state
     def _update_buttons(self) -> None:
         busy = self.phase in ("running", "paused", "stopping")
@@ -510,6 +584,7 @@ class TrainPage(Page):
         self.pause_button.setText("Resume" if self.phase == "paused" else "Pause")
         self.stop_button.setEnabled(self.phase in ("running", "paused"))
         self.save_button.setEnabled(not busy and self.can_save())
+        self.report_button.setEnabled(not busy and bool(self.saved_model) and not self._reporting)
         self.settings.setEnabled(not busy)
         self.finetune_button.setEnabled(not busy)
         self.clear_init_button.setEnabled(not busy and bool(self.init_model or self.resume_from))

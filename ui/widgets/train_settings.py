@@ -169,6 +169,12 @@ class TrainSettings(QWidget):
         )
         form.addRow("Model", self.keep_best)
         self.keep_best.toggled.connect(self.changed)
+        self.log_run = QCheckBox("Also log for TensorBoard and as CSV")
+        self.log_run.setToolTip(
+            "Writes tensorboard/ (scalars, sample grids, settings) and metrics.csv into the run's "
+            "folder, next to its checkpoints. View with: tensorboard --logdir <run folder>."
+        )
+        form.addRow("Logging", self.log_run)
 
         for w in (self.recipe, self.resolution, self.augment, self.device):
             w.currentIndexChanged.connect(self.changed)
