@@ -272,3 +272,73 @@ def test_the_byte_search_sees_inside_compressed_files(tmp_path: Path) -> None:
         assert hidden not in blobs[0]  # only visible once decompressed
         with pytest.raises(AssertionError, match="leaked"):
             _assert_clean(name, blobs, [f"{TOKEN}HIDDEN"])
+
+
+def test_no_marker_from_seg_rtstruct_or_csv_reaches_the_cache_summary_or_logs(
+    study: tuple[Path, list[str], list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """SEG (highdicom copies the marked patient module), RTSTRUCT and CSV inputs with more
+    markers of their own: labels and masks reach the training-set cache and summary, the
+    markers do not (nor the logs, nor ``medgan labels``' output and CSV export)."""
+    import json
+    import shutil
+
+    from medgan.dataset.training_set import TrainingSetConfig, build_training_set
+    from medgan.dicom.index import scan_folder
+    from medgan.dicom.labels import load_labels
+    from tests.dicom_factory import write_rtstruct, write_seg
+
+    root, markers, uids = study
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    monkeypatch.setenv("MEDGAN_CACHE", str(tmp_path / "cache"))
+    caplog.set_level(logging.DEBUG)
+    p0 = sorted((data / "p0").iterdir(), key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))
+    p1 = sorted((data / "p1").iterdir(), key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))
+    # The factory gives every file its own frame of reference; highdicom wants one.
+    for path in p0:
+        ds = pydicom.dcmread(path)
+        ds.FrameOfReferenceUID = pydicom.dcmread(p0[0]).FrameOfReferenceUID
+        ds.save_as(path, enforce_file_format=True)
+    masks = np.zeros((6, 40, 40), np.uint8)
+    masks[2:4, 10:20, 10:20] = 1
+    extra = {"ContentCreatorName": f"{TOKEN}CREATOR^SEG", "SeriesDescription": f"{TOKEN}SEGDESC",
+             "ContentDescription": f"{TOKEN}SEGCONTENT"}  # fmt: skip
+    write_seg(data / "seg" / "lesions.dcm", p0, masks, segment_labels=("lesion",), extra_tags=extra)
+    square = np.array([[5, 5], [5, 30], [30, 30], [30, 5]])
+    rt_extra = {"StructureSetLabel": f"{TOKEN}SSLABEL", "StructureSetName": f"{TOKEN}SSNAME",
+                "StructureSetDescription": f"{TOKEN}SSDESC"}  # fmt: skip
+    write_rtstruct(data / "rt" / "rs.dcm", p1, {"organ": {1: [square], 3: [square]}}, extra_tags=rt_extra)
+    sop = str(pydicom.dcmread(p1[0]).SOPInstanceUID)
+    (data / "labels.csv").write_text(
+        f"sop_instance_uid,label,notes\n{sop},organ,{TOKEN}CSVNOTE\n1.2.3,organ,{TOKEN}CSVNOTE2\n"
+    )
+    for path in (data / "seg" / "lesions.dcm", data / "rt" / "rs.dcm"):
+        assert TOKEN.encode() in path.read_bytes()  # the markers really are in the inputs
+    markers = markers + [f"{TOKEN}CREATOR", f"{TOKEN}SEGDESC", f"{TOKEN}SSLABEL", f"{TOKEN}CSVNOTE"]
+    caplog.clear()  # highdicom logs the source UIDs while the fixture is written
+
+    scan = scan_folder(data)
+    labels = load_labels(scan)
+    assert {"lesion", "organ"} <= set(labels.segment_names())
+    assert any(p.row == 3 for p in labels.problems)  # the unknown row is reported
+    ts = build_training_set(scan.series, TrainingSetConfig(resolution=64, min_foreground=0.0),
+                            labels=labels)  # fmt: skip
+    assert ts.masks is not None and ts.masks.any() and "organ" in ts.class_names
+    summary = json.dumps(ts.summary()).encode()
+    assert main(["labels", str(data), "--csv", str(tmp_path / "out" / "labels.csv"), "--quiet"]) == 0
+    files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert files  # the cache entry was written
+    for path in files:
+        _assert_clean(str(path.relative_to(tmp_path)), _blobs(path), markers + uids)
+    _assert_clean("the training-set summary", [summary], markers + uids)
+    # The label CSV export names slices by SOP Instance UID (that is its format), nothing more.
+    _assert_clean("the label CSV export", [(tmp_path / "out" / "labels.csv").read_bytes()], markers)
+    captured = capsys.readouterr()
+    log_text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    _assert_clean("the log records", [log_text.encode()], markers + uids)
+    _assert_clean("medgan labels' output", [captured.err.encode()], markers)
