@@ -12,6 +12,7 @@ import csv
 import io
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from medgan.core.errors import DataError
 from medgan.core.fileio import atomic_write_text
@@ -153,4 +154,5 @@ def write_label_csv(
     path: str | os.PathLike[str], labels: LabelSet, series: Iterable[SeriesRecord]
 ) -> None:
     """Write :func:`labels_to_csv_text` atomically (never into a folder the user did not pick)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, labels_to_csv_text(labels, series))
