@@ -237,8 +237,8 @@ def prune_checkpoints(
     for _, path in found[: max(0, len(found) - keep)]:
         if protect is None or path != protect:
             path.unlink(missing_ok=True)
-    for stale in folder.glob(".ckpt-*.tmp"):
-        if not stale.name.endswith(f".{os.getpid()}.tmp"):
+    for stale in folder.glob(".ckpt-*.tmp*"):  # half-written by a killed process
+        if f".{os.getpid()}-" not in stale.name:
             stale.unlink(missing_ok=True)
 
 

@@ -203,11 +203,13 @@ class Checkpoints(Hook):
         self.directory, self.every, self.keep = directory, every, keep
         self.interval_s = minutes * 60.0 if minutes else None
         self.last_attempt_s = 0.0
+        self.last_attempt_step: int | None = None
         self.failures = 0
         self.last_error: TrainingError | None = None
 
     def started(self, trainer: Trainer, state: RunState) -> None:
         self.last_attempt_s = state.elapsed()
+        self.last_attempt_step = state.last_checkpoint_step
 
     def due(self, state: RunState) -> bool:
         if state.step % self.every == 0:
@@ -220,14 +222,16 @@ class Checkpoints(Hook):
         self.save(trainer, state)
 
     def ended(self, trainer: Trainer, state: RunState) -> None:
-        if state.last_checkpoint is None or state.last_checkpoint_step != state.step:
+        if self.last_attempt_step != state.step or (
+            state.last_checkpoint is None and not self.failures
+        ):
             self.save(trainer, state)
 
     def save(self, trainer: Trainer, state: RunState) -> str | None:
         """Write one checkpoint now; the path, or None when the write failed."""
         from medgan.train.checkpoint import save_checkpoint
 
-        self.last_attempt_s = state.elapsed()
+        self.last_attempt_s, self.last_attempt_step = state.elapsed(), state.step
         try:
             path = save_checkpoint(self.directory, trainer.state_dict(), keep=self.keep)
         except TrainingError as exc:
