@@ -342,3 +342,71 @@ def test_no_marker_from_seg_rtstruct_or_csv_reaches_the_cache_summary_or_logs(
     log_text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     _assert_clean("the log records", [log_text.encode()], markers + uids)
     _assert_clean("medgan labels' output", [captured.err.encode()], markers)
+
+
+def _embedded_png_blobs(raw: bytes, scratch: Path) -> list[bytes]:
+    """Every PNG inside ``raw`` (event-file images, base64 data URIs in HTML or JSON),
+    decompressed like a PNG file."""
+    import base64
+    import re
+
+    pngs = [raw[i : raw.index(b"IEND", i) + 8] for i in _find_all(raw, b"\x89PNG\r\n\x1a\n")]
+    for b64 in re.findall(rb'(?:base64,|png\\?"\s*:\s*\\?")([A-Za-z0-9+/=]{40,})', raw):
+        pngs.append(base64.b64decode(b64))
+    blobs: list[bytes] = []
+    for k, png in enumerate(pngs):
+        path = scratch / f"embedded-{k}.png"
+        path.write_bytes(png)
+        blobs += _blobs(path)
+    return blobs
+
+
+def _find_all(raw: bytes, needle: bytes) -> list[int]:
+    found, pos = [], raw.find(needle)
+    while pos >= 0:
+        found.append(pos)
+        pos = raw.find(needle, pos + 1)
+    return found
+
+
+def test_no_marker_reaches_reports_or_training_logs(
+    study: tuple[Path, list[str], list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``medgan train --tensorboard --metrics-csv`` on the marked study, an export, and both
+    reports (the export's with the real pairs shown): no marker in any of them, nor in the
+    images embedded in the HTML, the model's history or the event files."""
+    root, markers, uids = study
+    monkeypatch.setenv("MEDGAN_CACHE", str(tmp_path / "cache"))
+    caplog.set_level(logging.DEBUG)
+    data, model, export = root / "data", tmp_path / "model.safetensors", tmp_path / "export"
+    assert main(["-v", "train", "--data", str(data), "--out", str(model), "--steps", "2",
+                 "--batch", "4", "--device", "cpu", "--quality-every", "1", "--tensorboard",
+                 str(tmp_path / "tb"), "--metrics-csv", str(tmp_path / "m.csv")]) == 0  # fmt: skip
+    assert main(["generate", "--model", str(model), "-n", "4", "--out", str(export), "--data",
+                 str(data), "--keep-top", "2", "--allow-memorized", "--device", "cpu"]) == 0  # fmt: skip
+    assert main(["-v", "report", str(model), "--samples", "4"]) == 0
+    assert main(["-v", "report", str(export), "--model", str(model), "--data", str(data),
+                 "--show-real-pairs"]) == 0  # fmt: skip
+
+    files = [model, tmp_path / "m.csv", tmp_path / "model.report.html", export / "report.html"]
+    files += [p for p in (tmp_path / "tb").rglob("*") if p.is_file()]
+    assert len(files) > 4 and all(p.is_file() for p in files)
+    assert b"SHOWS REAL PATIENT SLICES" in (export / "report.html").read_bytes()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    needles = markers + uids
+    for path in files:
+        blobs = _blobs(path) + _embedded_png_blobs(path.read_bytes(), scratch)
+        _assert_clean(str(path.relative_to(tmp_path)), blobs, needles)
+    assert len(_embedded_png_blobs((tmp_path / "model.report.html").read_bytes(), scratch)) > 4
+    assert _embedded_png_blobs(model.read_bytes(), scratch)  # the history's sample grids
+    assert any(_embedded_png_blobs(p.read_bytes(), scratch) for p in (tmp_path / "tb").rglob("*.*"))
+
+    captured = capsys.readouterr()
+    log_text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    _assert_clean("the log records", [log_text.encode()], needles)
+    _assert_clean("stdout/stderr", [captured.out.encode(), captured.err.encode()], needles)
