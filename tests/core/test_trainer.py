@@ -346,3 +346,68 @@ def test_ema_warms_up_then_holds_the_configured_decay():
         g.weight.add_(1.0)
     ema.update(10**6)  # warm: moves 1 - 0.999 of the way
     assert torch.allclose(g_ema.weight - before, torch.full_like(before, 0.001), atol=1e-5)
+
+
+def test_a_user_hook_runs_every_fifth_step_and_sees_the_run_state(images):
+    from medgan.train.hooks import Hook, RunState
+
+    seen: list[int] = []
+    ended: list[str | None] = []
+
+    class Recorder(Hook):
+        every = 5
+
+        def after_step(self, trainer: Trainer, state: RunState) -> None:
+            assert trainer.step == state.step and state.outputs
+            seen.append(state.step)
+
+        def ended(self, trainer: Trainer, state: RunState) -> None:
+            ended.append(state.end)
+
+    calls: list[int] = []
+    trainer = Trainer(small("dcgan", steps=12), images, hooks=[Recorder()])
+    trainer.add_hook(lambda tr, state: calls.append(state.step), every=4)
+    assert trainer.run().status == "finished"
+    assert seen == [5, 10] and ended == ["finished"] and calls == [4, 8, 12]
+
+
+def test_a_hook_can_end_the_run_and_a_failing_hook_fails_it_with_its_message(images, tmp_path):
+    from medgan.train.hooks import END_CANCELLED
+
+    def stop_at_2(tr, state):
+        if state.step == 2:
+            state.end = END_CANCELLED
+
+    cfg = small("dcgan", steps=10, checkpoint_dir=str(tmp_path), checkpoint_every=100)
+    result = Trainer(cfg, images, hooks=[stop_at_2]).run()
+    assert result.status == "cancelled" and result.step == 2
+    assert load_checkpoint(tmp_path).step == 2  # the checkpoint hook saved on the way out
+
+    def broken(tr, state):
+        raise RuntimeError("hook bug")
+
+    failed = Trainer(small("dcgan", steps=3), images, hooks=[broken]).run()
+    assert failed.status == "failed" and "hook bug" in failed.message
+
+
+def test_checkpoints_by_minutes_as_well_as_steps(images, tmp_path, monkeypatch):
+    import medgan.train.hooks as hooks
+
+    clock = [0.0]
+    monkeypatch.setattr(hooks.time, "perf_counter", lambda: clock[0])
+
+    def tick(tr, state):
+        clock[0] += 25.0  # every step "takes" 25 s
+
+    cfg = small(
+        "dcgan", steps=7, checkpoint_dir=str(tmp_path), checkpoint_every=6,
+        checkpoint_minutes=1.0, keep_checkpoints=10,
+    )  # fmt: skip
+    events: list = []
+    trainer = Trainer(cfg, images, on_event=events.append, hooks=[tick])
+    assert trainer.run().status == "finished"
+    saved = [e.step for e in events if isinstance(e, CheckpointSaved)]
+    # by time at step 4 (75 s of steps 1-3 seen, the user hook runs after the built-ins),
+    # by steps at 6, and at the end
+    assert saved == [4, 6, 7]
+    assert trainer.last_checkpoint_step == 7 and [s for s, _ in list_checkpoints(tmp_path)] == saved
