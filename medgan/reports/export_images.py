@@ -86,7 +86,8 @@ class ExportReader:
         if fmt == "nifti":
             import nibabel as nib
 
-            return _to_display(np.asarray(nib.load(path).dataobj)[:, :, 0].T, self.window)
+            img: Any = nib.load(path)
+            return _to_display(np.asarray(img.dataobj)[:, :, 0].T, self.window)
         if fmt == "dicom":
             import pydicom
 
@@ -105,6 +106,7 @@ class ExportReader:
             else:
                 import nibabel as nib
 
-                data = np.asarray(nib.load(self.folder / "images.nii.gz").dataobj)
+                stack: Any = nib.load(self.folder / "images.nii.gz")
+                data = np.asarray(stack.dataobj, dtype=np.float32)
                 self._stack = np.transpose(data, (2, 1, 0))  # slice k = data[:, :, k].T
         return self._stack
