@@ -18,11 +18,10 @@ import torch
 from medgan.core.errors import TrainingError
 from medgan.train.events import CheckpointSaved, Paused, QualityMeasured, Resumed, SampleGrid
 from medgan.train.events import StepMetrics as _StepMetrics
-from medgan.train.hooks import END_CANCELLED, END_FINISHED, Hook, RunState
+from medgan.train.hooks import END_CANCELLED, END_FINISHED, Hook, RunState, Trainer
 
 if TYPE_CHECKING:
     from medgan.train.config import TrainConfig
-    from medgan.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -252,13 +251,12 @@ class Checkpoints(Hook):
         return str(path)
 
 
-def default_hooks(trainer: Trainer) -> list[Hook]:
-    """The built-in hooks for ``trainer``'s config, in the order they run."""
-    cfg = trainer.config
+def default_hooks(cfg: TrainConfig, guard: DivergenceGuard) -> list[Hook]:
+    """The built-in hooks for ``cfg``, in the order they run."""
     hooks: list[Hook] = [
         StopPause(),
         TimeBudget(cfg.steps, cfg.minutes * 60.0 if cfg.minutes is not None else None),
-        trainer.guard,
+        guard,
         Metrics(cfg),
         SampleGrids(cfg.sample_every),
     ]

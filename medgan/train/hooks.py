@@ -20,15 +20,46 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import threading
+
+    import numpy as np
     import torch
 
-    from medgan.train.trainer import Trainer
+    from medgan.train.augment import Augmenter
+    from medgan.train.checkpoint import Checkpoint
+    from medgan.train.config import TrainConfig
+    from medgan.train.events import TrainEvent
+    from medgan.train.quality import QualityProbe
+    from medgan.train.step import GanStep
 
 END_FINISHED = "finished"
 END_CANCELLED = "cancelled"
+
+
+class Trainer(Protocol):
+    """What hooks may use of :class:`medgan.train.trainer.Trainer` (an interface, so that this
+    module does not import the loop that imports it)."""
+
+    config: TrainConfig
+    step: int
+    D: torch.nn.Module
+    step_fn: GanStep
+    augmenter: Augmenter
+    quality: QualityProbe | None
+    stop_event: threading.Event
+    pause_event: threading.Event | None
+
+    @property
+    def model_generator(self) -> torch.nn.Module: ...
+
+    def emit(self, event: TrainEvent) -> None: ...
+
+    def samples(self) -> np.ndarray: ...
+
+    def state_dict(self) -> Checkpoint: ...
 
 
 @dataclass

@@ -152,7 +152,7 @@ class Trainer:
             self.load_state_dict(load_checkpoint(resume_from))
         self.start_step = self.step
         self.guard = DivergenceGuard(self.device)
-        self.hooks: list[Hook] = default_hooks(self)
+        self.hooks: list[Hook] = default_hooks(config, self.guard)
         for hook in hooks:
             self.add_hook(hook)
         self.run_state: RunState | None = None

@@ -216,14 +216,19 @@ def train_and_save(
     ``trainer_factory`` (default :class:`~medgan.train.trainer.Trainer`) is for tests;
     ``on_trainer`` receives the trainer as soon as it is built.
     """
-    if trainer_factory is None:
-        from medgan.train.trainer import Trainer as trainer_factory  # heavy: torch
+    factory: Callable[..., Any]
+    if trainer_factory is not None:
+        factory = trainer_factory
+    else:
+        from medgan.train.trainer import Trainer  # heavy: torch
+
+        factory = Trainer
 
     recorder = HistoryRecorder()  # a compact history for the model file (and its report)
     kwargs: dict[str, Any] = {}
     if request.hooks:
         kwargs["hooks"] = list(request.hooks)
-    trainer = trainer_factory(
+    trainer = factory(
         request.config,
         request.images,
         on_event=fan_out(recorder, on_event),
