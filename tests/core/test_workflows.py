@@ -65,6 +65,16 @@ def test_one_window_type_with_its_inverse() -> None:
     hu = np.array([-160.0, 40.0, 240.0], np.float32)
     np.testing.assert_allclose(w.to_modality(apply_window(hu, w)), hu, atol=1e-4)
     np.testing.assert_allclose(to_modality(np.zeros(2), None), 0.0)
+    # Passed as a Window along generate → export; numbers only where a file is written.
+    from medgan.export import ExportConfig, Provenance
+
+    config = ExportConfig(window=(40, 400))
+    assert isinstance(config.window, Window) and config.to_dict()["window"] == [40.0, 400.0]
+    assert ExportConfig.from_dict(config.to_dict()).window == w
+    prov = Provenance("0" * 64, "m", "dcgan", 8, 0, window=[40, 400])
+    assert isinstance(prov.window, Window) and prov.to_dict()["window"] == [40.0, 400.0]
+    with pytest.raises(ExportError, match="width must be positive"):
+        ExportConfig(window=(40, 0))
 
 
 def test_progress_adapters() -> None:
