@@ -183,3 +183,17 @@ def test_reports_render_in_a_real_browser(made: dict[str, Path], tmp_path: Path)
         raw = pdf.read_bytes()
         assert raw.startswith(b"%PDF"), printed.stderr[-2000:]
         assert len(re.findall(rb"/Type\s*/Page[^s]", raw)) >= 2  # several A4 pages
+
+
+def test_data_section_lists_classes_and_segments_with_counts() -> None:
+    from medgan.models.modelfile import ModelMetadata
+    from medgan.reports.model_report import data_section
+
+    meta = ModelMetadata(recipe="default", resolution=64, training_summary={
+        "modality": "CT", "n_patients": 3, "n_train": 40, "window": {"center": 40, "width": 80},
+        "class_counts": {"normal": 30, "lesion": 10}, "segment_slice_counts": {"liver": 12},
+    })  # fmt: skip
+    html = data_section(meta).render()
+    assert "Class counts" in html and "lesion" in html and ">10<" in html
+    assert "Segment slice counts" in html and "liver" in html
+    assert "unlabelled" not in html
