@@ -73,8 +73,8 @@ def build_networks(config: TrainConfig, device: torch.device) -> tuple[nn.Module
         )
     G, D = G.to(device), D.to(device)
     if config.channels_last:
-        G = G.to(memory_format=torch.channels_last)
-        D = D.to(memory_format=torch.channels_last)
+        G = G.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        D = D.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return G, D
 
 

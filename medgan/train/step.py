@@ -59,7 +59,7 @@ class EMA:
         self.model, self.ema_model, self.decay, self.rampup = model, ema_model, decay, rampup
         self.ema_model.eval().requires_grad_(False)
         self._src = [p for p in model.parameters()]
-        self._dst = [p for p in ema_model.parameters()]
+        self._dst: list[torch.Tensor] = [p for p in ema_model.parameters()]
 
     @torch.no_grad()
     def update(self, step: int) -> None:
