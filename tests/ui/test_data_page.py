@@ -322,3 +322,52 @@ def test_training_set_choices_are_remembered(qtbot) -> None:
     assert second.selection.settings() == (128, "auto")
     second.resolution_box.setCurrentIndex(second.resolution_box.findData(64))
     second.window_box.setCurrentIndex(second.window_box.findData("file"))
+
+
+def test_demo_labels_show_as_overlay_counts_badge_and_problems(qtbot, page, tmp_path, monkeypatch) -> None:
+    """Demo SEGs and labels.csv: counts per series in the tree, the SEG under its series, an
+    overlay with a colour per segment (M toggles it), a label badge, bad rows in Problems,
+    and user labels kept outside the DICOM folder."""
+    from medgan.demo.study import write_demo_study
+    from ui.widgets.series_tree import COL_LABELS, MASK_ROLE
+
+    monkeypatch.setenv("MEDGAN_CONFIG_DIR", str(tmp_path / "config"))
+    folder = write_demo_study(tmp_path / "study", n_patients=2, slices_per_patient=16, size=48)
+    with (folder / "labels.csv").open("a") as fh:
+        fh.write("1.2.3.4.999,haemorrhage\n")  # a row that matches nothing
+    scan(qtbot, page, folder)
+    qtbot.waitUntil(lambda: not page.labels.is_loading(), timeout=30000)
+    labels = page.labels.labels()
+    uid = page.state.scan.series[0].series_uid
+    item = page.tree.item_for(uid)
+    assert "none" in item.text(COL_LABELS)
+    masks = [item.child(k) for k in range(item.childCount()) if item.child(k).data(COL_NAME, MASK_ROLE)]
+    assert len(masks) == 1 and masks[0].text(1) == "SEG"
+    assert any("row 34" in page.problems_table.item(r, 2).text()
+               for r in range(page.problems_table.rowCount()))
+    # Show a slice with a lesion: the overlay draws it in its segment's colour.
+    index = min(labels.masked_indices(uid) & {i for i, m in labels.masks[uid][0].masks.items() if m.any()})
+    viewer = page.viewer
+    page.tree.select_series(uid)
+    viewer.set_index(index)
+    qtbot.waitUntil(lambda: viewer.shown_index() == index, timeout=20000)
+    mask = viewer.overlay.visible_mask()
+    assert mask is not None and mask.any() and viewer.overlay.item.isVisible()
+    from ui.widgets.mask_overlay import PALETTE
+
+    value = int(mask[mask > 0][0])
+    rgba = viewer.overlay.item.image
+    assert tuple(int(v) for v in rgba[mask == value][0][:3]) == PALETTE[value - 1]
+    assert viewer.overlay.badge.isVisible() and viewer.overlay.badge.text() != ""
+    qtbot.keyClick(viewer, Qt.Key.Key_M)
+    assert viewer.overlay.visible_mask() is None and not viewer.overlay.item.isVisible()
+    viewer.overlay.opacity.setValue(80)
+    qtbot.keyClick(viewer, Qt.Key.Key_M)
+    assert viewer.overlay.item.isVisible() and int(viewer.overlay.item.image[mask > 0][0][3]) == 204
+    # The user's own label: kept in the workspace, shown at once.
+    page.labels.label_series(uid, "reviewed")
+    assert "reviewed" in item.text(COL_LABELS)
+    assert list((tmp_path / "config" / "labels").glob("*.json"))
+    assert not [p for p in folder.rglob("*.json")]
+    page.labels.export_csv(str(tmp_path / "out.csv"))
+    assert "reviewed" in (tmp_path / "out.csv").read_text()

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from medgan.workflows.dataset import TrainingSetRequest, build_training_set
 from medgan.workflows.progress import overall_fraction
 from ui.pages.base import Page
+from ui.pages.data_labels import DataLabels
 from ui.state import AppState
 from ui.widgets.error_dialog import show_error
 from ui.widgets.problems_panel import ProblemsPanel
@@ -59,19 +60,32 @@ def run_scan(root: str, *, progress: Any = None, cancel: Any = None) -> Any:
 
 def run_build(
     series_list: list[Any], config: Any, slice_ranges: dict[str, tuple[int, int]], *,
-    progress: Any = None, cancel: Any = None,
+    progress: Any = None, cancel: Any = None, labels: Any = None,
 ) -> tuple[Any, np.ndarray]:
     """Build the training set with :func:`medgan.workflows.dataset.build_training_set` (shared
     with the CLI) and a preview mosaic; module-level so tests can replace it."""
-    request = TrainingSetRequest(config=config, series=tuple(series_list), slice_ranges=slice_ranges)
+    if labels is not None and "labels" not in TrainingSetRequest.__dataclass_fields__:
+        # The workflow does not take labels (yet): the dataset builder does.
+        from medgan.dataset.training_set import build_training_set as build_labelled
+
+        ts = build_labelled(series_list, config, slice_ranges=slice_ranges, labels=labels,
+                            progress=progress, cancel=cancel)  # fmt: skip
+        return ts, _preview(ts)
+    extra = {"labels": labels} if labels is not None else {}
+    request = TrainingSetRequest(config=config, series=tuple(series_list), slice_ranges=slice_ranges,
+                                 **extra)  # fmt: skip
     built = build_training_set(
         request, progress=overall_fraction(progress, {"prepare": 1.0}) if progress else None,
         cancel=cancel,
     )
     ts = built.training_set
+    return ts, _preview(ts)
+
+
+def _preview(ts: Any) -> np.ndarray:
     n = len(ts.images)
     picks = np.linspace(0, n - 1, num=min(PREVIEW_COUNT, n)).round().astype(int) if n else []
-    return ts, mosaic(np.asarray(ts.images)[picks])
+    return mosaic(np.asarray(ts.images)[picks])
 
 
 class DataPage(Page):
@@ -95,7 +109,8 @@ class DataPage(Page):
         self.open_button.setProperty("primary", True)
         self.open_button.clicked.connect(self.choose_folder)
         self.demo_button = QPushButton("Open demo study", self)
-        self.demo_button.setToolTip("A synthetic head-CT study (6 patients), written on first use")
+        self.demo_button.setToolTip(
+            "A synthetic head-CT study (12 patients, lesion masks and labels), written on first use")
         self.demo_button.clicked.connect(self.demo_requested)
         self.rescan_button = QPushButton("Rescan", self)
         self.rescan_button.setEnabled(False)
@@ -175,6 +190,8 @@ class DataPage(Page):
         self.tree.current_series_changed.connect(self._on_current_series)
         self.tree.checked_changed.connect(self._on_checked)
         self.state.scan_changed.connect(self._show_scan)
+        self.labels = DataLabels(self)  # label sources, user labels, overlay, label problems
+        self.labels.changed.connect(self._selection_edited)
 
     # -- scanning ---------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -254,6 +271,7 @@ class DataPage(Page):
         self._ranges = {}
         self.tree.show_scan(scan)
         self._fill_problems(scan)
+        self.labels.load(scan)
         if scan is None:
             return
         n_trainable = sum(1 for s in scan.series if s.trainable)
@@ -364,7 +382,7 @@ class DataPage(Page):
     def _selection_key(self) -> tuple[str, ...]:
         chosen = tuple(f"{s.series_uid}:{self._ranges.get(s.series_uid)}"
                        for s in self.state.selected_series)
-        return chosen + tuple(map(str, self.selection.settings()))
+        return chosen + tuple(map(str, self.selection.settings())) + (f"labels:{self.labels.version}",)
 
     # -- training set -----------------------------------------------------------------------
     def build_training_set(self) -> None:
@@ -386,11 +404,16 @@ class DataPage(Page):
         self.preview_label.setText("Building the training set…")
         self.state.set_task("Building training set…", 0.0, key="build")
         self._build_handle = start_worker(
-            FunctionWorker(run_build, chosen, config, dict(self._ranges), name="training-set"), self,
+            FunctionWorker(run_build, chosen, config, dict(self._ranges), name="training-set",
+                           **self._label_kwargs()), self,
             on_progress=self._on_build_progress, on_result=self._on_built,
             on_failed=self._on_build_failed,
             on_cancelled=self._on_build_cancelled,
             on_finished=self._on_build_finished)
+
+    def _label_kwargs(self) -> dict[str, Any]:
+        labels = self.labels.labels()
+        return {"labels": labels} if labels is not None and (labels.labels or labels.masks) else {}
 
     def _on_build_cancelled(self) -> None:
         self.preview_label.setText("Building the training set was cancelled.")
@@ -412,6 +435,8 @@ class DataPage(Page):
         win = f", window L {window.center:.0f} / W {window.width:.0f}" if window is not None else ""
         dropped = info.get("dropped_empty", info.get("n_dropped"))
         extra = f", {dropped} near-empty slices left out" if dropped else ""
+        if info.get("class_counts"):
+            extra += "; labels: " + ", ".join(f"{k} {v}" for k, v in info["class_counts"].items())
         self.preview_label.setText(
             f"Training set: {len(ts.images)} images of {ts.images.shape[-1]}×{ts.images.shape[-1]}{win}{extra}. "
             f"Showing {min(PREVIEW_COUNT, len(ts.images))}. Next: the Train page.")
@@ -433,4 +458,5 @@ class DataPage(Page):
             if handle is not None:
                 handle.cancel()
         self._pending_root = None
+        self.labels.shutdown()
         self.viewer.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -13,6 +14,12 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+
+@dataclass(frozen=True)
+class _Row:
+    path: str
+    reason: str
 
 
 class ProblemsPanel(QWidget):
@@ -35,14 +42,18 @@ class ProblemsPanel(QWidget):
         layout.addWidget(self.label)
         layout.addWidget(self.table, 1)
 
-    def show_scan(self, scan: Any) -> int:
-        """Fill from ``scan`` (None clears); returns the number of rows."""
+    def show_scan(self, scan: Any, labels: Any = None) -> int:
+        """Fill from ``scan`` (None clears) and a ``LabelSet``'s problems; returns the rows."""
         self.table.setRowCount(0)
         if scan is None:
             self.label.setText("")
             return 0
         rows = [(p, "refused") for p in scan.problems]
         rows += [(p, "no image (skipped)") for p in scan.skipped_non_image]
+        rows += [(p, "used, check it") for p in getattr(scan, "notices", [])]
+        for lp in labels.problems if labels is not None else []:
+            where = f"row {lp.row}: " if lp.row is not None else ""
+            rows.append((_Row(lp.source, where + lp.reason), "label not matched"))
         self.table.setRowCount(len(rows))
         for r, (problem, kind) in enumerate(rows):
             try:
@@ -53,8 +64,10 @@ class ProblemsPanel(QWidget):
                 item = QTableWidgetItem(text)
                 item.setToolTip(problem.path if c == 0 else text)
                 self.table.setItem(r, c, item)
+        n_labels = len(labels.problems) if labels is not None else 0
         self.label.setText(
             f"{len(scan.problems)} DICOM files could not be used, {len(scan.skipped_non_image)} "
             f"objects carry no image, {scan.skipped_non_dicom} files are not DICOM and were skipped."
+            + (f" {n_labels} label rows or masks could not be matched." if n_labels else "")
         )
         return len(rows)

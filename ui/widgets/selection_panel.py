@@ -71,6 +71,7 @@ class SelectionPanel(QWidget):
 
     range_edited = Signal(str, int, int)
     settings_changed = Signal()
+    label_ranges_requested = Signal()  # label the chosen slice ranges with a class
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -85,6 +86,13 @@ class SelectionPanel(QWidget):
         self.table.verticalHeader().hide()
         self.start_here = QPushButton("Start at viewed slice", self)
         self.end_here = QPushButton("End at viewed slice", self)
+        self.label_ranges = QPushButton("Label ranges…", self)
+        self.label_ranges.setObjectName("LabelRanges")
+        self.label_ranges.setToolTip(
+            "Give every chosen slice range a class label (kept in your workspace, not in the "
+            "DICOM folder)"
+        )
+        self.label_ranges.clicked.connect(self.label_ranges_requested.emit)
         self.count_label = QLabel("No series chosen.", self)
         self.count_label.setObjectName("SliceCount")
         self.resolution_box = QComboBox(self)
@@ -152,6 +160,7 @@ class SelectionPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.start_here)
         row.addWidget(self.end_here)
+        row.addWidget(self.label_ranges)
         row.addStretch(1)
         left.addLayout(row)
         left.addWidget(self.count_label)

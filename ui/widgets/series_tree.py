@@ -12,8 +12,13 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
-COLUMNS = ("Patient / Study / Series", "Modality", "Images", "Trainable", "Description", "Size")
-COL_NAME, COL_MODALITY, COL_IMAGES, COL_TRAINABLE, COL_DESC, COL_SIZE = range(len(COLUMNS))
+COLUMNS = (
+    "Patient / Study / Series", "Modality", "Images", "Trainable", "Description", "Size", "Labels",
+)  # fmt: skip
+COL_NAME, COL_MODALITY, COL_IMAGES, COL_TRAINABLE, COL_DESC, COL_SIZE, COL_LABELS = range(
+    len(COLUMNS)
+)
+MASK_ROLE = Qt.ItemDataRole.UserRole + 2  # path of a SEG/RTSTRUCT row under its series
 _WIDTHS = {COL_NAME: 270, COL_MODALITY: 70, COL_IMAGES: 60, COL_TRAINABLE: 90, COL_DESC: 170}
 UID_ROLE = Qt.ItemDataRole.UserRole + 1
 THUMB_SIZE = 48
@@ -29,6 +34,11 @@ class SeriesTree(QTreeWidget):
 
     checked_changed = Signal(list)  # series UIDs, in tree order
     current_series_changed = Signal(str)  # series UID ("" for patient/study rows)
+    label_series_requested = Signal(str)  # series UID: the user wants to label the series
+    label_slices_requested = Signal(str)  # ... the slices around the viewed one
+    clear_labels_requested = Signal(str)
+    import_labels_requested = Signal()
+    export_labels_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -48,6 +58,9 @@ class SeriesTree(QTreeWidget):
         self._updating = False
         self.itemChanged.connect(self._on_item_changed)
         self.currentItemChanged.connect(self._on_current_changed)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._context_menu)
+        self._scan: Any = None
 
     def show_scan(self, scan: Any) -> None:
         """Fill the tree from a ``ScanResult`` (or clear it for None)."""
@@ -56,6 +69,7 @@ class SeriesTree(QTreeWidget):
             self.clear()
             self._items.clear()
             self._series.clear()
+            self._scan = scan
             if scan is None:
                 return
             for patient in scan.patients():
@@ -94,6 +108,7 @@ class SeriesTree(QTreeWidget):
             COL_IMAGES: str(series.n_images),
             COL_SIZE: size,
             COL_TRAINABLE: trainable,
+            COL_LABELS: "",
         }
         item = QTreeWidgetItem(parent, [texts[c] for c in range(len(COLUMNS))])
         item.setData(COL_NAME, UID_ROLE, series.series_uid)
@@ -164,3 +179,55 @@ class SeriesTree(QTreeWidget):
     def _on_current_changed(self, current: QTreeWidgetItem | None, _previous: Any) -> None:
         uid = str(current.data(COL_NAME, UID_ROLE) or "") if current is not None else ""
         self.current_series_changed.emit(uid)
+
+    # -- labels -----------------------------------------------------------------------------
+    def set_labels(self, labels: Any) -> None:
+        """Label counts per series, and each SEG/RTSTRUCT/NIfTI under the series it masks."""
+        self._updating = True
+        try:
+            for uid, item in self._items.items():
+                for k in reversed(range(item.childCount())):
+                    child = item.child(k)
+                    if child is not None and child.data(COL_NAME, MASK_ROLE):
+                        item.removeChild(child)
+                counts = labels.label_counts(uid) if labels is not None else {}
+                text = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+                item.setText(COL_LABELS, text)
+                item.setToolTip(COL_LABELS, text or "no labels")
+                shown: set[str] = set()
+                for m in labels.masks.get(uid, []) if labels is not None else []:
+                    per = ", ".join(f"{k} {v}" for k, v in sorted(m.areas().items()))
+                    self._add_mask_row(item, uid, m.source, m.kind, f"{len(m.masks)} slices: {per}")
+                    shown.add(m.source)
+                for obj in self._scan.label_objects_for(uid) if self._scan is not None else []:
+                    if obj.path not in shown:
+                        self._add_mask_row(item, uid, obj.path, obj.kind, "not matched (see Problems)")
+        finally:
+            self._updating = False
+
+    def _add_mask_row(self, parent: QTreeWidgetItem, uid: str, path: str, kind: str, what: str) -> None:
+        import os
+
+        child = QTreeWidgetItem(parent, [os.path.basename(path), kind])
+        child.setText(COL_LABELS, what)
+        child.setText(COL_DESC, f"{kind} masks")
+        child.setToolTip(COL_NAME, path)
+        child.setData(COL_NAME, UID_ROLE, uid)  # clicking it shows the series
+        child.setData(COL_NAME, MASK_ROLE, path)
+        child.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
+
+    def _context_menu(self, pos: Any) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        item = self.itemAt(pos)
+        uid = str(item.data(COL_NAME, UID_ROLE) or "") if item is not None else ""
+        menu = QMenu(self)
+        if uid:
+            menu.addAction("Label this series…", lambda: self.label_series_requested.emit(uid))
+            menu.addAction("Label slices of the viewed range…",
+                           lambda: self.label_slices_requested.emit(uid))  # fmt: skip
+            menu.addAction("Clear my labels of this series", lambda: self.clear_labels_requested.emit(uid))
+            menu.addSeparator()
+        menu.addAction("Import labels CSV…", self.import_labels_requested.emit)
+        menu.addAction("Export labels CSV…", self.export_labels_requested.emit)
+        menu.exec(self.viewport().mapToGlobal(pos))

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.widgets.mask_overlay import MaskOverlay
 from ui.widgets.thumbnails import auto_levels
 from ui.workers import Worker, WorkerHandle, start_worker
 
@@ -179,6 +180,7 @@ class SliceViewer(QWidget):
         self.value_label.setMinimumWidth(200)
         self._spacing = (1.0, 1.0)
         self.view.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.overlay = MaskOverlay(self.viewbox, self)
 
         controls = QHBoxLayout()
         controls.addWidget(self.slider, 1)
@@ -191,6 +193,7 @@ class SliceViewer(QWidget):
         tools.addWidget(fit)
         tools.addWidget(self.window_label)
         tools.addStretch(1)
+        tools.addWidget(self.overlay)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(tools)
@@ -234,6 +237,7 @@ class SliceViewer(QWidget):
         self._series = series
         self._shown_index = -1
         self.image_item.clear()
+        self.overlay.show_slice(None, -1, QRectF())
         if series is None or not series.images:
             self._set_enabled(False)
             self.message_label.setText("Select a series to view it.")
@@ -282,6 +286,16 @@ class SliceViewer(QWidget):
             self.preset_box.blockSignals(False)
         self._apply_levels()
         self.window_changed.emit(self._center, self._width)
+
+    def set_labels(self, labels: Any) -> None:
+        """Show the masks and slice labels of a ``LabelSet`` (None hides them)."""
+        self.overlay.set_labels(labels)
+        if self._shown_index >= 0 and self.image_item.image is not None:
+            rect = self._image_rect(self.image_item.image)
+            self.overlay.show_slice(self._series, self._shown_index, rect)
+
+    def _image_rect(self, pixels: np.ndarray) -> QRectF:
+        return QRectF(0, 0, pixels.shape[1] * self._spacing[1], pixels.shape[0] * self._spacing[0])
 
     def fit(self) -> None:
         self.viewbox.autoRange(padding=0.02)
@@ -340,9 +354,8 @@ class SliceViewer(QWidget):
         if first:
             self._on_preset(self.preset_box.currentText(), pixels=pixels, emit=True)
         self.image_item.setImage(pixels, autoLevels=False, levels=self._levels())
-        self.image_item.setRect(
-            QRectF(0, 0, pixels.shape[1] * self._spacing[1], pixels.shape[0] * self._spacing[0])
-        )  # in mm: true aspect
+        self.image_item.setRect(self._image_rect(pixels))  # in mm: true aspect
+        self.overlay.show_slice(self._series, index, self._image_rect(pixels))
         if first or getattr(self, "_pending_fit", False):
             self._pending_fit = False
             self.fit()
@@ -434,5 +447,7 @@ class SliceViewer(QWidget):
             self.set_index(0)
         elif key == Qt.Key.Key_End and self._series is not None:
             self.set_index(self._series.n_images - 1)
+        elif key == Qt.Key.Key_M:
+            self.overlay.toggle()
         else:
             super().keyPressEvent(event)
