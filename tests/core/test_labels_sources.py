@@ -300,3 +300,18 @@ def test_user_labels_live_outside_the_folder_and_round_trip_through_csv(
     merged = LabelSet()
     merged.update(load_labels(scan, user=load_user_labels(path)))
     assert merged.label_counts(uid) == {"normal": 3, "bleed": 3}
+
+
+def test_seg_over_a_multi_frame_source_matches_each_frame(tmp_path: Path) -> None:
+    (path,) = _ct(tmp_path / "mf", n=5, multiframe=True, enhanced=True)
+    masks = np.zeros((5, 32, 32), np.uint8)
+    masks[2, 5:10, 5:10] = 1
+    masks[4, 1:3, 1:3] = 1
+    write_seg(tmp_path / "seg.dcm", [path], masks)
+    scan = scan_folder(tmp_path)
+    (series,) = scan.series
+    assert [ref.frame for ref in series.images] == [0, 1, 2, 3, 4]
+    labels = load_labels(scan, min_area=1)
+    assert labels.problems == []
+    got = labels.masks[series.series_uid][0].masks
+    assert {i: int(m.sum()) for i, m in got.items()} == {0: 0, 1: 0, 2: 25, 3: 0, 4: 4}
