@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("folder", metavar="DIR", help="output folder (new or empty)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
-        "--patients", type=_positive, default=6, help="number of patients (default 6)"
+        "--patients", type=_positive, default=12, help="number of patients (default 12)"
     )
     parser.add_argument(
         "--slices", type=_positive, default=56, help="slices per patient (default 56)"
