@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 
 from medgan.core.errors import Cancelled, DataError
+from medgan.metrics.swd import SWDLevels, swd_levels_against_floor
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
-STAGES = ("swd", "diversity", "histogram", "memorization")
+STAGES = ("swd", "diversity", "histogram", "memorization", "classifier")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class EvaluationConfig:
     max_descriptors: int = 2**17
     memorization_quantile: float = 0.05
     device: str = "auto"
+    c2st: bool = True  # the classifier two-sample test (and its structure-erased reference)
+    c2st_seeds: tuple[int, ...] = (0, 1, 2)
+    c2st_steps: int = 150
+    c2st_max_synthetic: int = 1000  # samples the classifier sees at most (cost bound)
 
 
 def evaluate_sets(
@@ -56,7 +61,7 @@ def evaluate_sets(
         real: (M, R, R) float32 in [-1, 1], the training slices.
         patient_keys: hashed patient key per real slice (calibrates memorization across patients).
         progress: ``progress(stage, done, total)`` with stages ``swd``, ``diversity``,
-            ``histogram``, ``memorization``.
+            ``histogram``, ``memorization``, ``classifier``.
         cancel: set it to stop; raises :class:`medgan.core.errors.Cancelled`.
     """
     from medgan.core.device import resolve_device
@@ -88,7 +93,11 @@ def evaluate_sets(
         syn, ref, seed=cfg.seed, descriptors_per_image=cfg.descriptors_per_image,
         max_descriptors=cfg.max_descriptors, device=device, cancel=cancel,
     )  # fmt: skip
-    floor = _real_split_swd(ref, patient_keys, cfg, device, cancel)
+    levels = swd_levels_against_floor(
+        syn, ref, patient_keys, seed=cfg.seed, descriptors_per_image=cfg.descriptors_per_image,
+        max_descriptors=cfg.max_descriptors, device=device, cancel=cancel,
+    )  # fmt: skip
+    floor = levels.floor if levels is not None else None
     stage("diversity", 1)
     div_syn = diversity(syn, n_pairs=cfg.n_pairs, seed=cfg.seed, device=device, cancel=cancel)
     div_real = diversity(ref, n_pairs=cfg.n_pairs, seed=cfg.seed, device=device, cancel=cancel)
@@ -99,12 +108,18 @@ def evaluate_sets(
         syn, ref, patient_keys, quantile=cfg.memorization_quantile, seed=cfg.seed,
         device=device, cancel=cancel,
     )  # fmt: skip
+    stage("classifier", 4)
+    classifier = _classifier_tests(syn, ref, patient_keys, cfg, device, cancel)
     if progress is not None:
         progress("done", len(STAGES), len(STAGES))
     report: dict[str, Any] = {
         "swd": swd.swd,
         "swd_per_level": {str(k): v for k, v in swd.per_level.items()},
         "real_swd": floor,
+        "swd_levels": None if levels is None else levels.to_dict(),
+        **classifier,
+        "structure": structure_verdict(levels, classifier.get("c2st"),
+                                       classifier.get("c2st_erased_reference")),
         "diversity_ssim": div_syn.ssim,
         "real_diversity_ssim": div_real.ssim,
         "ms_ssim": div_syn.ms_ssim,
@@ -128,6 +143,11 @@ def evaluate_sets(
             "diversity_ssim": "mean SSIM of random pairs (lower = more diverse)",
             "histogram_distance": "Wasserstein-1 on the [-1, 1] scale",
             "memorization_rate": "share of samples under the calibrated NN threshold",
+            "swd_levels": "per pyramid level, same sample sizes: samples vs real half B, real "
+            "half A vs half B (floor) and structure-erased half A vs half B (blob reference)",
+            "c2st": "ROC AUC of a CNN telling real from synthetic on held-out patients and "
+            "fresh samples (0.5 = indistinguishable, 1 = trivially told apart), 95% t-interval "
+            "over seeds",
         },
     }
     log.info(
@@ -137,28 +157,60 @@ def evaluate_sets(
     return report
 
 
-def _real_split_swd(
-    real: np.ndarray,
+def _classifier_tests(
+    syn: np.ndarray,
+    ref: np.ndarray,
     patient_keys: np.ndarray | list[str] | None,
     cfg: EvaluationConfig,
     device: str,
     cancel: threading.Event | None,
-) -> float | None:
-    """SWD between two halves of the real set, split by patient where keys are known."""
-    from medgan.metrics.swd import sliced_wasserstein
+) -> dict[str, Any]:
+    """C2ST of the samples, and of structure-erased real slices as the blob reference."""
+    from medgan.metrics.c2st import C2STConfig, c2st_auc
+    from medgan.metrics.references import erase_structure
 
-    rng = np.random.default_rng(cfg.seed)
-    if patient_keys is not None and len(set(np.asarray(patient_keys).tolist())) >= 2:
-        keys = np.asarray(patient_keys)
-        patients = np.unique(keys)
-        rng.shuffle(patients)
-        first = np.isin(keys, patients[: len(patients) // 2])
-    else:
-        first = np.zeros(len(real), bool)
-        first[rng.permutation(len(real))[: len(real) // 2]] = True
-    if first.sum() < 1 or (~first).sum() < 1:
-        return None
-    return sliced_wasserstein(
-        real[first], real[~first], seed=cfg.seed, descriptors_per_image=cfg.descriptors_per_image,
-        max_descriptors=cfg.max_descriptors, device=device, cancel=cancel,
-    ).swd  # fmt: skip
+    if not cfg.c2st or len(syn) < 4 or len(ref) < 4:
+        return {}
+    c_cfg = C2STConfig(seeds=cfg.c2st_seeds, steps=cfg.c2st_steps, device=device)
+    rng = np.random.default_rng([cfg.seed, 0xC2])
+    pick = syn[np.sort(rng.permutation(len(syn))[: cfg.c2st_max_synthetic])]
+    keys = None if patient_keys is None else np.asarray(patient_keys)
+    ours = c2st_auc(ref, pick, groups=keys, config=c_cfg, cancel=cancel)
+    if keys is None:
+        keys = np.arange(len(ref)).astype(str)  # slices as groups: copies stay in one fold
+    blob = c2st_auc(
+        ref, erase_structure(ref), groups=keys, synthetic_groups=keys, config=c_cfg, cancel=cancel
+    )
+    return {"c2st": ours.to_dict(), "c2st_erased_reference": blob.to_dict()}
+
+
+def structure_verdict(
+    levels: SWDLevels | None,
+    c2st: dict[str, Any] | None,
+    erased: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Whether samples show internal structure: closer to real than structure-erased real slices.
+
+    The threshold is the blob reference (:func:`medgan.metrics.references.erase_structure`):
+    real slices with the right outline, skull and intensities but nothing inside. Samples pass
+    when their finest-level SWD and their C2ST AUC are both below that reference's. A reference
+    the classifier cannot tell from real (AUC near 0.5) means the data have too little inner
+    structure for the test to mean anything; the verdict then says so.
+    """
+    out: dict[str, Any] = {"rule": "finest-level SWD and C2ST AUC both below the "
+                           "structure-erased reference's"}  # fmt: skip
+    if levels is not None:
+        finest = max(levels.samples)
+        out["finest_level"] = finest
+        out["swd_finest"] = levels.samples[finest]
+        out["swd_finest_floor"] = levels.floor_per_level[finest]
+        out["swd_finest_erased"] = levels.erased[finest]
+        out["swd_ok"] = levels.samples[finest] < levels.erased[finest]
+    if c2st is not None and erased is not None:
+        out["c2st_auc"] = c2st["auc"]
+        out["c2st_auc_erased"] = erased["auc"]
+        out["c2st_ok"] = c2st["auc"] < erased["auc"]
+        out["reference_informative"] = erased["low"] > 0.6
+    checks = [out[k] for k in ("swd_ok", "c2st_ok") if k in out]
+    out["shows_structure"] = bool(checks) and all(checks)
+    return out

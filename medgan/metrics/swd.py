@@ -38,6 +38,83 @@ class SWDResult:
     per_level: dict[int, float]  # level resolution → SWD x 1e3 (finest first)
 
 
+@dataclass(frozen=True)
+class SWDLevels:
+    """Per-level SWD of samples next to real-vs-real and structure-erased references.
+
+    All three compare a set of the same size with the same real half B (split by patient), so
+    their values are directly comparable level by level (SWD grows as sets shrink).
+    """
+
+    samples: dict[int, float]  # samples (as many as half A) vs half B
+    floor_per_level: dict[int, float]  # real half A vs half B
+    erased: dict[int, float]  # structure-erased half A vs half B (the blob reference)
+    n_per_set: tuple[int, int]  # (half A, half B)
+
+    @property
+    def floor(self) -> float:
+        return float(np.mean(list(self.floor_per_level.values())))
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "samples": {str(k): v for k, v in self.samples.items()},
+            "real_floor": {str(k): v for k, v in self.floor_per_level.items()},
+            "structure_erased": {str(k): v for k, v in self.erased.items()},
+            "ratio_to_floor": {
+                str(k): v / max(self.floor_per_level[k], 1e-9) for k, v in self.samples.items()
+            },
+            "n_per_set": list(self.n_per_set),
+        }
+
+
+def real_halves(n: int, patient_keys: np.ndarray | list[str] | None, seed: int) -> np.ndarray:
+    """Boolean mask of half A of the real slices: whole patients where keys are known."""
+    rng = np.random.default_rng(seed)
+    if patient_keys is not None and len(set(np.asarray(patient_keys).tolist())) >= 2:
+        keys = np.asarray(patient_keys)
+        patients = np.unique(keys)
+        rng.shuffle(patients)
+        return np.isin(keys, patients[: len(patients) // 2])
+    first = np.zeros(n, bool)
+    first[rng.permutation(n)[: n // 2]] = True
+    return first
+
+
+def swd_levels_against_floor(
+    samples: np.ndarray,
+    real: np.ndarray,
+    patient_keys: np.ndarray | list[str] | None = None,
+    *,
+    seed: int = 0,
+    cancel: threading.Event | None = None,
+    **kw: object,
+) -> SWDLevels | None:
+    """Per-level SWD of samples, real half A and structure-erased half A, each against half B.
+
+    Returns None when the real slices cannot be split into two non-empty halves.
+    """
+    from medgan.metrics.references import erase_structure
+
+    real = _stack(real)
+    first = real_halves(len(real), patient_keys, seed)
+    if first.sum() < 1 or (~first).sum() < 1:
+        return None
+    half_a, half_b = real[first], real[~first]
+    rng = np.random.default_rng([seed, 0x5A])
+    samples = _stack(samples)
+    pick = samples[np.sort(rng.permutation(len(samples))[: len(half_a)])]
+
+    def levels(a: np.ndarray) -> dict[int, float]:
+        return sliced_wasserstein(a, half_b, seed=seed, cancel=cancel, **kw).per_level  # type: ignore[arg-type]
+
+    return SWDLevels(
+        samples=levels(pick),
+        floor_per_level=levels(half_a),
+        erased=levels(erase_structure(half_a)),
+        n_per_set=(int(len(half_a)), int(len(half_b))),
+    )
+
+
 def laplacian_pyramid(x: torch.Tensor, min_resolution: int = MIN_RESOLUTION) -> list[torch.Tensor]:
     """Levels of (B, 1, H, W) images: band-pass levels, then the coarsest Gaussian level."""
     levels = []

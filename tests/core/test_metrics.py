@@ -135,20 +135,25 @@ def test_calibration_without_patient_keys_uses_the_nearest_other_slice(caplog) -
 def test_evaluate_sets_report_is_complete_and_deterministic(real64: tuple) -> None:
     a, keys = real64
     b = _noisy(a[::2], 0.05, seed=4)
-    cfg = EvaluationConfig(seed=1, n_pairs=64, descriptors_per_image=32, device="cpu")
+    cfg = EvaluationConfig(seed=1, n_pairs=64, descriptors_per_image=32, device="cpu",
+                           c2st_seeds=(0,), c2st_steps=10)  # fmt: skip
     stages: list[str] = []
     report = evaluate_sets(b, a, patient_keys=keys, config=cfg,
                            progress=lambda s, d, t: stages.append(s))  # fmt: skip
     for key in ("swd", "swd_per_level", "diversity_ssim", "real_diversity_ssim", "ms_ssim",
                 "real_ms_ssim", "histogram_distance", "memorization_rate", "n_synthetic"):  # fmt: skip
         assert key in report
-    assert stages == ["swd", "diversity", "histogram", "memorization", "done"]
+    assert stages == ["swd", "diversity", "histogram", "memorization", "classifier", "done"]
+    assert set(report["swd_levels"]["real_floor"]) == {"64", "32", "16"}
+    assert 0.0 <= report["c2st"]["auc"] <= 1.0 and "auc" in report["c2st_erased_reference"]
+    assert isinstance(report["structure"]["shows_structure"], bool)
     assert report["n_synthetic"] == 24 and report["n_real"] == 48
     assert 0 < report["swd"] and 0.0 <= report["memorization_rate"] <= 1.0
     assert report["real_swd"] is not None and report["real_swd"] > 0
     json.dumps(report, allow_nan=False)
     again = evaluate_sets(b, a, patient_keys=keys, config=cfg)
-    for key in ("swd", "diversity_ssim", "ms_ssim", "histogram_distance", "memorization_rate"):
+    for key in ("swd", "diversity_ssim", "ms_ssim", "histogram_distance", "memorization_rate",
+                "c2st", "swd_levels"):  # fmt: skip
         assert again[key] == report[key]
     stop = threading.Event()
     stop.set()
