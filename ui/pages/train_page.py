@@ -347,7 +347,9 @@ class TrainPage(Page):
 
         def make(*args: Any, on_event: Any = None, **kwargs: Any) -> Any:
             if base is None:
-                from medgan.train.trainer import Trainer as factory  # heavy: in the worker
+                from medgan.train.trainer import Trainer  # heavy: in the worker
+
+                factory: Any = Trainer
             else:
                 factory = base
             return factory(*args, on_event=fan_out(on_event, *extra), **kwargs)
