@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[str, bytes], None]
 STOW_BATCH = 16
+LIST_PAGE = 1000
 
 
 def _tag(keyword: str) -> str:
@@ -67,6 +68,29 @@ def to_part10(ds: Dataset) -> bytes:
     return buf.getvalue()
 
 
+def _profile_session_class() -> type:
+    import requests
+
+    class ProfileSession(requests.Session):
+        """A session whose CA bundle (or disabled verification) beats REQUESTS_CA_BUNDLE.
+
+        requests lets the environment's CA bundle override ``session.verify``; a profile's
+        explicit CA bundle must win, or a private CA could never be trusted.
+        """
+
+        def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            settings: dict[str, Any] = super().merge_environment_settings(*args, **kwargs)
+            if self.verify is not True:
+                settings["verify"] = self.verify
+            return settings
+
+    return ProfileSession
+
+
+def _profile_session() -> Any:
+    return _profile_session_class()()
+
+
 class DicomWebClient:
     """Talks DICOMweb to the server of a DICOMweb ``profile`` (one HTTP session)."""
 
@@ -82,11 +106,10 @@ class DicomWebClient:
 
     def _api(self) -> Any:
         if self._client is None:
-            import requests
             from dicomweb_client.api import DICOMwebClient
 
             s = self.settings
-            session = requests.Session()
+            session = _profile_session()
             session.verify = s.ca_bundle if (s.verify_tls and s.ca_bundle) else s.verify_tls
             headers: dict[str, str] = {}
             if s.auth == "basic":
@@ -261,24 +284,23 @@ class DicomWebClient:
         return FindPage(hits[: query.limit], query.offset, len(hits) > query.limit)
 
     def list_instances(self, ref: SeriesRef) -> list[str]:
+        """Every SOP Instance UID of the series, paged; stops when a page brings nothing new."""
         step = "QIDO-RS (list the series' instances)"
-        found = self._call(
-            step,
-            lambda: self._api().search_for_instances(
-                study_instance_uid=ref.study_uid,
-                series_instance_uid=ref.series_uid,
-                fields=["SOPInstanceUID"],
-                get_remaining=True,
-            ),
-        )
-        if not isinstance(found, list) or not all(isinstance(x, dict) for x in found):
-            raise step_error(
-                self.server,
-                step,
-                "the reply is not a list of DICOM JSON objects",
-                "The server may not speak DICOMweb at this URL.",
-            )
-        return sorted({u for u in (json_value(x, "SOPInstanceUID") for x in found) if u})
+        path = f"studies/{ref.study_uid}/series/{ref.series_uid}/instances"
+        uids: set[str] = set()
+        offset = 0
+        while True:
+            params = {
+                "includefield": "SOPInstanceUID",
+                "limit": str(LIST_PAGE),
+                "offset": str(offset),
+            }
+            found = self._qido(step, path, params)
+            new = {u for u in (json_value(x, "SOPInstanceUID") for x in found) if u} - uids
+            uids |= new
+            offset += len(found)
+            if len(found) < LIST_PAGE or not new:
+                return sorted(uids)
 
     def fetch(
         self,

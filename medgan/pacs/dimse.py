@@ -67,6 +67,17 @@ GET_MODEL = "1.2.840.10008.5.1.4.1.2.2.3"
 _STATUS_OUT_OF_RESOURCES = 0xA700
 
 
+def _probe(host: str, port: int, timeout: float) -> str | None:
+    """None when a TCP connection opens, else why not (to tell 'down' from 'refused us')."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
 class DimseClient:
     """Talks DIMSE to the server of a DIMSE ``profile``."""
 
@@ -151,6 +162,10 @@ class DimseClient:
                 "Check the called AE title (the server's), and that the server accepts our "
                 "calling AE title.",
             )
+        reachable = _probe(s.host, int(s.port), min(5.0, s.timeout_s))
+        if reachable is not None:
+            reason = f"no connection to {s.host}:{s.port} ({reachable})"
+            return step_error(self.server, f"{step} (connect)", reason, _CONNECT_ADVICE)
         if assoc.is_aborted:
             reason = "the server aborted the association request"
             if s.tls:

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import logging
 
-NOISY = ("pynetdicom", "urllib3", "dicomweb_client", "requests")
+NOISY = {
+    "pynetdicom": logging.WARNING,
+    "urllib3": logging.WARNING,
+    "dicomweb_client": logging.WARNING,
+    "requests": logging.WARNING,
+    "retrying": logging.ERROR,  # logs each failed attempt with a traceback
+}
 
 
 def quiet_network_logs() -> None:
-    for name in NOISY:
+    for name, level in NOISY.items():
         logger = logging.getLogger(name)
-        if logger.level < logging.WARNING:
-            logger.setLevel(logging.WARNING)
+        if logger.level < level:
+            logger.setLevel(level)
