@@ -320,7 +320,7 @@ class DimseClient:
                 f"an instance could not be saved ({exc})",
                 "Check free disk space in the cache folder.",
             ) from exc
-        if final is None or assoc.is_aborted:
+        if final is None or assoc.is_aborted or int(final.Status) in (0xFF00, 0xFF01):
             raise step_error(
                 self.server,
                 step,

@@ -25,6 +25,7 @@ import pytest
 from medgan.cli import main
 from medgan.export import FORMATS
 from tests.dicom_factory import write_series
+from tests.orthanc import memory_keyring, orthanc_missing, start_orthanc
 
 TOKEN = "QZXCANARY"
 DATE_MARKERS = ("19120623", "19310417")
@@ -254,6 +255,53 @@ def test_no_marker_reaches_exports_manifests_model_or_logs(
     assert "Exported" in captured.out and "Scanned" in log_text  # the logs were captured
     _assert_clean("the log records", [log_text.encode()], needles)
     _assert_clean("stdout/stderr", [captured.out.encode(), captured.err.encode()], needles)
+
+
+@pytest.mark.skipif(orthanc_missing() is not None, reason=orthanc_missing() or "")
+def test_no_marker_reaches_pacs_logs_or_cache_metadata(
+    study: tuple[Path, list[str], list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The marked study on a real Orthanc: profile, echo, find, get over DIMSE and DICOMweb."""
+    import keyring
+
+    root, markers, uids = study
+    for var, sub in (("MEDGAN_CONFIG_DIR", "config"), ("MEDGAN_PACS_CACHE", "pacs")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    caplog.set_level(logging.DEBUG)
+    backend = keyring.get_keyring()
+    keyring.set_keyring(memory_keyring())
+    server = start_orthanc(tmp_path / "orthanc")
+    try:
+        server.upload(sorted(p for p in (root / "data").rglob("*") if p.is_file()))
+        dimse = ["--dimse", f"127.0.0.1:{server.dicom_port}", "--called-aet", server.aet]
+        web = ["--dicomweb", server.dicomweb_url, "--auth", "basic", "--username", server.user,
+               "--secret-env", "MEDGAN_PACS_SECRET", "--workers", "1"]  # fmt: skip
+        monkeypatch.setenv("MEDGAN_PACS_SECRET", server.password)
+        for name, args in (("c-dimse", dimse), ("c-web", web)):
+            assert main(["-v", "pacs", "profile", "add", name, *args]) == 0
+            assert main(["-v", "pacs", "echo", name]) == 0
+            for level in ("study", "series"):
+                assert main(["-v", "pacs", "find", name, "--level", level, "--patient-name", TOKEN]) == 0
+            study_uid = pydicom.dcmread(next((root / "data" / "p0").iterdir())).StudyInstanceUID
+            assert main(["-v", "pacs", "get", name, "--study", str(study_uid), "--quiet"]) == 0
+    finally:
+        server.stop()
+        keyring.set_keyring(backend)
+    captured = capsys.readouterr()
+    log_text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert "Retrieved 1 series" in log_text and "1 series ready" in captured.out
+    _assert_clean("the PACS log records", [log_text.encode()], markers + uids)
+    _assert_clean("PACS stdout/stderr", [captured.out.encode(), captured.err.encode()], markers)
+    cache = tmp_path / "pacs"
+    assert len(list(cache.glob("*/*/*/*.dcm"))) == 12  # 6 slices, twice (one per profile)
+    for path in [*cache.rglob("*"), *(tmp_path / "config").rglob("*")]:
+        _assert_clean(f"the name {path.name}", [path.name.encode()], markers + uids)
+        if path.is_file() and path.suffix != ".dcm":  # cache metadata, profiles file
+            _assert_clean(str(path.relative_to(tmp_path)), _blobs(path), markers + uids)
 
 
 def test_the_byte_search_sees_inside_compressed_files(tmp_path: Path) -> None:
