@@ -44,6 +44,11 @@ class HeadParams:
     calcified_choroid: bool = False
     lesions: tuple[Lesion, ...] = field(default_factory=tuple)
     texture_seed: int = 0
+    ventricle_asymmetry: float = 0.0  # right/left size ratio - 1 (lateral ventricles)
+    temporal_horns: float = 0.5  # 0 slit .. 1 wide temporal horns
+    cerebellum_spread: float = 22.0  # mm from the midline to each hemisphere's centre
+    folia_mm: float = 3.5  # spacing of the cerebellar folia
+    gyrus_scale: float = 1.0  # >1 coarser gyri
 
 
 class SmoothField:
@@ -84,3 +89,4 @@ class Textures:
     bumps: SmoothField
     sulci: np.ndarray  # angular table: zero set = sulci
     sulcal_depth: np.ndarray  # angular table
+    cells: SmoothField | None = None  # ~8 mm features: air cells, folia jitter, white matter

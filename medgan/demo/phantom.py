@@ -4,8 +4,12 @@ Each patient is a random :class:`HeadParams` (head size and shape, pose, skull a
 thickness, atrophy, ventricle size, grey/white contrast, lesions, noise); :func:`render_head`
 turns it into a volume on any axial grid. Everything is vectorised numpy and seeded, so the
 same parameters always give the same voxels. Anatomy is approximate but arranged the way a
-head CT is (scalp, three-layer skull, CSF, folded cortex, white matter, ventricles, basal
-ganglia, falx, calcifications), so a model trained on it learns something recognisable.
+head CT is (scalp, three-layer skull, CSF, folded cortex with grey/white matter and CSF sulci,
+ventricles with temporal horns and per-patient asymmetry, basal ganglia, thalami, falx,
+calcifications; in the low slices the posterior fossa with foliated cerebellum, vermis, pons and
+fourth ventricle, petrous ridges with mastoid air cells, sphenoid sinus, clivus and orbits) with
+CT's band-pass noise texture, so a generator that learns only the outline does not pass for it
+(docs/evaluation.md: the structure-erased reference).
 
 World coordinates are DICOM patient coordinates (LPS, mm): +x patient left, +y posterior,
 +z superior. Example::
@@ -28,6 +32,7 @@ from medgan.demo.anatomy import (
     deep_structures,
     lesions,
     mass_effect,
+    skull_base,
     subdural_thickness,
 )
 from medgan.demo.params import (
@@ -51,7 +56,8 @@ def random_head(rng: np.random.Generator) -> HeadParams:
         lesions.append(_random_lesion(rng))
     return HeadParams(
         semi_axes=(u(68.0, 79.0), u(87.0, 101.0), u(98.0, 112.0)),
-        center=(u(-8.0, 8.0), u(-6.0, 10.0), u(-6.0, 6.0)),
+        # The head sits high in the scan field, so the study reaches the posterior fossa.
+        center=(u(-8.0, 8.0), u(-6.0, 10.0), u(14.0, 26.0)),
         yaw=u(-10.0, 10.0),
         pitch=u(-8.0, 8.0),
         roll=u(-4.0, 4.0),
@@ -68,6 +74,11 @@ def random_head(rng: np.random.Generator) -> HeadParams:
         calcified_choroid=bool(rng.random() < 0.5),
         lesions=tuple(lesions),
         texture_seed=int(rng.integers(0, 2**31 - 1)),
+        ventricle_asymmetry=float(rng.normal(0.0, 0.12)),
+        temporal_horns=float(np.clip(u(0.1, 0.8) + 0.5 * atrophy, 0.0, 1.0)),
+        cerebellum_spread=u(19.0, 25.0),
+        folia_mm=u(3.0, 4.2),
+        gyrus_scale=u(0.85, 1.25),
     )
 
 
@@ -153,10 +164,14 @@ def render_head(
     xs = ((np.arange(cols) - (cols - 1) / 2.0) * pixel_spacing).astype(np.float32)
     ys = ((np.arange(rows) - (rows - 1) / 2.0) * pixel_spacing).astype(np.float32)
     zs = np.asarray(slice_z, dtype=np.float32).reshape(-1)
+    # The skin bumps must stay the first draw: lesion_masks repeats it to find the brain edge.
+    bumps = SmoothField(rng, zs, ys, xs, 70.0)
+    gs = p.gyrus_scale
     tex = Textures(
-        bumps=SmoothField(rng, zs, ys, xs, 70.0),
-        sulci=_angular_table(rng, (96, 320), (1.6, 2.2)),
+        bumps=bumps,
+        sulci=_angular_table(rng, (72, 240), (1.4 * gs, 1.9 * gs)),
         sulcal_depth=_angular_table(rng, (24, 48), (1.5, 2.0)),
+        cells=SmoothField(rng, zs, ys, xs, 9.0),
     )
     vol = np.full((zs.size, rows, cols), AIR_HU, dtype=np.float32)
     reach = max(p.semi_axes) * 1.12 + 18.0  # skin + bumps + head holder, mm
@@ -178,11 +193,17 @@ def render_head(
     soft = (vol > -200.0) & (vol < 150.0)
     vol[soft] += 1.3 * fine[soft]
     del fine, bone, soft
-    # Scanner: blur (PSF and slice profile), then correlated quantum noise.
+    # Scanner: blur (PSF and slice profile), then quantum noise with CT's band-pass texture
+    # (filtered back-projection: little power at the lowest and highest frequencies, so a
+    # grainy mottle about 2-4 pixels across), scaled in mm so it looks alike at any matrix.
     vol = ndimage.gaussian_filter(vol, sigma=(0.35, 0.6, 0.6), truncate=2.5)
     noise = rng.standard_normal(vol.shape, dtype=np.float32)
-    noise = ndimage.uniform_filter(noise, size=(1, 2, 2))
-    vol += (2.0 * p.noise_hu) * noise
+    s1, s2 = 0.55 / pixel_spacing, 2.2 / pixel_spacing
+    noise = ndimage.gaussian_filter(noise, (0.0, s1, s1)) - ndimage.gaussian_filter(
+        noise, (0.0, s2, s2)
+    )
+    noise *= np.float32(1.0 / (noise.std() + 1e-6))
+    vol += (1.6 * p.noise_hu) * noise
     np.clip(vol, -1024.0, 3071.0, out=vol)
     return vol
 
@@ -274,5 +295,7 @@ def _render_block(
     )
     if deep is not None:
         deep_structures(out[deep], brain[deep], bu[deep], bv[deep], bw[deep], p)
+    if tex.cells is not None:
+        skull_base(out, brain, u, v, w, p, tex.cells.block(*where))
     lesions(out, brain, u, v, w, p)
     return out

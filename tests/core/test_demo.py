@@ -306,3 +306,20 @@ def test_seg_references_the_source_slices_and_matches_labels_csv(tmp_path: Path)
         assert sources and sources <= set(cts)
         assert seg.FrameOfReferenceUID == next(iter(cts.values())).FrameOfReferenceUID or p == 2
         assert "PatientName" not in seg or str(seg.PatientName).startswith("DEMO^PATIENT")
+
+
+def test_phantom_has_posterior_fossa_and_inner_structure() -> None:
+    """Low slices hold skull-base bone and cerebellum; mid slices more than a flat blob."""
+    from medgan.demo.phantom import HeadParams
+
+    head = HeadParams(center=(0.0, 0.0, 20.0))
+    grid = {"rows": 96, "cols": 96, "pixel_spacing": 2.5}
+    hu = render_head(head, slice_z=np.array([-22.0, 32.0]), **grid)
+    low, mid = hu[0], hu[1]
+    yy, xx = np.mgrid[:96, :96]
+    inside = ((xx - 47.5) * 2.5 / 55.0) ** 2 + ((yy - 47.5) * 2.5 / 70.0) ** 2 < 1.0
+    assert (low[inside] > 300).mean() > 0.08  # petrous ridges, clivus, orbital roofs
+    assert (mid[inside] > 300).mean() < 0.02
+    soft = inside & (mid > -50) & (mid < 100)
+    assert (mid[soft] < 15).mean() > 0.03  # ventricles and sulci (CSF)
+    assert np.percentile(mid[soft], 90) - np.percentile(mid[soft], 10) > 12.0
