@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEMO_VERSION = 2  # 2: 12 patients, lesion SEGs and labels.csv
+DEMO_VERSION = 3  # 2: 12 patients, lesion SEGs and labels.csv; 3: skull base, cerebellum
 DEFAULT_PATIENTS = 12
 DEFAULT_SLICES = 56
 LABELS_CSV = "labels.csv"
