@@ -36,6 +36,8 @@ th { background: #f1f3f5; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.kv th { width: 240px; }
 code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 12px; }
+.columns { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.columns table.kv th { width: auto; }
 .figures { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 6px 0; break-inside: avoid; page-break-inside: avoid; }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); }
@@ -101,6 +103,12 @@ class Section:
 
     def kv(self, pairs: Iterable[tuple[str, Any]]) -> Section:
         return self.add(kv_table(pairs))
+
+    def kv_columns(self, pairs: Sequence[tuple[str, Any]], columns: int = 2) -> Section:
+        """A long key/value list as side-by-side tables (settings)."""
+        per = -(-len(pairs) // max(1, columns))
+        parts = [kv_table(pairs[i : i + per]) for i in range(0, len(pairs), per or 1)]
+        return self.add('<div class="columns">' + "".join(parts) + "</div>")
 
     def table(self, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Section:
         return self.add(table(header, rows))

@@ -140,17 +140,15 @@ def overview_section(path: Path, meta: ModelMetadata, hist: TrainingHistory | No
 
 def settings_section(meta: ModelMetadata) -> Section:
     s = Section("settings", "Recipe and settings")
-    rows = [
-        ("recipe", meta.recipe),
-        ("z_dim", meta.z_dim),
-        ("channels", meta.channels),
-        ("seed", meta.seed),
-    ]
-    rows += [(f"model.{k}", v) for k, v in sorted(meta.model_kwargs.items())]
-    rows += _flatten(meta.train_config)
+    rows = _flatten(meta.train_config)
+    known = {k for k, _ in rows}
+    basics = [("recipe", meta.recipe), ("z_dim", meta.z_dim), ("channels", meta.channels),
+              ("seed", meta.seed)]  # fmt: skip
+    rows = [(k, v) for k, v in basics if k not in known] + rows
+    rows += [(f"model.{k}", v) for k, v in sorted(meta.model_kwargs.items()) if k not in known]
     if not meta.train_config:
         s.note("The model file records no training settings.")
-    return s.kv(rows)
+    return s.kv_columns(rows, 2)
 
 
 def environment_section(meta: ModelMetadata, hist: TrainingHistory | None) -> Section:
