@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,15 +27,17 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     root = tmp_path_factory.mktemp("report")
-    data = write_study(root / "data")
-    model = train_model(data, root / "m.safetensors")
-    export = root / "export"
-    argv = ["generate", "--model", str(model), "-n", "10", "--seed", "2", "--out", str(export),
-            "--data", str(data), "--keep-top", "5", "--device", "cpu"]  # fmt: skip
-    assert main(argv) == 0
-    return {"root": root, "data": data, "model": model, "export": export}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDGAN_CACHE", str(root / "cache"))  # never the user's cache
+        data = write_study(root / "data")
+        model = train_model(data, root / "m.safetensors")
+        export = root / "export"
+        argv = ["generate", "--model", str(model), "-n", "10", "--seed", "2", "--out",
+                str(export), "--data", str(data), "--keep-top", "5", "--device", "cpu"]  # fmt: skip
+        assert main(argv) == 0
+    yield {"root": root, "data": data, "model": model, "export": export}
 
 
 def _sections(page: str) -> list[str]:
@@ -93,7 +96,8 @@ def test_export_report_has_every_section(made: dict[str, Path]) -> None:
     assert "report.html</td>" not in page  # the report does not list itself
 
 
-def test_real_pairs_only_on_request(made: dict[str, Path], tmp_path: Path) -> None:
+def test_real_pairs_only_on_request(made: dict[str, Path], tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MEDGAN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "pairs.html"
     argv = ["report", str(made["export"]), "--model", str(made["model"]), "--data",
             str(made["data"]), "--show-real-pairs", "--out", str(out)]  # fmt: skip
