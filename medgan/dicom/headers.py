@@ -61,6 +61,7 @@ _NON_IMAGE_CLASSES: tuple[tuple[str, str], ...] = (
 )
 _RT_IMAGE = "1.2.840.10008.5.1.4.1.1.481.1"
 _SEG = "1.2.840.10008.5.1.4.1.1.66.4"
+_LABELMAP_SEG = "1.2.840.10008.5.1.4.1.1.66.7"
 _RTSTRUCT = "1.2.840.10008.5.1.4.1.1.481.3"
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
 _NON_IMAGE_MODALITIES = {
@@ -180,7 +181,7 @@ def _label_object(path: str, ds: Dataset, sop_class: str) -> LabelObject:
     series: list[str] = []
     segments: list[str] = []
     frame = str(ds.get("FrameOfReferenceUID", "") or "")
-    if sop_class == _SEG:
+    if sop_class in (_SEG, _LABELMAP_SEG):
         series = [
             str(s.get("SeriesInstanceUID", "")) for s in ds.get("ReferencedSeriesSequence", [])
         ]
@@ -196,7 +197,7 @@ def _label_object(path: str, ds: Dataset, sop_class: str) -> LabelObject:
         segments = [str(r.get("ROIName", "")) for r in ds.get("StructureSetROISequence", [])]
     return LabelObject(
         path=path,
-        kind="SEG" if sop_class == _SEG else "RTSTRUCT",
+        kind="RTSTRUCT" if sop_class == _RTSTRUCT else "SEG",
         sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
         referenced_series=tuple(s for s in series if s),
         frame_of_reference_uid=frame,
@@ -287,7 +288,7 @@ def _from_dataset(
     if what is not None:
         name = UID(sop_class).name if sop_class else what
         head.kind, head.reason = "non_image", f"{name} ({what}): no image to train on"
-        if sop_class in (_SEG, _RTSTRUCT):
+        if sop_class in (_SEG, _LABELMAP_SEG, _RTSTRUCT):
             head.label_object = _label_object(path, tags.ds, sop_class)
             head.reason = (
                 f"{name} ({what}): no image to train on; masks for the series it references"

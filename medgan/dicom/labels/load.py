@@ -16,7 +16,7 @@ from medgan.dicom.labels.match import ImageLookup
 from medgan.dicom.labels.nifti import is_nifti, read_nifti_mask
 from medgan.dicom.labels.records import LabelProblem, LabelSet
 from medgan.dicom.labels.rtstruct import RTSTRUCT_SOP_CLASS, read_rtstruct
-from medgan.dicom.labels.seg import SEG_SOP_CLASS, read_seg
+from medgan.dicom.labels.seg import LABELMAP_SOP_CLASS, SEG_SOP_CLASS, read_seg
 from medgan.dicom.labels.user_file import UserLabels
 from medgan.dicom.records import ScanResult
 
@@ -36,7 +36,8 @@ def _mask_kind(path: str) -> str:
     except Exception:  # noqa: BLE001
         return ""
     sop = str(getattr(ds, "SOPClassUID", ""))
-    return {SEG_SOP_CLASS: "SEG", RTSTRUCT_SOP_CLASS: "RTSTRUCT"}.get(sop, "")
+    kinds = {SEG_SOP_CLASS: "SEG", LABELMAP_SOP_CLASS: "SEG", RTSTRUCT_SOP_CLASS: "RTSTRUCT"}
+    return kinds.get(sop, "")
 
 
 def read_mask_file(path: str, lookup: ImageLookup, kind: str | None = None) -> LabelSet:
