@@ -460,7 +460,7 @@ def build_training_set(
     train_labels = part(slice_labels, ~in_holdout)
     train_masks = part(masks, ~in_holdout)
     if chosen.labels is not None:
-        info["class_names"] = list(chosen.class_names)
+        info["classes"] = list(chosen.class_names)  # key without "name": model files keep it
         info["class_counts"] = labelled.class_counts(train_labels, chosen.class_names)
         info["holdout_class_counts"] = labelled.class_counts(
             holdout.labels if holdout else None, chosen.class_names
@@ -468,7 +468,7 @@ def build_training_set(
         info["dropped_empty_per_class"] = dropped_per_class
         info["kept_labelled_low_foreground"] = kept_labelled
     if masks is not None:
-        info["segment_names"] = list(chosen.segment_names)
+        info["segments"] = list(chosen.segment_names)
         info["segment_slice_counts"] = {
             name: int((train_masks == k).any(axis=(1, 2)).sum())  # type: ignore[union-attr]
             for k, name in enumerate(chosen.segment_names, start=1)

@@ -72,8 +72,8 @@ def test_train_with_labels_and_masks_records_classes_in_the_model(
     # as empty, the minority-class and masked ones are kept.
     assert "Labels: none 0, artefact 1, lesion 2" in err and "label problem" in err
     summary = read_metadata(tmp_path / "m.safetensors").training_summary
-    assert summary["class_names"] == ["none", "artefact", "lesion"]
-    assert summary["class_counts"]["lesion"] == 2 and summary["segment_names"] == ["lesion"]
+    assert summary["classes"] == ["none", "artefact", "lesion"]
+    assert summary["class_counts"]["lesion"] == 2 and summary["segments"] == ["lesion"]
     assert summary["dropped_empty_per_class"] == {"none": 3, "artefact": 0, "lesion": 0}
     blob = (tmp_path / "m.safetensors").read_bytes()
     assert str(root).encode() not in blob and b"extra.csv" not in blob

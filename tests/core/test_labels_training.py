@@ -59,9 +59,9 @@ def test_masks_and_labels_follow_the_sorted_slices_through_pad_and_resize(tmp_pa
             iou = (bright & mask).sum() / (bright | mask).sum()
             assert iou > 0.8, (k, iou)
     summary = ts.summary()
-    assert summary["class_names"] == ["even", "odd"]
+    assert summary["classes"] == ["even", "odd"]
     assert summary["class_counts"] == {"even": 3, "odd": 3}
-    assert summary["segment_names"] == ["square"] and summary["segment_slice_counts"] == {
+    assert summary["segments"] == ["square"] and summary["segment_slice_counts"] == {
         "square": 3
     }
     text = json.dumps(summary)
