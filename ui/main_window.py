@@ -201,6 +201,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.open_folder_action)
         file_menu.addAction(self.open_demo_action)
         file_menu.addAction(self.open_model_action)
+        self.open_pacs_action = self._action("Open from PACS…", self.open_from_pacs, "Ctrl+Shift+O",
+                                             "Search a PACS and retrieve series (DIMSE or DICOMweb)")
+        file_menu.addAction(self.open_pacs_action)
         self.recent_menu = file_menu.addMenu("Recent folders")
         file_menu.addSeparator()
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -435,6 +438,15 @@ class MainWindow(QMainWindow):
     def _on_demo_finished(self) -> None:
         self.state.clear_task("demo")
         self._demo_handle = None
+
+    def open_from_pacs(self) -> QWidget:
+        """File → Open from PACS…: retrieved series open on the Data page like a folder."""
+        from ui.widgets.pacs_dialog import PacsDialog
+
+        dialog = PacsDialog(self)
+        dialog.series_ready.connect(lambda folder: (dialog.accept(), self.open_folder(folder)))
+        dialog.open()
+        return dialog
 
     def choose_model(self) -> None:
         start = str(self.settings.value("last_model_dir", str(Path.home())))

@@ -147,6 +147,9 @@ class ExportPage(Page):
             "in your browser"
         )
         self.report_button.clicked.connect(self.write_export_report)
+        self.send_button = QPushButton("Send to PACS…")
+        self.send_button.setToolTip("Send this DICOM export to a PACS (C-STORE or STOW-RS)")
+        self.send_button.clicked.connect(self.send_to_pacs)
         self.report_real_pairs = QCheckBox("Report shows the closest real slices")
         self.report_real_pairs.setToolTip(
             "Off by default: the closest synthetic/real pairs show patients' slices."
@@ -163,6 +166,7 @@ class ExportPage(Page):
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.open_button)
         buttons.addWidget(self.report_button)
+        buttons.addWidget(self.send_button)
         buttons.addWidget(self.report_real_pairs)
         buttons.addStretch(1)
 
@@ -228,6 +232,7 @@ class ExportPage(Page):
         self.open_button.setEnabled(not busy and self.last_export is not None and self.last_export.is_dir())
         done = not busy and self.last_export is not None and self.last_export.is_dir()
         self.report_button.setEnabled(done and not self._reporting)
+        self.send_button.setEnabled(done and getattr(self.last_result, "format", "") == "dicom")
         for w in (self.format_combo, self.destination, self.browse_button, self.include_real,
                   self.overwrite, self.patient_name, self.patient_id, self.bit_mode):
             w.setEnabled(not busy and (w is not self.include_real or self.state.training_images is not None))
@@ -319,6 +324,16 @@ class ExportPage(Page):
         if self.last_export is None:
             return False
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.last_export)))
+
+    def send_to_pacs(self) -> QWidget | None:
+        """Open the Send to PACS dialog for the last (DICOM) export."""
+        if self.last_export is None:
+            return None
+        from ui.widgets.pacs_send import SendDialog
+
+        dialog = SendDialog(str(self.last_export), self)
+        dialog.open()
+        return dialog
 
     def write_export_report(self) -> WorkerHandle | None:
         """Write the last export's HTML report in a worker and open it in the browser."""
