@@ -7,10 +7,11 @@ frames hold a lesion). Then, in the same run, on a warm page cache:
   (a) the project: ``scan_folder`` (header pass, which finds the SEGs) + ``load_labels``
       (highdicom parse, frame → slice matching by SOP Instance UID, derived labels),
   (b) naive pydicom: ``dcmread`` every CT header into a SOP UID → (series, position) map,
-      sort each series by position, then ``dcmread`` + ``pixel_array`` every SEG and put each
-      frame on its slice through the map.
+      then ``dcmread`` + ``pixel_array`` every SEG and put each frame on its slice through the
+      map, reading the frame's segment number and source image (the least a correct reader
+      needs; no checks, no geometry fallback, no derived labels).
 
-Both must give the same masks (pixel counts per series and slice are compared). Run::
+Both must give the same masks (pixel counts per series, slice and segment are compared). Run::
 
     .venv/bin/python benchmarks/bench_labels.py
 """
@@ -54,7 +55,7 @@ def make_data(root: Path, n_series: int, n_slices: int, size: int) -> None:
     (root / "complete").write_text("ok\n")
 
 
-def project(root: Path) -> tuple[float, float, dict[tuple[str, float], int]]:
+def project(root: Path) -> tuple[float, float, dict[tuple[str, float, int], int]]:
     from medgan.dicom.index import scan_folder
     from medgan.dicom.labels import load_labels
 
@@ -68,11 +69,14 @@ def project(root: Path) -> tuple[float, float, dict[tuple[str, float], int]]:
     for s in scan.series:
         for m in labels.masks[s.series_uid]:
             for i, mask in m.masks.items():
-                out[(s.series_uid, round(float(s.images[i].position[2]), 3))] = int((mask > 0).sum())
+                z = round(float(s.images[i].position[2]), 3)  # type: ignore[index]
+                for value in (1, 2):
+                    if (mask == value).any():
+                        out[(s.series_uid, z, value)] = int((mask == value).sum())
     return t1 - t0, t2 - t1, out
 
 
-def naive(root: Path) -> tuple[float, dict[tuple[str, float], int]]:
+def naive(root: Path) -> tuple[float, dict[tuple[str, float, int], int]]:
     import pydicom
 
     t0 = time.perf_counter()
@@ -89,14 +93,16 @@ def naive(root: Path) -> tuple[float, dict[tuple[str, float], int]]:
             else:
                 where[str(ds.SOPInstanceUID)] = (str(ds.SeriesInstanceUID),
                                                  round(float(ds.ImagePositionPatient[2]), 3))  # fmt: skip
-    out: dict[tuple[str, float], int] = defaultdict(int)
+    out: dict[tuple[str, float, int], int] = defaultdict(int)
     for path in segs:
         seg = pydicom.dcmread(path)
         frames = seg.pixel_array
         for k, fg in enumerate(seg.PerFrameFunctionalGroupsSequence):
             uid = str(fg.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
-            key = where[uid]
-            out[key] += int((frames[k] > 0).sum())
+            number = int(fg.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+            n = int((frames[k] > 0).sum())
+            if n:
+                out[(*where[uid], number)] += n
     return time.perf_counter() - t0, dict(out)
 
 

@@ -9,8 +9,8 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 
-from medgan.core.errors import Cancelled
-from medgan.dicom.labels.csv_file import read_label_csv
+from medgan.core.errors import Cancelled, MedganError
+from medgan.dicom.labels.csv_file import KEY_COLUMNS, read_csv_rows, read_label_csv
 from medgan.dicom.labels.derived import labels_from_masks
 from medgan.dicom.labels.match import ImageLookup
 from medgan.dicom.labels.nifti import is_nifti, read_nifti_mask
@@ -38,6 +38,14 @@ def _mask_kind(path: str) -> str:
     sop = str(getattr(ds, "SOPClassUID", ""))
     kinds = {SEG_SOP_CLASS: "SEG", LABELMAP_SOP_CLASS: "SEG", RTSTRUCT_SOP_CLASS: "RTSTRUCT"}
     return kinds.get(sop, "")
+
+
+def _is_label_csv(path: str) -> bool:
+    try:
+        header, _rows = read_csv_rows(path)
+    except MedganError:
+        return False
+    return "label" in header and any(k in header for k in KEY_COLUMNS)
 
 
 def read_mask_file(path: str, lookup: ImageLookup, kind: str | None = None) -> LabelSet:
@@ -87,8 +95,10 @@ def load_labels(
                 continue
             if is_nifti(path):
                 masks.append((path, "NIfTI"))
-            else:
+            elif _is_label_csv(path):
                 csvs.append(path)
+            else:  # some other table that happens to sit in the folder
+                log.info("Ignoring a CSV file without 'label' and key columns in the folder")
     result = LabelSet()
     total = len(csvs) + len(masks)
     done = 0
