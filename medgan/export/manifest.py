@@ -185,7 +185,9 @@ def readme_text(document: dict[str, Any]) -> str:
         lines.append(f"- Layout: {export['layout']}.")
     lines += [
         "- `manifest.csv` / `manifest.json`: one row per slice with kind (real/synthetic), "
-        "seed and index (to regenerate it), scores and filter decisions; the JSON also holds "
+        "seed and index (to regenerate it: bit for bit with the same model file, batch size, "
+        "torch build, CPU type and thread count, else to within about 1e-6 of the [-1, 1] "
+        "range), scores and filter decisions; the JSON also holds "
         "the export and filter settings and the rejected slices.",
         "",
     ]
