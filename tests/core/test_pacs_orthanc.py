@@ -314,3 +314,19 @@ def test_cli_profile_find_get_send(
     assert "4 files sent, 0 failed" in out
     config_text = (Path(os.environ["MEDGAN_CONFIG_DIR"]) / "pacs_profiles.json").read_text()
     assert server.password not in config_text + out + err
+
+
+@pytest.mark.parametrize("kind", ["dimse", "dicomweb"])
+def test_send_reports_each_refused_instance(
+    orthanc: tuple[OrthancServer, Path], tmp_path: Path, kind: str
+) -> None:
+    server, _ = orthanc
+    folder = _export(tmp_path)
+    bad = sorted(folder.glob("*.dcm"))[1]
+    ds = pydicom.dcmread(bad)
+    del ds.SeriesInstanceUID  # Orthanc refuses an instance without a series
+    ds.save_as(bad, enforce_file_format=True)
+    profile = dimse(server) if kind == "dimse" else web(server)
+    outcome = send_files(profile, folder, secret=server.password)
+    assert outcome.sent == 3 and [name for name, _ in outcome.failed] == [bad.name]
+    assert outcome.failed[0][1]
