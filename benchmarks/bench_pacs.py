@@ -21,6 +21,7 @@ shared: the load average before and after is printed with the figures.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -130,13 +131,10 @@ def main() -> None:
         hits = DimseClient(dimse).find(FindQuery(level="series", modality="CT", limit=1000)).hits
         refs = [SeriesRef(h.study_uid, h.series_uid) for h in hits]
         n = sum(h.n_instances or 0 for h in hits)
-        one = lambda prof: Profile(
-            prof.name,
-            prof.kind,
-            dimse=prof.dimse,  # noqa: E731
-            dicomweb=prof.dicomweb,
-            workers=1,
-        )
+
+        def one(prof: Profile) -> Profile:
+            return dataclasses.replace(prof, workers=1)
+
         runs: list[tuple[str, Callable[[Path], int]]] = [
             (
                 "C-GET naive (association per instance)",
