@@ -111,7 +111,12 @@ class SeriesCache:
             stray.unlink(missing_ok=True)
         ensure_private(self.final.parent.parent)
         ensure_private(self.final.parent)
-        os.replace(self.partial, self.final)
+        try:
+            os.replace(self.partial, self.final)
+        except OSError:
+            if not self.final.is_dir():
+                raise
+            shutil.rmtree(self.partial, ignore_errors=True)  # another retrieve finished first
         ensure_private(self.index.parent)
         atomic_write_json(
             self.index,

@@ -21,7 +21,7 @@ from medgan.pacs.cache import SeriesCache, cache_root
 from medgan.pacs.client import PacsClient, close_client, open_client, resolve_secret
 from medgan.pacs.dicomweb import DicomWebClient
 from medgan.pacs.profiles import Profile
-from medgan.pacs.records import RetrieveOutcome, SeriesRef, step_error
+from medgan.pacs.records import PacsError, RetrieveOutcome, SeriesRef, step_error
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,15 @@ def _transfer(
     """Fetch ``missing`` into the partial folder with up to ``workers`` parallel clients."""
 
     def sink(uid: str, data: bytes) -> None:
-        cache.write(uid, data)
+        try:
+            cache.write(uid, data)
+        except OSError as exc:
+            raise PacsError(
+                f"A retrieved file cannot be written to the cache {cache.root} "
+                f"({exc.strerror or exc}).",
+                advice="Free some disk space or set MEDGAN_PACS_CACHE to another folder; "
+                "the retrieve resumes where it stopped.",
+            ) from exc
         counter.add()
 
     size = DIMSE_BATCH if profile.kind == "dimse" else WEB_BATCH
@@ -146,6 +154,7 @@ def retrieve_series(
     secret = resolve_secret(profile, secret)
     root = root if root is not None else cache_root()
     outcome = RetrieveOutcome()
+    refs = list(dict.fromkeys(refs))  # the same series twice is retrieved once
     lister = open_client(profile, secret)
     plans: list[tuple[SeriesRef, SeriesCache, list[str]]] = []
     try:

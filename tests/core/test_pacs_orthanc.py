@@ -330,3 +330,30 @@ def test_send_reports_each_refused_instance(
     outcome = send_files(profile, folder, secret=server.password)
     assert outcome.sent == 3 and [name for name, _ in outcome.failed] == [bad.name]
     assert outcome.failed[0][1]
+
+
+@pytest.mark.parametrize("kind", ["dimse", "dicomweb"])
+def test_a_full_disk_is_a_clear_error_and_nothing_looks_complete(
+    orthanc: tuple[OrthancServer, Path], monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    import errno
+
+    from medgan.pacs.cache import SeriesCache
+
+    server, _ = orthanc
+    real_write = SeriesCache.write
+    written: list[str] = []
+
+    def write(self: SeriesCache, uid: str, data: bytes) -> None:
+        if len(written) >= 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(uid)
+        real_write(self, uid, data)
+
+    monkeypatch.setattr(SeriesCache, "write", write)
+    profile = dataclasses.replace(dimse(server) if kind == "dimse" else web(server), workers=1)
+    with pytest.raises(PacsError, match="cannot be written to the cache.*No space left") as info:
+        flows.retrieve(flows.RetrieveRequest(profile, [_series(server, 1)], secret=server.password))
+    assert "disk space" in (info.value.advice or "")
+    root = Path(os.environ["MEDGAN_PACS_CACHE"])
+    assert [p for p in root.glob("*/*/*") if p.is_dir()] == []
