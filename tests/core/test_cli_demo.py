@@ -28,7 +28,7 @@ def test_demo_data_writes_the_study_and_says_where(
     assert main(["demo-data", str(demo_dir), "--seed", "4", *SMALL]) == 0
     out = capsys.readouterr().out
     assert str(demo_dir) in out and "2 patients" in out and "8 CT slices" in out
-    files = sorted(demo_dir.rglob("*.dcm"))
+    files = sorted(demo_dir.rglob("CT_HEAD/*.dcm"))  # plus one lesion SEG per patient
     assert len(files) == 8
     result = scan_folder(demo_dir)
     assert len(result.patients()) == 2

@@ -28,6 +28,6 @@ def test_main_demo_opens_the_demo_study_without_errors(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert summary and summary[-1]["event"] == "idle", proc.stdout
-    assert summary[-1]["series"] == 6
+    assert summary[-1]["series"] == 12  # the demo study: 12 patients, one series each
     assert summary[-1]["errors_logged"] == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
