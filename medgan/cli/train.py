@@ -34,7 +34,9 @@ def register(subparsers: Any) -> None:
         help="train or fine-tune a GAN on DICOM slices and write a model file",
         description=(
             "Train a 2D GAN on the slices of a DICOM folder and write one .safetensors model "
-            "file. Ctrl-C stops cleanly, saves a checkpoint and still writes the model."
+            "file. Ctrl-C, SIGTERM and SIGHUP stop cleanly: a checkpoint is saved, the model is "
+            "still written, and the exit status is 128 + the signal number (130, 143, 129). "
+            "Checkpoints are written every 500 steps or 5 minutes, whichever comes first."
         ),
     )
     p.add_argument("--data", required=True, metavar="DIR", help="DICOM folder to learn from")

@@ -93,7 +93,7 @@ def test_kill_9_mid_step_loses_at_most_one_interval_and_resumes(demo, tmp_path, 
     interval_s = 1.2  # --checkpoint-minutes 0.02: the time-based checkpoints are under test
     run = Run(_args(demo, out, "--steps", "100000", "--checkpoint-every", "100000",
                     "--checkpoint-minutes", "0.02"), tmp_path)  # fmt: skip
-    run.wait_for(lambda: len(_steps(ckpts)) >= 2)
+    run.wait_for(lambda: len(_steps(ckpts)) >= 1)  # the first one is by time (1.2 s)
     time.sleep(0.5)
     killed_at = time.time()
     run.proc.send_signal(signal.SIGKILL)
