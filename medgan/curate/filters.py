@@ -9,6 +9,11 @@ Filters run in a fixed order on a :class:`medgan.curate.score.ScoreTable`:
 4. near-duplicates: in each duplicate group only the most realistic survivor is kept;
 5. ``keep_top_k`` by realism among the survivors.
 
+Labelled sets (score columns from :mod:`medgan.curate.labelled`) add: a copied real mask counts
+as memorized (step 1); implausible masks (``drop_implausible_masks``, step 2);
+``min_label_fidelity`` (after step 3); ``per_class_keep_top`` by realism within each intended
+class (before step 5). On unlabelled scores these filters do nothing.
+
 Example::
 
     decisions = apply_filters(scores, FilterConfig(keep_top_k=500))
@@ -28,7 +33,8 @@ if TYPE_CHECKING:
     from medgan.curate.score import ScoreTable
 
 #: Short codes of rejection causes, in the order filters run.
-REASON_CODES = ("memorized", "out_of_range", "empty", "low_realism", "duplicate", "top_k")
+REASON_CODES = ("memorized", "out_of_range", "empty", "low_realism", "duplicate", "top_k",
+                "memorized_mask", "implausible_mask", "low_fidelity", "class_top_k")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,15 @@ class FilterConfig:
     dedupe: bool = True
     dedupe_threshold: float | None = None  # robust distance; None = the calibrated one
     allow_memorized: bool = False
+    min_label_fidelity: float | None = None  # labelled sets: probability of the intended class
+    per_class_keep_top: int | None = None  # labelled sets: K most realistic of each class
+    drop_implausible_masks: bool = True  # sets with masks
 
     def __post_init__(self) -> None:
+        if self.min_label_fidelity is not None and not 0.0 <= self.min_label_fidelity <= 1.0:
+            raise ValueError("min_label_fidelity must lie between 0 and 1")
+        if self.per_class_keep_top is not None and self.per_class_keep_top < 0:
+            raise ValueError("per_class_keep_top must be 0 or more")
         if self.min_realism is not None and not 0.0 <= self.min_realism <= 1.0:
             raise ValueError("min_realism must lie between 0 and 1")
         if self.max_out_of_range is not None and not 0.0 <= self.max_out_of_range <= 1.0:
@@ -133,6 +146,8 @@ def apply_filters(scores: ScoreTable, config: FilterConfig | None = None) -> Dec
         why[i].append(text)
 
     memorized = np.asarray(scores["memorized"], bool)
+    columns = scores.columns
+    mask_copy = np.asarray(columns.get("mask_memorized", np.zeros(n, bool)), bool)
     pix_d, rob_d = scores["nn_pixel_distance"], scores["nn_robust_distance"]
     pix_i, rob_i = scores["nn_pixel_index"], scores["nn_robust_index"]
     if not cfg.allow_memorized:
@@ -144,6 +159,11 @@ def apply_filters(scores: ScoreTable, config: FilterConfig | None = None) -> Dec
                 detail = (f"robust distance {rob_d[i]:.4f} ≤ threshold {cal.robust_threshold:.4f} "
                           f"to training slice #{rob_i[i]}")  # fmt: skip
             reject(i, "memorized", f"too close to a training slice ({detail})")
+        for i in np.flatnonzero(mask_copy):
+            dice = float(columns["mask_best_dice"][i])
+            reject(i, "memorized_mask", f"mask copies the mask of training slice "
+                   f"#{int(columns['mask_best_index'][i])} (Dice {dice:.3f})")  # fmt: skip
+    memorized = memorized | mask_copy
 
     oor = scores["out_of_range_fraction"]
     if cfg.max_out_of_range is not None:
@@ -154,12 +174,22 @@ def apply_filters(scores: ScoreTable, config: FilterConfig | None = None) -> Dec
         fg = scores["foreground_fraction"]
         for i in np.flatnonzero(np.asarray(scores["empty"], bool)):
             reject(i, "empty", f"empty slice ({100 * fg[i]:.1f}% foreground)")
+    if cfg.drop_implausible_masks and "mask_plausible" in columns:
+        reasons = columns.get("mask_reason")
+        for i in np.flatnonzero(~np.asarray(columns["mask_plausible"], bool)):
+            text = str(reasons[i]) if reasons is not None else "implausible mask"
+            reject(i, "implausible_mask", text or "implausible mask")
 
     realism = np.nan_to_num(np.asarray(scores["realism"], np.float64), nan=-np.inf)
     label = "discriminator realism" if scores.realism_source == "discriminator" else "realism"
     if cfg.min_realism is not None:
         for i in np.flatnonzero(realism < cfg.min_realism):
             reject(i, "low_realism", f"{label} {realism[i]:.3f} < minimum {cfg.min_realism:.3f}")
+    if cfg.min_label_fidelity is not None and "label_fidelity" in columns:
+        fid = np.nan_to_num(np.asarray(columns["label_fidelity"], np.float64), nan=-np.inf)
+        for i in np.flatnonzero(fid < cfg.min_label_fidelity):
+            reject(i, "low_fidelity", f"label fidelity {fid[i]:.3f} < minimum "
+                   f"{cfg.min_label_fidelity:.3f}")  # fmt: skip
 
     dedupe_thr: float | None = None
     if cfg.dedupe and n > 1:
@@ -180,6 +210,18 @@ def apply_filters(scores: ScoreTable, config: FilterConfig | None = None) -> Dec
                 if i != best:
                     reject(i, "duplicate", f"near-duplicate of synthetic slice #{best} "
                            f"(group {g}, threshold {dedupe_thr:.4f})")  # fmt: skip
+
+    if cfg.per_class_keep_top is not None and "label" in columns:
+        labels = np.asarray(columns["label"])
+        names = list(scores.settings.get("class_names", []))
+        for c in np.unique(labels):
+            cname = names[int(c)] if 0 <= int(c) < len(names) else f"#{int(c)}"
+            survivors = np.flatnonzero(alive & (labels == c))
+            k = cfg.per_class_keep_top
+            order = survivors[np.argsort(-realism[survivors], kind="stable")]
+            for rank, i in enumerate(order[k:], start=k + 1):
+                reject(i, "class_top_k", f"not in the top {k} of class {cname} by {label} "
+                       f"(rank {rank})")  # fmt: skip
 
     if cfg.keep_top_k is not None:
         survivors = np.flatnonzero(alive)

@@ -60,9 +60,38 @@ class GeneratedSet:
     indices: np.ndarray  # int64 (N,): sample index i used with the seed
     window: Window | None = None  # maps ``images`` to ``modality``
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Labelled sets (same conventions as medgan.dataset.training_set.TrainingSet):
+    labels: np.ndarray | None = None  # int64 (N,): intended class, index into class_names
+    class_names: tuple[str, ...] = ()
+    masks: np.ndarray | None = None  # uint8 (N, R, R): k > 0 = segment_names[k - 1]
+    segment_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.window = Window.coerce(self.window)  # a (center, width) pair is accepted
+        n = len(self.images)
+        if self.labels is not None:
+            self.labels = np.asarray(self.labels, dtype=np.int64)
+            if self.labels.shape != (n,):
+                raise ValueError(f"labels must hold one class per sample ({n}).")
+            if len(self.labels) and (
+                self.labels.min() < 0 or self.labels.max() >= len(self.class_names)
+            ):
+                raise ValueError("labels must index into class_names.")
+        if self.masks is not None:
+            self.masks = np.asarray(self.masks, dtype=np.uint8)
+            if self.masks.shape != np.shape(self.images):
+                raise ValueError("masks must have the same (N, R, R) shape as the images.")
+        self.class_names = tuple(self.class_names)
+        self.segment_names = tuple(self.segment_names)
+
+    @property
+    def is_labelled(self) -> bool:
+        """True when every sample has an intended class."""
+        return self.labels is not None
+
+    @property
+    def has_masks(self) -> bool:
+        return self.masks is not None
 
 
 def load_generator(
