@@ -39,6 +39,8 @@ class TrainConfig:
 
     Budget: ``steps`` and/or ``minutes`` (whichever ends first). ``checkpoint_dir=None``
     disables checkpoints (nothing to resume from): the CLI and the app always set one.
+    Checkpoints come every ``checkpoint_every`` steps or ``checkpoint_minutes`` minutes of
+    training, whichever first (``None`` minutes: by steps only), and when a run ends.
     """
 
     recipe: str = "default"

@@ -203,3 +203,29 @@ def test_resume_on_another_device_type_continues_with_a_warning(tmp_path, caplog
         resumed = Trainer(config(tmp_path / "b", steps=5), images(), resume_from=tmp_path / "b")
     assert "another device" in caplog.text
     assert resumed.run().step == 5
+
+
+def test_checkpoint_from_before_digests_and_time_intervals_still_resumes(tmp_path):
+    import struct
+
+    Trainer(config(tmp_path), images()).run()
+    path = ck.latest_checkpoint(tmp_path)
+    data = path.read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8 : 8 + n])
+    inner = json.loads(header["__metadata__"]["medgan_checkpoint"])
+    assert "digest" in inner
+    del inner["digest"]  # written by an earlier version: no digest, no checkpoint_minutes
+    del inner["meta"]["config"]["checkpoint_minutes"]
+    header["__metadata__"]["medgan_checkpoint"] = json.dumps(inner)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    old = tmp_path / "old" / path.name
+    old.parent.mkdir()
+    old.write_bytes(struct.pack("<Q", len(text)) + text + data[8 + n :])
+    resumed = Trainer(config(tmp_path / "old", steps=5), images(), resume_from=old.parent)
+    from medgan.train.trainer import read_checkpoint_config
+
+    assert read_checkpoint_config(old).checkpoint_minutes == 5.0  # the new default fills in
+    assert resumed.step == 4
+    assert resumed.run().step == 5
