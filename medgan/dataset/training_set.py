@@ -116,6 +116,7 @@ class HeldOut:
     patient_keys: np.ndarray  # hashed patient key per image
     labels: np.ndarray | None = None  # int64 (M,), -1 unlabelled
     masks: np.ndarray | None = None  # uint8 (M, R, R)
+    mask_known: np.ndarray | None = None  # bool (M,): a mask source covers the slice
 
 
 @dataclass
@@ -132,6 +133,7 @@ class TrainingSet:
     labels: np.ndarray | None = None  # int64 (N,) into class_names; -1 unlabelled
     class_names: tuple[str, ...] = ()
     masks: np.ndarray | None = None  # uint8 (N, R, R); k > 0 = segment_names[k - 1]
+    mask_known: np.ndarray | None = None  # bool (N,): False where no source covers the slice
     segment_names: tuple[str, ...] = ()
 
     @property
@@ -236,6 +238,7 @@ def _choose_window(
 _FIELDS = (
     "images", "patient_keys", "holdout_images", "holdout_keys", "window", "info",
     "labels", "holdout_labels", "class_names", "masks", "holdout_masks", "segment_names",
+    "mask_known", "holdout_mask_known",
 )  # fmt: skip
 _NO_LABELS = np.zeros(0, np.int64)
 
@@ -256,6 +259,10 @@ def _to_arrays(ts: TrainingSet) -> dict[str, np.ndarray]:
         "class_names": np.array(ts.class_names, dtype=str),
         "masks": ts.masks if ts.masks is not None else no_masks,
         "holdout_masks": held.masks if held and held.masks is not None else no_masks,
+        "mask_known": ts.mask_known if ts.mask_known is not None else np.zeros(0, bool),
+        "holdout_mask_known": (
+            held.mask_known if held and held.mask_known is not None else np.zeros(0, bool)
+        ),
         "segment_names": np.array(ts.segment_names, dtype=str),
     }
 
@@ -278,6 +285,7 @@ def _from_arrays(data: dict[str, np.ndarray], config: TrainingSetConfig) -> Trai
             data["holdout_keys"],
             opt("holdout_labels", bool(class_names)),
             opt("holdout_masks", bool(segment_names)),
+            opt("holdout_mask_known", bool(segment_names)),
         )
     return TrainingSet(
         data["images"].astype(np.float32, copy=False),
@@ -290,6 +298,7 @@ def _from_arrays(data: dict[str, np.ndarray], config: TrainingSetConfig) -> Trai
         labels=opt("labels", bool(class_names)),
         class_names=class_names,
         masks=opt("masks", bool(segment_names)),
+        mask_known=opt("mask_known", bool(segment_names)),
         segment_names=segment_names,
     )
 
@@ -411,6 +420,9 @@ def build_training_set(
     images, keys = images[keep], np.asarray(patient_keys)[keep]
     slice_labels = chosen.labels[keep] if chosen.labels is not None else None
     masks = masks[keep] if masks is not None else None
+    known = None
+    if chosen.masks is not None:
+        known = np.array([m is not None for m in chosen.masks], bool)[keep]
     if len(images) == 0:
         raise DataError(
             f"All {total} slices were dropped as nearly empty or uniform (less than "
@@ -432,6 +444,7 @@ def build_training_set(
             keys[in_holdout],
             part(slice_labels, in_holdout),
             part(masks, in_holdout),
+            part(known, in_holdout),
         )
     train_images = np.ascontiguousarray(images[~in_holdout])
 
@@ -483,6 +496,7 @@ def build_training_set(
         labels=train_labels,
         class_names=chosen.class_names,
         masks=train_masks,
+        mask_known=part(known, ~in_holdout),
         segment_names=chosen.segment_names,
     )
     log.info(

@@ -50,6 +50,7 @@ def test_masks_and_labels_follow_the_sorted_slices_through_pad_and_resize(tmp_pa
     assert ts.labels is not None and ts.masks is not None
     assert ts.labels.tolist() == [0, 1, 0, 1, 0, 1]
     assert ts.masks.shape == (6, 64, 64) and ts.masks.dtype == np.uint8
+    assert ts.mask_known is not None and ts.mask_known.all()  # the SEG covers every slice
     for k in range(6):
         bright = ts.images[k] > 0.2
         mask = ts.masks[k] > 0
@@ -61,9 +62,7 @@ def test_masks_and_labels_follow_the_sorted_slices_through_pad_and_resize(tmp_pa
     summary = ts.summary()
     assert summary["classes"] == ["even", "odd"]
     assert summary["class_counts"] == {"even": 3, "odd": 3}
-    assert summary["segments"] == ["square"] and summary["segment_slice_counts"] == {
-        "square": 3
-    }
+    assert summary["segments"] == ["square"] and summary["segment_slice_counts"] == {"square": 3}
     text = json.dumps(summary)
     assert all(sop not in text for sop in sops) and str(tmp_path) not in text
 
@@ -80,6 +79,7 @@ def test_cache_holds_labels_and_is_invalidated_when_they_change(tmp_path: Path) 
     assert again.from_cache and not first.from_cache
     assert np.array_equal(again.masks, first.masks) and np.array_equal(again.labels, first.labels)
     assert again.class_names == first.class_names and again.segment_names == first.segment_names
+    assert np.array_equal(again.mask_known, first.mask_known)
     changed = load_labels(scan)
     uid = scan.series[0].series_uid
     changed.set_label(uid, 1, "special")
@@ -135,3 +135,20 @@ def test_patient_holdout_keeps_every_class_on_both_sides(tmp_path: Path) -> None
         assert ts.holdout is not None and ts.holdout.labels is not None
         assert set(ts.labels.tolist()) == set(ts.holdout.labels.tolist()) == {0, 1, 2, 3}
         assert not set(ts.patient_keys.tolist()) & set(ts.holdout.patient_keys.tolist())
+
+
+def test_slices_no_mask_covers_are_marked_unknown_not_empty(tmp_path: Path) -> None:
+    pixels = np.full((6, 32, 32), 1024 + 40, np.int16)
+    pixels[:, 4:28, 4:28] = 1024 + 300
+    paths = write_series(tmp_path / "ct", n=6, pixels=pixels, window=(40.0, 400.0),
+                         extra_tags={"FrameOfReferenceUID": generate_uid()})  # fmt: skip
+    sub = np.zeros((2, 32, 32), np.uint8)
+    sub[0, 5:9, 5:9] = 1
+    write_seg(tmp_path / "seg.dcm", paths[3:5], sub)  # covers slices 3 and 4 only
+    scan = scan_folder(tmp_path)
+    ts = build_training_set(scan.series, TrainingSetConfig(resolution=64),
+                            labels=load_labels(scan), cache_root=tmp_path / "c")  # fmt: skip
+    assert ts.mask_known is not None and ts.mask_known.tolist() == [False] * 3 + [True] * 2 + [
+        False
+    ]
+    assert ts.masks is not None and ts.masks[3].any() and not ts.masks[4].any()
