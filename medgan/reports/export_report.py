@@ -19,9 +19,9 @@ import numpy as np
 
 from medgan.export.adapters import file_sha256
 from medgan.reports import figures
+from medgan.reports.common import REPORT_NAMES, ReportError
 from medgan.reports.export_images import ExportReader
 from medgan.reports.html import Figure, Section, notice, render_page
-from medgan.reports.write import REPORT_NAMES, ReportError
 
 log = logging.getLogger(__name__)
 

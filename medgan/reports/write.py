@@ -1,6 +1,7 @@
 """Write a report: pick the kind from the target (a model file or an export folder), build the
 page and write it atomically. A new kind of report (e.g. a utility study) adds one entry to
-:data:`REPORT_NAMES` and one builder returning sections (see :mod:`medgan.reports.html`).
+``REPORT_NAMES`` (:mod:`medgan.reports.common`) and one builder returning sections (see
+:mod:`medgan.reports.html`).
 """
 
 from __future__ import annotations
@@ -10,16 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from medgan.core.errors import MedganError
 from medgan.core.fileio import atomic_write_text
+from medgan.reports.common import REPORT_NAMES, ReportError
 
 log = logging.getLogger(__name__)
 
-REPORT_NAMES = {"model": "{stem}.report.html", "export": "report.html"}
-
-
-class ReportError(MedganError):
-    """A report cannot be made or written."""
+__all__ = ["REPORT_NAMES", "ReportError", "default_output", "report_kind", "write_report"]
 
 
 def report_kind(target: str | os.PathLike[str]) -> str:
