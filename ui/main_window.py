@@ -444,7 +444,12 @@ class MainWindow(QMainWindow):
         from ui.widgets.pacs_dialog import PacsDialog
 
         dialog = PacsDialog(self)
-        dialog.series_ready.connect(lambda folder: (dialog.accept(), self.open_folder(folder)))
+
+        def opened(folder: str) -> None:
+            dialog.accept()
+            self.open_folder(folder)
+
+        dialog.series_ready.connect(opened)
         dialog.open()
         return dialog
 
