@@ -30,6 +30,8 @@ class SliceRecord:
     normalized: np.ndarray  # float32 (R, R) in [-1, 1]
     modality: np.ndarray  # float32 (R, R) in modality units
     scores: dict[str, float] = field(default_factory=dict)
+    label: int | None = None  # index into WriterContext.class_names; None/-1: unlabelled
+    mask: np.ndarray | None = None  # uint8 (R, R) label mask; None: no mask for this slice
 
     @property
     def stem(self) -> str:
@@ -53,6 +55,8 @@ class WriterContext:
     app_version: str
     created_utc: str
     details: dict[str, object] = field(default_factory=dict)  # format facts for the manifest
+    class_names: tuple[str, ...] = ()  # the class table (labels index into it)
+    segment_names: tuple[str, ...] = ()  # mask value k = segment_names[k - 1]
 
 
 class Writer:
@@ -91,6 +95,10 @@ class Writer:
     def write(self, batch: list[SliceRecord]) -> list[str]:
         raise NotImplementedError
 
+    def write_labelled(self, batch: list[SliceRecord]) -> list[tuple[str, str]]:
+        """(image file, mask file or ``""``) per slice; labelled writers override it."""
+        return [(name, "") for name in self.write(batch)]
+
     def close(self) -> list[str]:
         return []
 
@@ -106,7 +114,12 @@ _WRITERS = {
     "npz": ("medgan.export.numpy_writer", "NpzWriter"),
     "nifti": ("medgan.export.nifti", "NiftiWriter"),
     "nifti-stack": ("medgan.export.nifti", "NiftiStackWriter"),
-    "dicom": ("medgan.export.dicom", "DicomWriter"),
+    "dicom": ("medgan.export.labelled.seg", "DicomSegWriter"),
+    "imagefolder": ("medgan.export.labelled.imagefolder", "ImageFolderWriter"),
+    "pairs-png": ("medgan.export.labelled.pairs", "PairsPngWriter"),
+    "pairs-nifti": ("medgan.export.labelled.pairs", "PairsNiftiWriter"),
+    "nnunet": ("medgan.export.labelled.nnunet", "NnunetWriter"),
+    "monai": ("medgan.export.labelled.monai", "MonaiWriter"),
 }
 
 

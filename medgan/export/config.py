@@ -9,8 +9,21 @@ from typing import Any
 from medgan.core.errors import ExportError
 from medgan.dicom.window import Window
 
-FORMATS: tuple[str, ...] = ("png", "png16", "tiff", "npy", "npz", "nifti", "nifti-stack", "dicom")
-"""Every export format. ``png`` is 8-bit windowed; ``png16``/``tiff`` are 16-bit."""
+FORMATS: tuple[str, ...] = (
+    "png", "png16", "tiff", "npy", "npz", "nifti", "nifti-stack", "dicom",
+    "imagefolder", "pairs-png", "pairs-nifti", "nnunet", "monai",
+)  # fmt: skip
+"""Every export format. ``png`` is 8-bit windowed; ``png16``/``tiff`` are 16-bit; the last five
+need a labelled set (see :data:`NEEDS_LABELS`, :data:`NEEDS_MASKS`); ``dicom`` adds a SEG when
+the set has masks."""
+
+NEEDS_LABELS: tuple[str, ...] = ("imagefolder",)
+"""Formats that need a class per slice."""
+
+NEEDS_MASKS: tuple[str, ...] = ("pairs-png", "pairs-nifti", "nnunet", "monai")
+"""Formats that need a mask per slice."""
+
+LABELLED_FORMATS: tuple[str, ...] = NEEDS_LABELS + NEEDS_MASKS
 
 BIT_MODES: tuple[str, ...] = ("modality", "windowed")
 

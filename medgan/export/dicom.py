@@ -189,32 +189,38 @@ class DicomWriter(Writer):
     # -- per slice ----------------------------------------------------------------------
     def _comments(self, record: SliceRecord) -> str:
         prov = self.ctx.provenance
+        names = self.ctx.class_names
+        label = ""
+        if record.label is not None and 0 <= record.label < len(names):
+            label = f" Class: {names[record.label]}."
         if record.kind == "real":
             return (
                 "Real training slice (preprocessed, de-identified) exported alongside "
-                "synthetic slices by MedGAN Studio. Not for diagnosis."
+                "synthetic slices by MedGAN Studio. Not for diagnosis." + label
             )
         return (
             f"{SYNTHETIC_NOTICE}. Model {prov.model_name} sha256 {prov.model_sha256}, "
-            f"recipe {prov.recipe}, seed {record.seed}, index {record.index}."
+            f"recipe {prov.recipe}, seed {record.seed}, index {record.index}." + label
         )
+
+    def encode(self, record: SliceRecord) -> tuple[str, bytes]:
+        """The file name and the bytes of one slice's instance."""
+        stored = to_dicom_stored(record.modality, self.slope, self.intercept)
+        series = self._series.get(record.kind)
+        if series is None:
+            series = self._series[record.kind] = _EncodedSeries(self._template(record.kind, stored))
+        data = series.encode({
+            "SOPInstanceUID": generate_uid(),
+            "InstanceNumber": str(record.number + 1),
+            "ImageComments": self._comments(record),
+            "PixelData": stored.tobytes(),
+        })  # fmt: skip
+        return record.stem + self.suffix, data
 
     def write(self, batch: list[SliceRecord]) -> list[str]:
         names, tasks = [], []
         for record in batch:
-            stored = to_dicom_stored(record.modality, self.slope, self.intercept)
-            series = self._series.get(record.kind)
-            if series is None:
-                series = self._series[record.kind] = _EncodedSeries(
-                    self._template(record.kind, stored)
-                )
-            data = series.encode({
-                "SOPInstanceUID": generate_uid(),
-                "InstanceNumber": str(record.number + 1),
-                "ImageComments": self._comments(record),
-                "PixelData": stored.tobytes(),
-            })  # fmt: skip
-            name = record.stem + self.suffix
+            name, data = self.encode(record)
             tasks.append(lambda path=self.ctx.folder / name, data=data: path.write_bytes(data))
             names.append(name)
         self.run_parallel(tasks)

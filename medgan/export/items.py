@@ -74,6 +74,12 @@ class SliceSet:
         keep: (N,) bool, which slices are exported; ``None`` keeps all.
         reasons: per-slice reasons for the decision (``""`` when kept without remark).
         override: (N,) bool, slices kept although the memorization guard flagged them.
+        labels: (N,) int64 class per slice, an index into the export's class table
+            (``-1``: unlabelled); ``None``: the set has no labels.
+        masks: (N, R, R) uint8 label masks (``k`` = segment ``k`` of the export's segment
+            table, 0 background); ``None``: no masks.
+        mask_present: (N,) bool, which slices really have a mask (default: all, when
+            ``masks`` is given); an all-zero mask is a valid "nothing segmented".
     """
 
     images: np.ndarray
@@ -85,6 +91,9 @@ class SliceSet:
     keep: np.ndarray | None = None
     reasons: list[str] | None = None
     override: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    masks: np.ndarray | None = None
+    mask_present: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -98,7 +107,20 @@ class SliceSet:
             self.modality = np.asarray(self.modality, dtype=np.float32)
             if self.modality.shape != images.shape:
                 raise ExportError("Modality-unit slices must have the same shape as the images.")
-        for name in ("seeds", "indices", "keep", "override"):
+        if self.masks is not None:
+            self.masks = np.asarray(self.masks, dtype=np.uint8)
+            if self.masks.shape != images.shape:
+                raise ExportError(
+                    f"Masks must have the same shape as the images ({images.shape}), "
+                    f"got {self.masks.shape}."
+                )
+            if self.mask_present is None:
+                self.mask_present = np.ones(n, dtype=bool)
+        elif self.mask_present is not None:
+            raise ExportError("'mask_present' was given without masks.")
+        if self.labels is not None:
+            self.labels = np.asarray(self.labels, dtype=np.int64)
+        for name in ("seeds", "indices", "keep", "override", "labels", "mask_present"):
             value = getattr(self, name)
             if value is not None:
                 value = np.asarray(value)

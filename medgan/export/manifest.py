@@ -31,6 +31,8 @@ class ManifestRow:
     reasons: str = ""
     memorization_override: bool = False
     scores: dict[str, float] = field(default_factory=dict)
+    label: str | None = None  # the class name exactly as in the input labels
+    mask_file: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -39,6 +41,8 @@ class ManifestRow:
             "seed": self.seed,
             "index": self.index,
         }
+        if self.label is not None or self.mask_file:
+            data.update(label=self.label, mask_file=self.mask_file)
         if self.stack_index is not None:
             data["stack_index"] = self.stack_index
         data.update(
@@ -55,11 +59,14 @@ def _json_float(value: float) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
-def write_csv(path: Path, rows: list[ManifestRow]) -> None:
+def write_csv(path: Path, rows: list[ManifestRow], *, labelled: bool = False) -> None:
+    """One row per exported slice; ``labelled`` adds ``label`` (exact class name) and
+    ``mask_file`` after ``file``."""
     score_names = sorted({name for row in rows for name in row.scores})
     stacked = any(row.stack_index is not None for row in rows)
     header = (
         ["file"]
+        + (["label", "mask_file"] if labelled else [])
         + (["stack_index"] if stacked else [])
         + [
             "kind",
@@ -76,6 +83,8 @@ def write_csv(path: Path, rows: list[ManifestRow]) -> None:
         writer.writerow(header)
         for row in rows:
             values: list[Any] = [row.file]
+            if labelled:
+                values += ["" if row.label is None else row.label, row.mask_file]
             if stacked:
                 values.append(row.stack_index)
             values += [

@@ -28,6 +28,9 @@ def _image(data: np.ndarray, ctx: WriterContext) -> nib.Nifti1Image:
     return image
 
 
+nifti_image = _image  # public name for the labelled writers
+
+
 class NiftiWriter(Writer):
     suffix = ".nii.gz"
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 from PIL import Image, PngImagePlugin
 
 from medgan.export.base import SYNTHETIC_NOTICE, SliceRecord, Writer, WriterContext
@@ -29,6 +32,9 @@ class PngWriter(Writer):
 
     def _pixels(self, record: SliceRecord):  # noqa: ANN202 - numpy array
         return to_uint8(record.modality, record.normalized, self.ctx.encoding)
+
+    def _save(self, pixels: np.ndarray, path: Path, level: int) -> None:
+        Image.fromarray(pixels).save(path, format="PNG", compress_level=level, pnginfo=self._info)
 
     def write(self, batch: list[SliceRecord]) -> list[str]:
         names, tasks = [], []

@@ -20,6 +20,7 @@ from medgan.export.atomic import AtomicFolder
 from medgan.export.base import SYNTHETIC_NOTICE, SliceRecord, WriterContext, make_writer
 from medgan.export.config import ExportConfig
 from medgan.export.items import Provenance, SliceSet
+from medgan.export.labelled.checks import check_labelled, label_tables
 from medgan.export.manifest import (
     MANIFEST_VERSION,
     ManifestRow,
@@ -69,13 +70,38 @@ def _records(
                     normalized=sset.images[i],
                     modality=modality[offset],
                     scores={k: float(v[i]) for k, v in sset.scores.items()},
+                    label=_label_of(sset, i),
+                    mask=_mask_of(sset, i),
                 )
             )
         yield batch
 
 
-def _row(record: SliceRecord, file: str, sset: SliceSet, i: int, stacked: bool) -> ManifestRow:
+def _label_of(sset: SliceSet, i: int) -> int | None:
+    if sset.labels is None or sset.labels[i] < 0:
+        return None
+    return int(sset.labels[i])
+
+
+def _mask_of(sset: SliceSet, i: int) -> np.ndarray | None:
+    if sset.masks is None or sset.mask_present is None or not sset.mask_present[i]:
+        return None
+    return sset.masks[i]
+
+
+def _row(
+    record: SliceRecord,
+    file: str,
+    sset: SliceSet,
+    i: int,
+    stacked: bool,
+    mask_file: str = "",
+    class_names: tuple[str, ...] = (),
+) -> ManifestRow:
+    label = None if record.label is None else class_names[record.label]
     return ManifestRow(
+        label=label,
+        mask_file=mask_file,
         file=file,
         kind=record.kind,
         seed=record.seed,
@@ -88,13 +114,15 @@ def _row(record: SliceRecord, file: str, sset: SliceSet, i: int, stacked: bool) 
     )
 
 
-def _rejected_rows(sset: SliceSet) -> list[dict[str, Any]]:
+def _rejected_rows(sset: SliceSet, class_names: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     if sset.keep is None:
         return []
     rows = []
     for i in np.flatnonzero(~sset.keep.astype(bool)):
+        k = _label_of(sset, int(i))
         rows.append(
             ManifestRow(
+                label=None if k is None or k >= len(class_names) else class_names[k],
                 file="",
                 kind=sset.kind,
                 seed=None if sset.seeds is None else int(sset.seeds[i]),
@@ -119,6 +147,8 @@ def export_set(
     cancel: threading.Event | None = None,
     batch_size: int = 64,
     durable: bool = True,
+    class_names: tuple[str, ...] | list[str] = (),
+    segment_names: tuple[str, ...] | list[str] = (),
 ) -> ExportResult:
     """Write an export folder at ``config.destination``, all or nothing.
 
@@ -132,6 +162,8 @@ def export_set(
         progress: ``progress(done, total)`` after each batch.
         cancel: set it to stop; the partial export is removed and ``Cancelled`` raised.
         durable: fsync every file before the final rename.
+        class_names / segment_names: the class table the sets' ``labels`` index into, and the
+            segment table of their ``masks`` (value ``k`` = ``segment_names[k - 1]``).
 
     Raises:
         ExportError: destination exists (without overwrite), disk full, read-only, path too
@@ -148,6 +180,10 @@ def export_set(
     real_set = real if (config.include_real and real is not None) else None
     if real_set is not None and real_set.kind != "real":
         raise ExportError("Real slices must be marked kind='real'.")
+    class_names, segment_names = tuple(class_names), tuple(segment_names)
+    sets = [synthetic] + ([real_set] if real_set is not None else [])
+    check_labelled(sets, config.format, class_names, segment_names)
+    labelled = any(s.labels is not None or s.masks is not None for s in sets)
     n_syn = len(synthetic.kept)
     n_real = 0 if real_set is None else len(real_set.kept)
     total = n_syn + n_real
@@ -175,6 +211,8 @@ def export_set(
             n_real=n_real,
             app_version=__version__,
             created_utc=created.isoformat().replace("+00:00", "Z"),
+            class_names=class_names,
+            segment_names=segment_names,
         )
         writer = make_writer(ctx)
         rows: list[ManifestRow] = []
@@ -188,11 +226,10 @@ def export_set(
                 for batch in _records(sset, start, window, batch_size):
                     if cancel is not None and cancel.is_set():
                         raise Cancelled("Export cancelled; nothing was written.")
-                    names = writer.write(batch)
-                    for record, name in zip(batch, names, strict=True):
-                        rows.append(
-                            _row(record, name, sset, int(kept[record.number - start]), stacked)
-                        )
+                    names = writer.write_labelled(batch)
+                    for record, (name, mask_name) in zip(batch, names, strict=True):
+                        i = int(kept[record.number - start])
+                        rows.append(_row(record, name, sset, i, stacked, mask_name, class_names))
                     done += len(batch)
                     if progress is not None:
                         progress(done, total)
@@ -221,14 +258,17 @@ def export_set(
                 "real_exported": n_real,
             },
             "files": [row.to_dict() for row in rows],
-            "rejected": _rejected_rows(synthetic),
+            "rejected": _rejected_rows(synthetic, class_names),
         }
-        write_csv(tmp / "manifest.csv", rows)
+        if labelled:
+            document.update(label_tables(sets, class_names, segment_names, ctx.details))
+        write_csv(tmp / "manifest.csv", rows, labelled=labelled)
         write_json(tmp / "manifest.json", document)
         (tmp / "README.md").write_text(readme_text(document), encoding="utf-8")
 
     dest = Path(config.destination).expanduser().absolute()
-    files = list(dict.fromkeys([row.file for row in rows] + extra_files))
+    masks = [row.mask_file for row in rows if row.mask_file]
+    files = list(dict.fromkeys([row.file for row in rows] + masks + extra_files))
     return ExportResult(
         path=dest,
         format=config.format,
