@@ -97,6 +97,10 @@ class TrainSettings(QWidget):
         budget.addWidget(self.by_time)
         budget.addWidget(self.minutes, 1)
         form.addRow("Budget", budget)
+        self.expectation = QLabel()
+        self.expectation.setWordWrap(True)
+        self.expectation.setObjectName("trainExpectation")
+        form.addRow("", self.expectation)
         self.by_steps.toggled.connect(self._on_budget_toggled)
 
         self.batch = QSpinBox()
@@ -183,6 +187,22 @@ class TrainSettings(QWidget):
         for d in (self.minutes, self.lr_g, self.lr_d, self.checkpoint_minutes):
             d.valueChanged.connect(self.changed)
         self.recipe.currentIndexChanged.connect(self._on_recipe_changed)
+        self.changed.connect(self._update_expectation)
+        self._update_expectation()
+
+    def _update_expectation(self) -> None:
+        """Images this budget will show the networks, and a warning when structure is out of
+        reach (medgan.models.expectations; the figures are in docs/benchmarks.md)."""
+        from medgan.models.expectations import expect
+
+        v = self.values()
+        device = v["device"] or "auto"
+        if device == "auto":  # training picks CUDA, then MPS, then the CPU
+            device = getattr(self, "_auto_device", "cpu")
+        e = expect(v["recipe"], v["resolution"], device=device,
+                   minutes=v["minutes"], steps=v["steps"], batch_size=v["batch_size"])  # fmt: skip
+        self.expectation.setText(("⚠ " if e.warn else "") + e.message())
+        self.expectation.setStyleSheet("color: #b36b00;" if e.warn else "")
 
     # ------------------------------------------------------------------ API
     def set_resolution(self, resolution: int) -> None:
@@ -207,6 +227,9 @@ class TrainSettings(QWidget):
             if key != "auto" and info.get("available"):
                 lines.append(f"{key}: {info['label']}")
         self.device_info.setText("; ".join(lines) or "CPU only")
+        usable = [k for k in ("cuda", "mps") if by_key.get(k, {}).get("available")]
+        self._auto_device = usable[0] if usable else "cpu"
+        self._update_expectation()
 
     def values(self) -> dict[str, Any]:
         """The form as plain values (the budget is either ``steps`` or ``minutes``)."""

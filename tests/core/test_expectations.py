@@ -1,0 +1,51 @@
+"""Train-page expectations: counted FLOPs, images in a budget, the CPU warning."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from medgan.models.expectations import (
+    GFLOP_PER_IMAGE,
+    STRUCTURE_IMAGES_LOWER_BOUND,
+    device_gflops,
+    expect,
+)
+
+
+def test_expectations_import_no_torch() -> None:
+    import importlib
+
+    importlib.import_module("medgan.models.expectations")
+    # torch may already be loaded by other tests; the module itself must not need it
+    src = open(sys.modules["medgan.models.expectations"].__file__ or "").read()
+    assert "import torch" not in src
+
+
+@pytest.mark.parametrize("recipe,res", [("default", 64), ("dcgan", 32)])
+def test_flop_table_matches_the_counter(recipe: str, res: int) -> None:
+    from medgan.models.flops import step_gflop_per_image
+
+    assert step_gflop_per_image(recipe, res) == pytest.approx(GFLOP_PER_IMAGE[(recipe, res)],
+                                                               rel=2e-3)  # fmt: skip
+
+
+def test_ten_cpu_minutes_at_64_warn_and_a_gpu_does_not() -> None:
+    cpu = expect("default", 64, device="cpu", minutes=10, cpu_threads=2)
+    assert cpu.measured and cpu.img_per_s is not None
+    assert cpu.images_in_budget == pytest.approx(cpu.img_per_s * 600)
+    assert cpu.images_in_budget < STRUCTURE_IMAGES_LOWER_BOUND and cpu.warn
+    assert "blobs" in cpu.message() and "GPU" in cpu.message()
+    gpu = expect("default", 128, device="cuda", minutes=10)
+    assert not gpu.measured and not gpu.warn and "(assumed)" in gpu.message()
+    long_cpu = expect("default", 64, device="cpu", minutes=60, cpu_threads=2)
+    assert long_cpu.reaches_structure and not long_cpu.warn
+
+
+def test_steps_budget_and_unknown_cases() -> None:
+    e = expect("default", 64, steps=100, batch_size=32)
+    assert e.images_in_budget == 3200 and e.warn
+    assert expect("default", 64, minutes=None).reaches_structure is None
+    assert expect("nope", 64).message().startswith("No cost figure")
+    assert device_gflops("cpu", 4)[0] > device_gflops("cpu", 1)[0]
