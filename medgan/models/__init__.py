@@ -29,6 +29,9 @@ class Recipe:
     description: str
     module: str
     default_width: int
+    needs_labels: bool = False  # class-conditional: trains on slice labels (2–10 classes)
+    needs_masks: bool = False  # draws masks: trains on image + mask pairs
+    labelled: bool = False  # takes class labels and/or masks (n_classes, n_segments)
 
 
 RECIPES: dict[str, Recipe] = {
@@ -53,6 +56,34 @@ RECIPES: dict[str, Recipe] = {
         ),
         module="medgan.models.dcgan",
         default_width=64,
+    ),
+    "conditional": Recipe(
+        name="conditional",
+        title="Class-conditional (labelled slices)",
+        description=(
+            "One generator for every class: class embedding and class-conditional "
+            "normalization in G (BigGAN-style), projection discriminator (Miyato & Koyama "
+            "2018), class-balanced sampling of real slices; the small-data tricks of the "
+            "default recipe. 2–10 classes; with masks it draws class-conditional pairs."
+        ),
+        module="medgan.models.conditional",
+        default_width=16,
+        needs_labels=True,
+        labelled=True,
+    ),
+    "paired": Recipe(
+        name="paired",
+        title="Image + mask pairs (segmentation)",
+        description=(
+            "The generator draws a slice and its mask (one channel per segment), the "
+            "discriminator judges both (Bowles et al. 2018); geometric augmentation moves "
+            "image and mask together; masks come out as integer labels. With labels the "
+            "pairs are class-conditional too."
+        ),
+        module="medgan.models.paired",
+        default_width=16,
+        needs_masks=True,
+        labelled=True,
     ),
 }
 
@@ -89,4 +120,27 @@ def build_models(
     )
 
 
-__all__ = ["RECIPES", "SUPPORTED_RESOLUTIONS", "Recipe", "build_models"]
+def auto_width(recipe: str, resolution: int, device_type: str) -> int:
+    """The base width to train with when none is given: the recipe's CPU-sized default on a
+    CPU, wider networks on a GPU (table in docs/recipes.md, "Capacity")."""
+    info = RECIPES[recipe]
+    if recipe == "dcgan" or device_type not in GPU_WIDTHS:
+        return info.default_width
+    return GPU_WIDTHS[device_type].get(resolution, info.default_width)
+
+
+GPU_WIDTHS: dict[str, dict[int, int]] = {
+    # base width per resolution on an accelerator (channels: 8w at 4–8², w at 64²)
+    "cuda": {32: 32, 64: 64, 128: 64, 256: 48},
+    "mps": {32: 32, 64: 32, 128: 32, 256: 24},
+}
+
+
+__all__ = [
+    "GPU_WIDTHS",
+    "RECIPES",
+    "SUPPORTED_RESOLUTIONS",
+    "Recipe",
+    "auto_width",
+    "build_models",
+]

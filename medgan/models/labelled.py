@@ -1,0 +1,231 @@
+"""Networks for labelled synthesis: class-conditional G and projection D, optional mask channels.
+
+Generator: the ``default`` recipe's FastGAN-like stages (bilinear upsample, 3×3 conv,
+PixelNorm, GLU, skip-layer excitation), made class-conditional the BigGAN way (Brock et al.
+2019): a shared class embedding is concatenated to ``z`` at the 4×4 seed, and every stage's
+normalization is class-conditional — after PixelNorm, a per-class gain and bias (initialised to
+identity) scale the features (conditional normalization, de Vries et al. 2017). With
+``n_segments`` > 0 a second 3×3 head draws one tanh channel per segment next to the image
+(joint image + label synthesis, Bowles et al. 2018): ``forward`` returns
+``(B, channels + n_segments, R, R)``.
+
+Discriminator: the ``default`` spectral-norm residual D on image and mask channels together,
+plus the projection term of Miyato & Koyama 2018: ``logit = ψ(h) + ⟨embed(y), h⟩`` with ``h``
+the pooled last features and a spectrally normalized class embedding.
+
+Mask encoding: a real mask (integer labels, 0 = background) becomes one channel per segment,
++1 inside that segment and −1 elsewhere (:func:`masks_to_channels`); generated channels go back
+to integer labels by :func:`channels_to_masks` (the strongest channel above 0, else background),
+so masks are never blurred.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from medgan.models.blocks import (
+    GLU,
+    PixelNorm,
+    SkipExcitation,
+    SNDownBlock,
+    check_resolution,
+    sn_conv,
+)
+from medgan.models.default import channels_at
+
+DEFAULT_WIDTH = 16
+EMBED_DIM = 32
+MAX_CLASSES = 10
+MAX_SEGMENTS = 8
+
+
+def masks_to_channels(masks: torch.Tensor, n_segments: int) -> torch.Tensor:
+    """Integer masks (B, R, R) → (B, n_segments, R, R) with +1 inside segment k, −1 outside."""
+    ks = torch.arange(1, n_segments + 1, device=masks.device).view(1, -1, 1, 1)
+    return (masks.long().unsqueeze(1) == ks).float() * 2.0 - 1.0
+
+
+def channels_to_masks(channels: torch.Tensor) -> torch.Tensor:
+    """(B, K, R, R) mask channels in [-1, 1] → uint8 labels (B, R, R): argmax where > 0, else 0."""
+    if channels.shape[1] == 0:
+        return torch.zeros(channels.shape[0], *channels.shape[2:], dtype=torch.uint8)
+    best, idx = channels.float().max(dim=1)
+    return torch.where(best > 0, idx + 1, torch.zeros_like(idx)).to(torch.uint8)
+
+
+class ClassAffine(nn.Module):
+    """Per-class gain and bias on normalized features; identity at initialisation."""
+
+    def __init__(self, embed_dim: int, ch: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(embed_dim, 2 * ch)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor | None) -> torch.Tensor:
+        if e is None:
+            return x
+        gain, bias = self.proj(e).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        return x * (1.0 + gain) + bias
+
+
+class CondUpBlock(nn.Module):
+    """Bilinear ×2, 3×3 conv, PixelNorm, class-conditional gain/bias, GLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, embed_dim: int) -> None:
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.conv = nn.Conv2d(in_ch, out_ch * 2, 3, 1, 1)
+        self.norm = PixelNorm()
+        self.affine = ClassAffine(embed_dim, out_ch * 2)
+        self.glu = GLU()
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor | None) -> torch.Tensor:
+        return self.glu(self.affine(self.norm(self.conv(self.up(x))), e))
+
+
+class LabelledGenerator(nn.Module):
+    """(z (B, z_dim), y (B,) class indices) → (B, channels + n_segments, R, R) in [-1, 1].
+
+    ``y`` is required when ``n_classes`` > 1 and ignored otherwise.
+    """
+
+    def __init__(
+        self,
+        resolution: int,
+        z_dim: int = 128,
+        channels: int = 1,
+        width: int = DEFAULT_WIDTH,
+        n_classes: int = 1,
+        n_segments: int = 0,
+    ) -> None:
+        super().__init__()
+        levels = check_resolution(resolution)
+        self.z_dim, self.image_channels = z_dim, channels
+        self.n_classes, self.n_segments = n_classes, n_segments
+        self.sizes = [2**i for i in range(2, levels + 1)]
+        conditional = n_classes > 1
+        self.embed = nn.Embedding(n_classes, EMBED_DIM) if conditional else None
+        e_dim = EMBED_DIM if conditional else 0
+        c4 = channels_at(4, width)
+        self.seed = nn.ConvTranspose2d(z_dim + e_dim, c4 * 2, 4, 1, 0)
+        self.seed_norm = PixelNorm()
+        self.seed_affine = ClassAffine(EMBED_DIM, c4 * 2)
+        self.glu = GLU()
+        self.blocks = nn.ModuleList(
+            CondUpBlock(channels_at(s // 2, width), channels_at(s, width), EMBED_DIM)
+            for s in self.sizes[1:]
+        )
+        self.excite = nn.ModuleDict(
+            {
+                str(s): SkipExcitation(channels_at(s // 8, width), channels_at(s, width))
+                for s in self.sizes
+                if s >= 32
+            }
+        )
+        c_out = channels_at(resolution, width)
+        self.to_image = nn.Sequential(nn.Conv2d(c_out, channels, 3, 1, 1), nn.Tanh())
+        self.to_mask = (
+            nn.Sequential(nn.Conv2d(c_out, n_segments, 3, 1, 1), nn.Tanh())
+            if n_segments > 0
+            else None
+        )
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        e: torch.Tensor | None = None
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("This generator is class-conditional: pass the classes y.")
+            e = self.embed(y.long())
+            z = torch.cat([z, e.to(z.dtype)], dim=1)
+        x = self.glu(self.seed_affine(self.seed_norm(self.seed(z[:, :, None, None])), e))
+        feats = {4: x}
+        for size, block in zip(self.sizes[1:], self.blocks, strict=True):
+            x = block(x, e)
+            if str(size) in self.excite:
+                x = self.excite[str(size)](feats[size // 8], x)
+            feats[size] = x
+        image = self.to_image(x)
+        if self.to_mask is None:
+            return image
+        return torch.cat([image, self.to_mask(x)], dim=1)
+
+
+class ProjectionDiscriminator(nn.Module):
+    """(x (B, channels + n_segments, R, R), y (B,) or None) → logits (B,).
+
+    Without ``y`` the projection term is left out (the unconditional part of the logit). An
+    image-only input to a paired D gets empty mask channels (−1), so realism scorers that pass
+    images alone still run; they then judge the image as if it had no segment.
+    """
+
+    def __init__(
+        self,
+        resolution: int,
+        channels: int = 1,
+        width: int = DEFAULT_WIDTH,
+        n_classes: int = 1,
+        n_segments: int = 0,
+    ) -> None:
+        super().__init__()
+        levels = check_resolution(resolution)
+        self.in_channels = channels + n_segments
+        self.n_classes = n_classes
+        sizes = [2**i for i in range(levels, 1, -1)]
+        stem = nn.Sequential(
+            sn_conv(self.in_channels, channels_at(resolution, width), 3, 1, 1), nn.LeakyReLU(0.2)
+        )
+        downs = [SNDownBlock(channels_at(s, width), channels_at(s // 2, width)) for s in sizes[:-1]]
+        self.blocks = nn.ModuleList([stem, *downs])
+        c4 = channels_at(4, width)
+        self.act = nn.LeakyReLU(0.2)
+        self.head = sn_conv(c4, 1, 4, 1, 0)
+        self.embed = (
+            nn.utils.parametrizations.spectral_norm(nn.Embedding(n_classes, c4))
+            if n_classes > 1
+            else None
+        )
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if x.shape[1] < self.in_channels:
+            pad = x.new_full((x.shape[0], self.in_channels - x.shape[1], *x.shape[2:]), -1.0)
+            x = torch.cat([x, pad], dim=1)
+        for block in self.blocks:
+            x = block(x)
+        h = self.act(x)
+        logit = self.head(h).reshape(-1)
+        if self.embed is not None and y is not None:
+            pooled = h.sum(dim=(2, 3))
+            logit = logit + (self.embed(y.long()).to(pooled.dtype) * pooled).sum(dim=1)
+        return logit
+
+
+def build_labelled(
+    resolution: int,
+    *,
+    z_dim: int = 128,
+    channels: int = 1,
+    width: int = DEFAULT_WIDTH,
+    n_classes: int = 1,
+    n_segments: int = 0,
+) -> tuple[nn.Module, nn.Module]:
+    """Build the pair; ``n_classes`` 1 is unconditional, ``n_segments`` 0 draws no masks."""
+    if not 1 <= int(n_classes) <= MAX_CLASSES:
+        raise ValueError(f"n_classes must be between 1 and {MAX_CLASSES}, got {n_classes}.")
+    if not 0 <= int(n_segments) <= MAX_SEGMENTS:
+        raise ValueError(f"n_segments must be between 0 and {MAX_SEGMENTS}, got {n_segments}.")
+    return (
+        LabelledGenerator(resolution, z_dim, channels, width, int(n_classes), int(n_segments)),
+        ProjectionDiscriminator(resolution, channels, width, int(n_classes), int(n_segments)),
+    )
+
+
+def is_conditional(module: nn.Module) -> bool:
+    """Whether a generator or discriminator takes class indices."""
+    return int(getattr(module, "n_classes", 1)) > 1
+
+
+def mask_channels(module: nn.Module) -> int:
+    """How many mask channels a generator draws (0 for image-only recipes)."""
+    return int(getattr(module, "n_segments", 0))
