@@ -8,8 +8,8 @@ same run and each into an empty cache:
 * ours C-GET: :func:`medgan.pacs.retrieve.retrieve_series` (batches of 50 instances per C-GET,
   ``--workers`` associations at once, and with 1);
 * naive WADO-RS: a new HTTP session per instance, one WADO-RS instance request each;
-* ours WADO-RS: one multipart stream per series (1 worker) and ``--workers`` keep-alive
-  sessions in parallel.
+* ours WADO-RS: one multipart stream per series (the default) and, as on a resume,
+  per-instance requests over ``--workers`` keep-alive sessions in parallel.
 
 Files/s count instances written to the cache (listing included for ours). The machine is
 shared: the load average before and after is printed with the figures.
@@ -147,12 +147,12 @@ def main() -> None:
                 lambda r: naive(lambda: DicomWebClient(web, server.password), refs, r, "naive-web"),
             ),
             (
-                "WADO-RS ours, 1 stream per series",
-                lambda r: _ours(one(web), refs, r, server.password),
+                "WADO-RS ours (default), 1 stream per series",
+                lambda r: _ours(web, refs, r, server.password),
             ),
             (
-                f"WADO-RS ours, {args.workers} sessions",
-                lambda r: _ours(web, refs, r, server.password),
+                f"WADO-RS ours per instance, {args.workers} sessions",
+                lambda r: _ours(web, refs, r, server.password, stream=False),
             ),
         ]
         results = []
@@ -205,8 +205,14 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def _ours(profile: Profile, refs: list[SeriesRef], root: Path, secret: str | None = None) -> int:
-    outcome = retrieve_series(profile, refs, secret=secret, root=root)
+def _ours(
+    profile: Profile,
+    refs: list[SeriesRef],
+    root: Path,
+    secret: str | None = None,
+    stream: bool | None = None,
+) -> int:
+    outcome = retrieve_series(profile, refs, secret=secret, root=root, stream=stream)
     return outcome.fetched
 
 

@@ -1,8 +1,9 @@
 """Retrieve series into the private cache: parallel, resumable, cancellable, all-or-nothing.
 
 :func:`retrieve_series` lists each series' instances, skips those an interrupted retrieve
-already wrote, fetches the rest over several associations / HTTP sessions at once
-(``profile.workers``), then marks the series complete by renaming its folder
+already wrote, fetches the rest (DIMSE: C-GET batches over ``profile.workers`` associations at
+once; DICOMweb: one WADO-RS stream per series, or parallel per-instance requests when most of
+the series is already cached), then marks the series complete by renaming its folder
 (:mod:`medgan.pacs.cache`). ``progress(done, total)`` counts instances; ``cancel`` stops every
 transfer within about a second (the partial folder stays for a later resume).
 """
@@ -70,8 +71,13 @@ def _transfer(
     counter: _Counter,
     cancel: threading.Event,
     workers: int,
+    stream: bool = False,
 ) -> int:
-    """Fetch ``missing`` into the partial folder with up to ``workers`` parallel clients."""
+    """Fetch ``missing`` into the partial folder with up to ``workers`` parallel clients.
+
+    DICOMweb with ``stream``: one WADO-RS multipart stream for the series, keeping the missing
+    instances (measured 4x faster than parallel per-instance requests, docs/benchmarks.md).
+    """
 
     def sink(uid: str, data: bytes) -> None:
         try:
@@ -87,7 +93,7 @@ def _transfer(
 
     size = DIMSE_BATCH if profile.kind == "dimse" else WEB_BATCH
     batches = _batches(missing, max(1, min(size, -(-len(missing) // workers))))
-    if workers == 1 and profile.kind == "dicomweb" and len(missing) > 1:
+    if profile.kind == "dicomweb" and len(missing) > 1 and (workers == 1 or stream):
         client = DicomWebClient(profile, secret)
         try:
             count = client.fetch_series(ref, set(missing), sink, cancel)
@@ -143,8 +149,13 @@ def retrieve_series(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     workers: int | None = None,
+    stream: bool | None = None,
 ) -> RetrieveOutcome:
-    """Retrieve every series of ``refs`` into the cache; return their complete folders."""
+    """Retrieve every series of ``refs`` into the cache; return their complete folders.
+
+    ``stream`` (DICOMweb only): True always streams whole series, False always sends parallel
+    per-instance requests, None (default) streams unless over 3/4 of the series is cached.
+    """
     started = time.monotonic()
     cancel = cancel if cancel is not None else threading.Event()
     inner = _Linked(cancel)  # set by the caller's cancel or by a failing worker
@@ -194,7 +205,11 @@ def retrieve_series(
                 counter.add(len(present))
             fetched = 0
             if missing:
-                fetched = _transfer(profile, secret, ref, missing, cache, counter, inner, workers)
+                # Stream the series unless most of it is already cached (a resume).
+                whole = len(missing) * 4 > len(uids) if stream is None else stream
+                fetched = _transfer(
+                    profile, secret, ref, missing, cache, counter, inner, workers, whole
+                )
             if cancel.is_set():
                 raise Cancelled("The retrieve was cancelled.")
             outcome.fetched += fetched
