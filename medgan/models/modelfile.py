@@ -66,10 +66,28 @@ class ModelMetadata:
     # Compact training history (medgan.train.listeners.TrainingHistory): losses, probes, a few
     # small sample grids; empty in files written before it existed or elsewhere.
     history: dict[str, Any] = field(default_factory=dict)
+    # Labelled models (recipes conditional/paired); empty in unlabelled and older files.
+    classes: list[str] = field(default_factory=list)  # class index i → its name as labelled
+    class_counts: list[int] = field(default_factory=list)  # training slices per class
+    segments: list[str] = field(default_factory=list)  # mask value k > 0 → segments[k - 1]
+    segment_colours: list[list[int]] = field(default_factory=list)  # RGB per segment
+    masks_from: str = ""  # the recipe whose generator draws the masks ("" = no masks)
     medgan_version: str = __version__
     torch_version: str = ""
     created: str = ""  # ISO 8601 UTC, when the file was written
     format_version: int = FORMAT_VERSION
+
+    @property
+    def n_classes(self) -> int:
+        """Classes the generator is conditioned on (1 = unconditional)."""
+        kw = self.model_kwargs if isinstance(self.model_kwargs, dict) else {}
+        return int(kw.get("n_classes", 1) or 1)
+
+    @property
+    def n_segments(self) -> int:
+        """Mask segments the generator draws with each image (0 = images only)."""
+        kw = self.model_kwargs if isinstance(self.model_kwargs, dict) else {}
+        return int(kw.get("n_segments", 0) or 0)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -114,10 +132,53 @@ class ModelMetadata:
             meta.quality = {}
         if not isinstance(meta.history, dict):
             meta.history = {}
+        _check_labels(meta)
         if not isinstance(meta.recipe, str) or not meta.recipe:
             raise ModelFileError("The model file's metadata names no recipe.")
         _check_sizes(meta)
         return meta
+
+
+SEGMENT_PALETTE: tuple[tuple[int, int, int], ...] = (
+    (235, 64, 52), (66, 135, 245), (245, 197, 66), (76, 209, 55), (186, 85, 211),
+    (0, 206, 209), (255, 140, 0), (240, 98, 146),
+)  # fmt: skip
+"""Segment colours (RGB) for mask values 1, 2, … (cycled), as the app's mask overlay."""
+
+
+def segment_colours(n: int) -> list[list[int]]:
+    """The display colour of each of ``n`` segments."""
+    return [list(SEGMENT_PALETTE[k % len(SEGMENT_PALETTE)]) for k in range(n)]
+
+
+def _check_labels(meta: ModelMetadata) -> None:
+    """Class and segment tables: lists of short strings, counts that fit (else refused)."""
+    try:
+        meta.classes = [str(v) for v in meta.classes]
+        meta.class_counts = [int(v) for v in meta.class_counts]
+        meta.segments = [str(v) for v in meta.segments]
+        meta.segment_colours = [[int(c) for c in rgb][:3] for rgb in meta.segment_colours]
+        meta.masks_from = str(meta.masks_from or "")
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"The model file's class or segment table is invalid ({exc}).",
+            advice="The file was not written by MedGAN Studio or was altered.",
+        ) from exc
+    if meta.class_counts and len(meta.class_counts) != len(meta.classes):
+        raise ModelFileError("The model file's class counts do not match its classes.")
+    kwargs = meta.model_kwargs if isinstance(meta.model_kwargs, dict) else {}
+    n_classes, n_segments = kwargs.get("n_classes"), kwargs.get("n_segments")
+    if isinstance(n_classes, int) and n_classes > 1 and len(meta.classes) != n_classes:
+        raise ModelFileError(
+            f"The model draws {n_classes} classes but its metadata names {len(meta.classes)}.",
+            advice="The file was not written by MedGAN Studio or was altered.",
+        )
+    if isinstance(n_segments, int) and n_segments > 0 and len(meta.segments) != n_segments:
+        raise ModelFileError(
+            f"The model draws {n_segments} mask segments but its metadata names "
+            f"{len(meta.segments)}.",
+            advice="The file was not written by MedGAN Studio or was altered.",
+        )
 
 
 def _check_sizes(meta: ModelMetadata) -> None:
@@ -135,6 +196,11 @@ def _check_sizes(meta: ModelMetadata) -> None:
         problems.append("model options that are not a mapping")
     elif width is not None and not (isinstance(width, int) and 1 <= width <= 1024):
         problems.append(f"width {width!r}")
+    if isinstance(meta.model_kwargs, dict):
+        for key, hi in (("n_classes", 10), ("n_segments", 8)):
+            v = meta.model_kwargs.get(key)
+            if v is not None and not (isinstance(v, int) and 0 <= v <= hi):
+                problems.append(f"{key} {v!r}")
     if problems:
         raise ModelFileError(
             "The model file's metadata is invalid: " + ", ".join(problems) + ".",
