@@ -195,6 +195,13 @@ class DicomWebClient:
                 "no connection (the server is down or unreachable)",
                 "Check that the server is running and the URL is right.",
             )
+        if isinstance(exc, OSError) and not isinstance(exc, requests.exceptions.RequestException):
+            return step_error(
+                self.server,
+                step,
+                f"the CA bundle {self.settings.ca_bundle} cannot be read",
+                "Give an existing PEM file as the profile's CA bundle, or leave it empty.",
+            )
         if isinstance(exc, ValueError):
             return step_error(
                 self.server,

@@ -66,7 +66,7 @@ class Profile:
     workers: int = 4  # parallel associations / HTTP sessions for retrieves
 
     def __post_init__(self) -> None:
-        validate(self)
+        validate(self, check_files=False)  # a CA file removed later must not hide the profile
 
     @property
     def server(self) -> str:
@@ -106,7 +106,7 @@ def _known(kind: type, values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k in names}
 
 
-def validate(p: Profile) -> None:
+def validate(p: Profile, *, check_files: bool = True) -> None:
     """Raise :class:`PacsError` with advice when a profile cannot work."""
     if not _NAME.match(p.name or ""):
         raise PacsError(
@@ -135,7 +135,7 @@ def validate(p: Profile) -> None:
             raise PacsError(f"Unknown auth {w.auth!r}.", advice="Use none, basic or bearer.")
         if w.auth == "basic" and not w.username:
             raise PacsError("Basic auth needs a user name.", advice="Give --username.")
-        if w.ca_bundle and not Path(w.ca_bundle).is_file():
+        if check_files and w.ca_bundle and not Path(w.ca_bundle).is_file():
             raise PacsError(
                 f"The CA bundle {w.ca_bundle} does not exist.", advice="Give a PEM file."
             )
@@ -154,7 +154,7 @@ def validate(p: Profile) -> None:
                 )
         if d.retrieve not in RETRIEVE_METHODS:
             raise PacsError(f"Unknown retrieve method {d.retrieve!r}.", advice="Use get or move.")
-        if d.ca_bundle and not Path(d.ca_bundle).is_file():
+        if check_files and d.ca_bundle and not Path(d.ca_bundle).is_file():
             raise PacsError(
                 f"The CA bundle {d.ca_bundle} does not exist.", advice="Give a PEM file."
             )
