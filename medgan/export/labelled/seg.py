@@ -90,6 +90,13 @@ class DicomSegWriter(DicomWriter):
             content_creator_name="MedGAN^Studio",
             omit_empty_frames=False,
         )
+        # A generated slice has no patient geometry: General Image's Type 2C Patient
+        # Orientation is then required (empty), and Pixel Measures without a slice thickness
+        # (optional without a frame of reference) would stop highdicom's own reader.
+        seg.PatientOrientation = None  # type: ignore[assignment]
+        for item in seg.get("SharedFunctionalGroupsSequence", []):
+            if "PixelMeasuresSequence" in item:
+                del item.PixelMeasuresSequence
         out = io.BytesIO()
         seg.save_as(out, enforce_file_format=True)
         return out.getvalue()
