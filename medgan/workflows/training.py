@@ -81,6 +81,10 @@ class TrainRequest:
     init_model: str | Path | LoadedModel | None = None
     resume_from: str | Path | None = None
     hooks: Sequence[HookLike] = ()
+    # Hashed patient keys of the training images (TrainingSet.patient_keys): recorded as the
+    # summary's sorted "patients" list so `medgan utility` can refuse a model that saw its
+    # test patients. Hashes only (medgan.core.privacy.hash_id), never raw IDs.
+    patient_keys: Sequence[str] = ()
 
 
 @dataclass(frozen=True)
@@ -244,11 +248,14 @@ def train_and_save(
     status, step = str(result.status), int(result.step)
     selection = selection_of(trainer, step) if status != "failed" else {}
     model_path: Path | None = None
+    summary = dict(request.training_summary)
+    if len(request.patient_keys):
+        summary["patients"] = sorted({str(k) for k in request.patient_keys})
     if status != "failed" and request.out is not None:
         model_path = save_trained(
             trainer,
             request.config,
-            request.training_summary,
+            summary,
             request.out,
             step=step,
             history=recorder.history.to_dict(),
