@@ -20,3 +20,28 @@ def match_resolution(images: np.ndarray, resolution: int) -> np.ndarray:
     else:
         out = F.interpolate(t, size=(resolution, resolution), mode="bilinear", align_corners=False)
     return out[:, 0].clamp_(-1.0, 1.0).numpy().astype(np.float32)
+
+
+def match_mask_resolution(masks: np.ndarray, resolution: int) -> np.ndarray:
+    """(N, R, R) uint8 label masks → (N, resolution, resolution) by nearest neighbour (labels
+    are never blended); unchanged when the size already matches."""
+    masks = np.asarray(masks, dtype=np.uint8)
+    size = masks.shape[-1]
+    if masks.shape[-2:] == (resolution, resolution):
+        return masks
+    idx = np.minimum(((np.arange(resolution) + 0.5) * size / resolution).astype(np.int64), size - 1)
+    return np.ascontiguousarray(masks[:, idx][:, :, idx])
+
+
+def remap_labels(
+    labels: np.ndarray | None, names: tuple[str, ...], target: tuple[str, ...]
+) -> np.ndarray | None:
+    """Labels indexing ``names`` re-expressed as indices into ``target`` (-1 where a class is
+    not in ``target``, or unlabelled)."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels, dtype=np.int64)
+    if not target or tuple(names) == tuple(target):
+        return labels
+    lookup = np.array([target.index(n) if n in target else -1 for n in names] + [-1], np.int64)
+    return lookup[np.where((labels >= 0) & (labels < len(names)), labels, len(names))]

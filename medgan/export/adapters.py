@@ -30,6 +30,16 @@ MANIFEST_SCORES = (
     "out_of_range_fraction",
     "foreground_fraction",
     "empty",
+    # labelled sets (medgan.curate.labelled)
+    "label_fidelity",
+    "predicted_label",
+    "nn_class_robust_distance",
+    "mask_inside_body",
+    "mask_area",
+    "mask_components",
+    "mask_plausible",
+    "mask_best_dice",
+    "mask_memorized",
 )
 
 _UNITS = {"CT": "HU"}
@@ -101,9 +111,21 @@ def synthetic_from_engine(
         keep=keep,
         reasons=reasons,
         override=override,
+        labels=getattr(generated, "labels", None),
+        masks=getattr(generated, "masks", None),
     )
 
 
-def real_from_training(images: np.ndarray) -> SliceSet:
-    """Real training slices (float32 in [-1, 1]) as a ``real`` SliceSet; nothing else is kept."""
-    return SliceSet(np.asarray(images, dtype=np.float32), kind="real")
+def real_from_training(
+    images: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    masks: np.ndarray | None = None,
+    mask_present: np.ndarray | None = None,
+) -> SliceSet:
+    """Real training slices (float32 in [-1, 1]) as a ``real`` SliceSet, with their classes
+    (``-1`` unlabelled), masks and which masks are known, when given; nothing else is kept."""
+    return SliceSet(
+        np.asarray(images, dtype=np.float32), kind="real", labels=labels, masks=masks,
+        mask_present=mask_present,
+    )  # fmt: skip

@@ -62,6 +62,24 @@ class CurateResult:
         return self.decisions.n_kept
 
 
+def _check_labelled_filters(scores: ScoreTable | None, cfg: FilterConfig) -> None:
+    """Per-class and label-fidelity filters need a scored labelled set."""
+    columns = {} if scores is None else scores.columns
+    if cfg.min_label_fidelity is not None and "label_fidelity" not in columns:
+        raise ExportError(
+            "The minimum label fidelity needs a labelled set scored against labelled training "
+            "slices, and this set has no label-fidelity score.",
+            advice="Generate with a labelled model and give the labelled training data, or "
+            "switch off the label-fidelity filter.",
+        )
+    if cfg.per_class_keep_top is not None and "label" not in columns:
+        raise ExportError(
+            "Per-class top-k needs a labelled set scored against the training data.",
+            advice="Generate with a labelled model and give the training data, or use the "
+            "overall top-k (--keep-top) instead.",
+        )
+
+
 def curate(
     request: CurateRequest,
     *,
@@ -71,11 +89,13 @@ def curate(
     """Run the filters, the distance filter and the user's choices (stage ``curate``).
 
     Raises:
-        ExportError: realism filters asked for, but nothing can score realism.
+        ExportError: realism filters asked for, but nothing can score realism; label
+            filters asked for on an unlabelled or unscored set.
     """
     if cancel is not None and cancel.is_set():
         raise Cancelled()
     cfg = request.filters
+    _check_labelled_filters(request.scores, cfg)
     if request.scores is not None:
         auto = request.auto if request.auto is not None else apply_filters(request.scores, cfg)
         far = distance_mask(request.scores, request.min_distance)
