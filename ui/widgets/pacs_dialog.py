@@ -388,7 +388,7 @@ class PacsDialog(QDialog):
                 h.patient_id,
                 h.study_date,
                 h.accession,
-                h.modality,
+                h.modality.replace("\\", ", "),
                 h.description,
                 "" if h.n_series is None else str(h.n_series),
                 "" if h.n_instances is None else str(h.n_instances),
