@@ -20,10 +20,12 @@ import sys
 from typing import Any
 
 from medgan.cli._stages import stage_bars
+from medgan.cli.labels import add_label_arguments
 from medgan.core.errors import ExportError
 from medgan.curate.filters import FilterConfig
 from medgan.dicom.window import Window
 from medgan.export import ExportConfig, check_destination
+from medgan.export.config import FORMATS, NEEDS_LABELS, NEEDS_MASKS
 from medgan.models.modelfile import read_metadata
 from medgan.workflows.curation import CurateRequest, curate
 from medgan.workflows.dataset import TrainingSetRequest, build_training_set, config_for_model
@@ -32,7 +34,7 @@ from medgan.workflows.generation import GenerateRequest, generate_and_score
 
 log = logging.getLogger(__name__)
 
-FORMAT_CHOICES = ("png", "png16", "tiff", "npy", "npz", "nifti", "nifti-stack", "dicom")
+FORMAT_CHOICES = FORMATS  # + labelled: imagefolder|pairs-png|pairs-nifti|nnunet|monai; dicom+SEG
 
 
 def register(subparsers: Any) -> None:
@@ -50,7 +52,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("-n", type=int, required=True, help="number of slices to generate")
     p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     p.add_argument("--out", required=True, help="export folder to create (must not exist)")
-    p.add_argument("--format", choices=FORMAT_CHOICES, default="png", help="export format")
+    p.add_argument("--format", choices=FORMAT_CHOICES, default="png",
+                   help="export format; labelled sets also: imagefolder (class folders), "
+                        "pairs-png, pairs-nifti, nnunet, monai (image + mask), dicom (+ a SEG "
+                        "per image with masks)")  # fmt: skip
     p.add_argument("--keep-top", type=int, default=None, metavar="K",
                    help="keep only the K most realistic slices")  # fmt: skip
     p.add_argument("--min-realism", type=float, default=None, metavar="X",
@@ -59,6 +64,13 @@ def register(subparsers: Any) -> None:
                    help="export slices even if they are near-copies of training slices "
                         "(or unchecked, without --data); recorded in the manifest")  # fmt: skip
     p.add_argument("--no-dedupe", action="store_true", help="keep near-duplicate samples")
+    p.add_argument("--keep-top-per-class", type=int, default=None, metavar="K",
+                   help="labelled sets: keep the K most realistic slices of each class")  # fmt: skip
+    p.add_argument("--min-label-fidelity", type=float, default=None, metavar="P",
+                   help="labelled sets: drop slices whose intended class a classifier trained "
+                        "on the real labelled slices gives a probability below P (0..1)")  # fmt: skip
+    p.add_argument("--keep-implausible-masks", action="store_true",
+                   help="sets with masks: keep masks outside the body or of unusual size")  # fmt: skip
     p.add_argument("--data", help="DICOM folder the model was trained on (for the guard)")
     p.add_argument("--series", nargs="+", default=None, metavar="UID",
                    help="series of --data to use (default: all trainable series)")  # fmt: skip
@@ -76,6 +88,7 @@ def register(subparsers: Any) -> None:
                    help="window center,width for 8-bit PNG (default: the model's window)")  # fmt: skip
     p.add_argument("--patient-name", default="SYNTHETIC^MEDGAN", help="DICOM patient name")
     p.add_argument("--patient-id", default="SYNTH0001", help="DICOM patient ID")
+    add_label_arguments(p)  # labels/masks of --data, for labelled models
     p.set_defaults(func=run)
 
 
@@ -111,8 +124,75 @@ def _check_args(args: argparse.Namespace) -> None:
         )  # fmt: skip
 
 
+def _check_labelled_format(args: argparse.Namespace, meta: Any) -> None:
+    """Refuse a labelled format for a model that draws no classes / masks (before any work)."""
+    if args.format in NEEDS_LABELS and not getattr(meta, "classes", None):
+        raise ExportError(
+            f"--format {args.format} needs a class per slice, but this model draws no classes.",
+            advice="Use a model trained with labels (recipe conditional), or an unlabelled "
+            "format such as png.",
+        )
+    labelled = bool(getattr(meta, "classes", None))
+    for flag, value in (("--keep-top-per-class", args.keep_top_per_class),
+                        ("--min-label-fidelity", args.min_label_fidelity)):  # fmt: skip
+        if value is not None and not labelled:
+            raise ExportError(
+                f"{flag} needs a labelled set, but this model draws no classes.",
+                advice="Use a model trained with labels, or --keep-top / --min-realism.",
+            )
+    if args.min_label_fidelity is not None and not args.data:
+        raise ExportError(
+            "--min-label-fidelity needs the labelled training data to train its classifier.",
+            advice="Add --data DIR (with its labels), or leave out --min-label-fidelity.",
+        )
+    if args.format in NEEDS_MASKS and not getattr(meta, "segments", None):
+        raise ExportError(
+            f"--format {args.format} needs a mask per slice, but this model draws no masks.",
+            advice="Use a model trained on images with masks (recipe paired), or choose "
+            "imagefolder, png, nifti or dicom.",
+        )
+
+
+def _reference(args: argparse.Namespace, meta: Any, bars: Any) -> dict[str, Any]:
+    """The training slices of --data (with their labels and masks for a labelled model)."""
+    config = config_for_model(meta, holdout=False)
+    if not (getattr(meta, "classes", None) or getattr(meta, "segments", None)):
+        built = build_training_set(
+            TrainingSetRequest(config=config, folder=args.data, series_uids=args.series),
+            progress=bars,
+        )
+        for note in built.notes:
+            print(note, file=sys.stderr)
+        ts = built.training_set
+        return {"reference_images": ts.images, "reference_keys": ts.patient_keys}
+    from medgan.dataset.training_set import build_training_set as build_labelled
+    from medgan.dicom.index import scan_folder
+    from medgan.dicom.labels import load_labels
+    from medgan.workflows.dataset import select_series
+
+    scan = scan_folder(args.data)
+    series, notes = select_series(scan, args.series)
+    for note in notes:
+        print(note, file=sys.stderr)
+    labels = load_labels(
+        scan, csv_files=args.labels, mask_files=args.masks,
+        auto=not args.no_auto_labels, min_area=args.min_area,
+    )  # fmt: skip
+    for problem in labels.problems[:20]:
+        print(f"label problem: {problem.text()}", file=sys.stderr)
+    ts = build_labelled(series, config, labels=labels)
+    return {
+        "reference_images": ts.images, "reference_keys": ts.patient_keys,
+        "reference_labels": ts.labels, "reference_masks": ts.masks,
+        "reference_mask_known": ts.mask_known, "class_names": ts.class_names,
+        "segment_names": ts.segment_names,
+    }  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
+    meta = read_metadata(args.model)
+    _check_labelled_format(args, meta)
     config = ExportConfig(
         format=args.format, destination=args.out, overwrite=args.overwrite,
         include_real=args.include_real, patient_name=args.patient_name,
@@ -122,22 +202,11 @@ def run(args: argparse.Namespace) -> int:
     check_destination(args.out, overwrite=args.overwrite)  # fail before the slow work
     bars = stage_bars()
 
-    reference = keys = None
-    if args.data:
-        built = build_training_set(
-            TrainingSetRequest(
-                config=config_for_model(read_metadata(args.model), holdout=False),
-                folder=args.data, series_uids=args.series,
-            ),
-            progress=bars,
-        )  # fmt: skip
-        for note in built.notes:
-            print(note, file=sys.stderr)
-        reference, keys = built.training_set.images, built.training_set.patient_keys
+    reference = _reference(args, meta, bars) if args.data else {}
     generation = generate_and_score(
         GenerateRequest(
             model_path=args.model, n=args.n, seed=args.seed, batch_size=args.batch,
-            device=args.device, reference_images=reference, reference_keys=keys,
+            device=args.device, **reference,
         ),
         progress=bars,
     )  # fmt: skip
@@ -147,6 +216,9 @@ def run(args: argparse.Namespace) -> int:
             filters=FilterConfig(
                 min_realism=args.min_realism, keep_top_k=args.keep_top,
                 dedupe=not args.no_dedupe, allow_memorized=args.allow_memorized,
+                per_class_keep_top=args.keep_top_per_class,
+                min_label_fidelity=args.min_label_fidelity,
+                drop_implausible_masks=not args.keep_implausible_masks,
             ),
         )
     )  # fmt: skip
