@@ -299,6 +299,7 @@ def generate(
         class_names=class_names,
         masks=masks,
         segment_names=tuple(meta.segments) if masks is not None else (),
+        segment_colours=tuple(tuple(c) for c in meta.segment_colours) if masks is not None else (),
     )
 
 

@@ -58,9 +58,12 @@ class GenerateRequest:
     class_names: tuple[str, ...] = ()
     segment_names: tuple[str, ...] = ()
     fidelity: FidelityConfig | None = None
+    # Class-conditional models: samples per class name, or shares of n (None: n split evenly).
+    per_class: dict[str, int] | None = None
+    class_proportions: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
-        if self.n < 1:
+        if self.n < 1 and not (self.per_class and sum(self.per_class.values()) > 0):
             raise ExportError("The number of slices to generate must be at least 1.")
         if self.batch_size < 1:
             raise ExportError("The generation batch size must be at least 1.")
@@ -130,7 +133,8 @@ def generate_and_score(
     generated = generate(
         model, request.n, seed=request.seed, batch_size=request.batch_size,
         device=request.device, progress=stage(progress, "generate"), cancel=cancel,
-        start_index=request.start_index,
+        start_index=request.start_index, per_class=request.per_class,
+        class_proportions=request.class_proportions,
     )  # fmt: skip
     return score_generated(generated, request, loaded, progress=progress, cancel=cancel)
 
