@@ -83,6 +83,7 @@ def test_labelled_nnunet_export_with_real_slices(
                             masks=masks, segment_names=tuple(SEGMENTS))  # fmt: skip
 
     monkeypatch.setattr(generation, "generate", labelled_generate)
+    monkeypatch.setenv("MEDGAN_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "Dataset001_Synth"
     argv = ["generate", "--model", str(models[1]), "-n", "10", "--seed", "2", "--out", str(out),
             "--format", "nnunet", "--data", str(data), "--include-real",

@@ -93,7 +93,7 @@ class DicomSegWriter(DicomWriter):
         # A generated slice has no patient geometry: General Image's Type 2C Patient
         # Orientation is then required (empty), and Pixel Measures without a slice thickness
         # (optional without a frame of reference) would stop highdicom's own reader.
-        seg.PatientOrientation = None  # type: ignore[assignment]
+        seg.PatientOrientation = None
         for item in seg.get("SharedFunctionalGroupsSequence", []):
             if "PixelMeasuresSequence" in item:
                 del item.PixelMeasuresSequence
