@@ -49,7 +49,15 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--model", required=True, help="model file (.safetensors)")
-    p.add_argument("-n", type=int, required=True, help="number of slices to generate")
+    p.add_argument("-n", type=int, default=None,
+                   help="number of slices to generate (a conditional model splits them evenly "
+                        "over its classes, or by --class-share)")  # fmt: skip
+    p.add_argument("--per-class", default=None, metavar="CLASS=N,...",
+                   help="class-conditional models: slices per class, e.g. "
+                        "haemorrhage=500,normal=500 (class names as in the labels)")  # fmt: skip
+    p.add_argument("--class-share", default=None, metavar="CLASS=W,...",
+                   help="class-conditional models: split -n by these weights, e.g. "
+                        "lesion=1,normal=3")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     p.add_argument("--out", required=True, help="export folder to create (must not exist)")
     p.add_argument("--format", choices=FORMAT_CHOICES, default="png",
@@ -104,7 +112,56 @@ def _parse_window(text: str | None) -> Window | None:
         ) from exc
 
 
+def parse_class_values(text: str, what: str, kind: type = int) -> dict[str, Any]:
+    """``"a=500,b=500"`` → ``{"a": 500, "b": 500}`` (class names may hold spaces)."""
+    out: dict[str, Any] = {}
+    for part in (p for p in text.split(",") if p.strip()):
+        name, sep, value = part.rpartition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError(part)
+            number = kind(value.strip())
+        except ValueError as exc:
+            raise ExportError(
+                f"Cannot read {what} {part.strip()!r}.",
+                advice=f"Write {what} as CLASS=NUMBER pairs separated by commas, e.g. "
+                "lesion=200,normal=200.",
+            ) from exc
+        if number < 0:
+            raise ExportError(f"{what} must not be negative ({part.strip()}).")
+        out[name.strip()] = number
+    if not out:
+        raise ExportError(f"{what} is empty.", advice="For example lesion=200,normal=200.")
+    return out
+
+
+def _class_request(args: argparse.Namespace) -> dict[str, Any]:
+    """``per_class`` / ``class_proportions`` for the request, and the total count in ``n``."""
+    if args.per_class and (args.class_share or args.n is not None):
+        raise ExportError(
+            "--per-class gives the count of every class; leave out -n and --class-share."
+        )
+    if args.per_class:
+        per = parse_class_values(args.per_class, "--per-class")
+        if sum(per.values()) < 1:
+            raise ExportError("--per-class asks for no slices at all.")
+        return {"per_class": per, "n": sum(per.values())}
+    if args.n is None:
+        raise ExportError(
+            "Say how many slices to generate.",
+            advice="Give -n N, or --per-class CLASS=N,... for a class-conditional model.",
+        )
+    if args.class_share:
+        return {
+            "class_proportions": parse_class_values(args.class_share, "--class-share", float),
+            "n": args.n,
+        }
+    return {"n": args.n}
+
+
 def _check_args(args: argparse.Namespace) -> None:
+    args.classes = _class_request(args)
+    args.n = args.classes["n"]
     if args.n < 1:
         raise ExportError("-n must be at least 1.")
     if args.batch < 1:
@@ -205,8 +262,8 @@ def run(args: argparse.Namespace) -> int:
     reference = _reference(args, meta, bars) if args.data else {}
     generation = generate_and_score(
         GenerateRequest(
-            model_path=args.model, n=args.n, seed=args.seed, batch_size=args.batch,
-            device=args.device, **reference,
+            model_path=args.model, seed=args.seed, batch_size=args.batch,
+            device=args.device, **reference, **args.classes,
         ),
         progress=bars,
     )  # fmt: skip
