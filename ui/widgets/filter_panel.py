@@ -74,6 +74,32 @@ class FilterPanel(QGroupBox):
         dup.addWidget(self.dup_threshold)
         form.addRow("Duplicates", dup)
         form.addRow("Keep top", self.top_k)
+        # Labelled sets only (shown by set_labelled).
+        self.min_fidelity = QSlider(Qt.Orientation.Horizontal)
+        self.min_fidelity.setRange(0, 100)
+        self.min_fidelity.setToolTip(
+            "Reject slices that a classifier trained on the real labelled slices does not "
+            "recognise as their intended class (probability below this)"
+        )
+        self.min_fidelity_label = QLabel()
+        self.top_per_class = QSpinBox()
+        self.top_per_class.setRange(0, 100_000)
+        self.top_per_class.setSpecialValueText("all")
+        self.top_per_class.setToolTip("Keep only the K most realistic slices of each class")
+        self.drop_bad_masks = QCheckBox("Reject implausible masks")
+        self.drop_bad_masks.setChecked(True)
+        self.drop_bad_masks.setToolTip(
+            "Masks outside the body, or with an area or number of pieces outside the range of "
+            "the real masks"
+        )
+        self._fidelity_row = _with_label(self.min_fidelity, self.min_fidelity_label)
+        form.addRow("Min label fidelity", self._fidelity_row)
+        form.addRow("Keep top per class", self.top_per_class)
+        form.addRow(self.drop_bad_masks)
+        self._form = form
+        self.labelled = False
+        self.has_masks = False
+        self.has_fidelity = False
         form.addRow(self.allow_memorized)
         for slider in (self.min_realism, self.min_distance):
             slider.valueChanged.connect(self._edited)
@@ -81,7 +107,22 @@ class FilterPanel(QGroupBox):
         self.top_k.valueChanged.connect(self._edited)
         self.dedupe.toggled.connect(self._edited)
         self.allow_memorized.toggled.connect(self._edited)
+        self.min_fidelity.valueChanged.connect(self._edited)
+        self.top_per_class.valueChanged.connect(self._edited)
+        self.drop_bad_masks.toggled.connect(self._edited)
+        self.set_labelled(False)
         self._update_labels()
+
+    def set_labelled(self, labelled: bool, *, masks: bool = False, fidelity: bool = False) -> None:
+        """Show the per-class filters for a labelled set (fidelity only when it was scored,
+        the mask filter only for sets with masks)."""
+        self.labelled, self.has_masks = bool(labelled), bool(masks)
+        self.has_fidelity = bool(labelled and fidelity)
+        rows: tuple[tuple[Any, bool], ...] = ((self._fidelity_row, self.has_fidelity),
+            (self.top_per_class, self.labelled), (self.drop_bad_masks, self.has_masks),
+        )  # fmt: skip
+        for row, show in rows:
+            self._form.setRowVisible(row, show)
 
     def set_distance_scale(self, distance_max: float) -> None:
         """Map the distance slider's 100 % to the largest observed distance."""
@@ -102,6 +143,11 @@ class FilterPanel(QGroupBox):
             dedupe_threshold=self.dup_threshold.value() or None,
             keep_top_k=self.top_k.value() or None,
             allow_memorized=self.allow_memorized.isChecked(),
+            min_label_fidelity=(self.min_fidelity.value() / 100.0 or None)
+            if self.has_fidelity
+            else None,
+            per_class_keep_top=(self.top_per_class.value() or None) if self.labelled else None,
+            drop_implausible_masks=self.drop_bad_masks.isChecked(),
         )
 
     def _edited(self) -> None:
@@ -113,3 +159,5 @@ class FilterPanel(QGroupBox):
         self.min_realism_label.setText(f"{r / 100:.2f}" if r else "off")
         d = self.min_distance_value()
         self.min_distance_label.setText(f"{d:.3f}" if d else "off")
+        f = self.min_fidelity.value()
+        self.min_fidelity_label.setText(f"{f / 100:.2f}" if f else "off")

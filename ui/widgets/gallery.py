@@ -23,7 +23,7 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPen, QPixmap
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QListView,
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.widgets.mask_overlay import colour_lut
 from ui.widgets.sample_grid import gray_qimage, to_uint8
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,13 @@ class GalleryModel(QAbstractListModel):
         self.order = np.zeros(0, dtype=np.int64)
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
         self.renders = 0  # thumbnails rendered so far (tests check laziness)
+        # Labelled sets: intended class per image, masks, and whether masks are drawn.
+        self.labels: np.ndarray | None = None
+        self.class_names: tuple[str, ...] = ()
+        self.masks: np.ndarray | None = None
+        self.n_segments = 0
+        self.show_masks = True
+        self.mask_opacity = 0.45
 
     # -------------------------------------------------------------- content
     def set_images(
@@ -91,6 +99,42 @@ class GalleryModel(QAbstractListModel):
         self._cache.clear()
         self.endResetModel()
         self.decisions_changed.emit()
+
+    def set_labels(
+        self,
+        labels: np.ndarray | None,
+        class_names: Sequence[str] = (),
+        masks: np.ndarray | None = None,
+        n_segments: int = 0,
+    ) -> None:
+        """Intended class per image (index into ``class_names``) and masks (uint8, value k =
+        segment k), for captions, tooltips, the class filter and the mask overlay."""
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        self.class_names = tuple(class_names)
+        self.masks = None if masks is None else np.asarray(masks, dtype=np.uint8)
+        top = int(self.masks.max()) if self.masks is not None and self.masks.size else 0
+        self.n_segments = max(int(n_segments), top)
+        self._cache.clear()
+        self._emit_all_changed()
+
+    def set_show_masks(self, on: bool) -> None:
+        """Draw (or hide) the masks over the thumbnails."""
+        if bool(on) != self.show_masks:
+            self.show_masks = bool(on)
+            self._cache.clear()
+            self._emit_all_changed()
+
+    def class_of(self, src: int) -> str | None:
+        if self.labels is None or not 0 <= int(self.labels[src]) < len(self.class_names):
+            return None
+        return self.class_names[int(self.labels[src])]
+
+    def sources_of_class(self, k: int | None) -> np.ndarray:
+        """Boolean mask of the images of class ``k`` (all when ``k`` is None or unlabelled)."""
+        n = len(self.images)
+        if k is None or self.labels is None:
+            return np.ones(n, dtype=bool)
+        return self.labels == int(k)
 
     def set_auto(self, auto_kept: np.ndarray, locked: np.ndarray | None = None) -> None:
         """Update the filter decisions (manual overrides stay)."""
@@ -181,11 +225,15 @@ class GalleryModel(QAbstractListModel):
         if role == LockedRole:
             return bool(self.locked[src])
         if role == CaptionRole:
+            name = self.class_of(src)
+            tag = f" {name[:10]}" if name else ""
             if self.caption_key and self.caption_key in self.scores:
-                return f"#{src}  {self.scores[self.caption_key][src]:.2f}"
-            return f"#{src}"
+                return f"#{src}{tag}  {self.scores[self.caption_key][src]:.2f}"
+            return f"#{src}{tag}"
         if role == Qt.ItemDataRole.ToolTipRole:
             lines = [f"Image #{src}"]
+            if self.class_of(src) is not None:
+                lines.append(f"Class: {self.class_of(src)}")
             lines += [f"{k}: {v[src]:.4g}" for k, v in self.scores.items()]
             if self.locked[src]:
                 lines.append("Too close to a training slice (memorization guard)")
@@ -204,7 +252,9 @@ class GalleryModel(QAbstractListModel):
         if pix is not None:
             self._cache.move_to_end(src)
             return pix
-        img = gray_qimage(to_uint8(self.images[src]))
+        gray = to_uint8(self.images[src])
+        mask = self.masks[src] if self.show_masks and self.masks is not None else None
+        img = overlay_qimage(gray, mask, self.n_segments, self.mask_opacity)
         pix = QPixmap.fromImage(
             img.scaled(
                 self.thumb_size,
@@ -233,6 +283,26 @@ class GalleryModel(QAbstractListModel):
     def _emit_all_changed(self) -> None:
         if len(self.order):
             self.dataChanged.emit(self.index(0), self.index(len(self.order) - 1))
+
+
+def overlay_rgb(gray: np.ndarray, mask: np.ndarray, n_segments: int, alpha: float) -> np.ndarray:
+    """(H, W, 3) uint8: the grey image with each segment blended in its colour."""
+    lut = colour_lut(max(n_segments, int(mask.max())), 1.0)
+    rgb = np.repeat(gray[:, :, None], 3, axis=2).astype(np.float32)
+    on = mask > 0
+    rgb[on] = (1 - alpha) * rgb[on] + alpha * lut[mask[on], :3].astype(np.float32)
+    return np.ascontiguousarray(np.rint(rgb).astype(np.uint8))
+
+
+def overlay_qimage(
+    gray: np.ndarray, mask: np.ndarray | None, n_segments: int, alpha: float
+) -> QImage:
+    """A grey QImage, or an RGB one with the mask drawn over it when it has any segment."""
+    if mask is None or not mask.any():
+        return gray_qimage(gray)
+    rgb = overlay_rgb(gray, mask, n_segments, alpha)
+    h, w, _ = rgb.shape
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 class GalleryDelegate(QStyledItemDelegate):
