@@ -27,7 +27,7 @@ from medgan.pacs.profiles import (
     load_profiles,
 )
 from medgan.pacs.records import FindQuery, Hit, PacsError, SeriesRef
-from medgan.pacs.secrets import delete_secret
+from medgan.pacs.secrets import ENV_SECRET, delete_secret
 from medgan.workflows import pacs as flows
 
 
@@ -62,6 +62,11 @@ def register(subparsers: Any) -> None:
     secret = add.add_mutually_exclusive_group()
     secret.add_argument("--secret-env", metavar="VAR", help="read the password/token from $VAR")
     secret.add_argument("--secret-stdin", action="store_true", help="read it from standard input")
+    secret.add_argument(
+        "--no-keyring",
+        action="store_true",
+        help=f"store no secret: give it in ${ENV_SECRET} whenever the profile is used",
+    )
     add.set_defaults(func=run_profile_add)
     lst = psub.add_parser("list", help="list the saved profiles (no secrets)")
     lst.set_defaults(func=run_profile_list)
@@ -107,7 +112,7 @@ def register(subparsers: Any) -> None:
 
 
 def _read_secret(args: argparse.Namespace, profile: Profile) -> str | None:
-    if not profile.needs_secret:
+    if not profile.needs_secret or args.no_keyring:
         return None
     if args.secret_env:
         value = os.environ.get(args.secret_env, "")
@@ -167,8 +172,11 @@ def run_profile_add(args: argparse.Namespace) -> int:
                 move_port=args.move_port,
             ),
         )
-    flows.add_profile(profile, _read_secret(args, profile))
-    print(f"Profile {profile.server} saved.")
+    flows.add_profile(profile, _read_secret(args, profile), use_keyring=not args.no_keyring)
+    where = (
+        f"; give its secret in ${ENV_SECRET}" if args.no_keyring and profile.needs_secret else ""
+    )
+    print(f"Profile {profile.server} saved{where}.")
     return 0
 
 
@@ -243,7 +251,7 @@ def run_find(args: argparse.Namespace) -> int:
         desc = f" {r['description']}" if r["description"] else ""
         print(f"{who}  {r['modality'] or '-':4} {counts}{desc}\n    {args.level} {uid}")
     more = f"; more after this page: --offset {page.offset + len(rows)}" if page.has_more else ""
-    print(f"{len(rows)} {args.level}{'' if len(rows) == 1 else ' hits'} shown{more}.")
+    print(f"{len(rows)} {args.level}-level hit{'' if len(rows) == 1 else 's'} shown{more}.")
     return 0
 
 

@@ -21,7 +21,7 @@ ENV_SECRET = "MEDGAN_PACS_SECRET"
 _NO_KEYRING_ADVICE = (
     "Install and unlock a keyring (GNOME Keyring / KWallet on Linux; macOS and Windows have "
     "one), or install the 'keyrings.alt' package for an encrypted file keyring; for scripts "
-    f"set {ENV_SECRET} in the environment instead."
+    f"add the profile with --no-keyring and set {ENV_SECRET} in the environment instead."
 )
 
 

@@ -31,17 +31,21 @@ def _profile(profile: Profile | str) -> Profile:
     return get_profile(profile) if isinstance(profile, str) else profile
 
 
-def add_profile(profile: Profile, secret: str | None = None) -> None:
-    """Save ``profile``; keep ``secret`` (password or token) in the keyring when given."""
-    if profile.needs_secret and secret:
+def add_profile(profile: Profile, secret: str | None = None, *, use_keyring: bool = True) -> None:
+    """Save ``profile``; keep ``secret`` (password or token) in the keyring when given.
+
+    ``use_keyring=False`` saves the profile alone: its secret must then come from
+    ``MEDGAN_PACS_SECRET`` (or the caller) whenever the profile is used.
+    """
+    if not profile.needs_secret:
+        delete_secret(profile.name)
+    elif use_keyring and secret:
         store_secret(profile.name, secret)
-    elif profile.needs_secret and not secret:
+    elif use_keyring:
         raise PacsError(
             f"Profile '{profile.name}' uses {profile.dicomweb.auth} auth but no secret was given.",
             advice="Give the password or token (it is kept in the keyring).",
         )
-    else:
-        delete_secret(profile.name)
     save_profile(profile)
 
 

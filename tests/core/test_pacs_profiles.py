@@ -152,3 +152,23 @@ def test_cache_is_private_and_a_series_is_complete_or_absent() -> None:
         assert "1.2.3" not in path.name
     meta = cache.index.read_text()
     assert "1.2.3" not in meta and json.loads(meta)["instances"] == 3
+
+
+def test_no_keyring_profiles_for_scripts_take_the_secret_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medgan.cli import main
+    from medgan.pacs.client import resolve_secret
+
+    keyring.set_keyring(fail.Keyring())
+    argv = ["pacs", "profile", "add", "web", "--dicomweb", "https://pacs.example.org/dicom-web",
+            "--auth", "basic", "--username", "u"]  # fmt: skip
+    assert main([*argv, "--secret-env", "NOPE_UNSET"]) == 1
+    assert main([*argv, "--no-keyring"]) == 0
+    assert "MEDGAN_PACS_SECRET" in capsys.readouterr().out
+    profile = get_profile("web")
+    with pytest.raises(PacsError, match="No usable keyring"):
+        resolve_secret(profile)
+    monkeypatch.setenv("MEDGAN_PACS_SECRET", SECRET)
+    assert resolve_secret(profile) == SECRET
+    assert SECRET not in profiles_path().read_text()
