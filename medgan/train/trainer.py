@@ -364,15 +364,7 @@ class Trainer:
                     hook.before_step(self, st)
                 if st.end is not None:
                     break
-                idx = torch.randint(
-                    0,
-                    self._data.shape[0],
-                    (cfg.batch_size,),
-                    generator=self.gen,
-                    device=self.gen.device,
-                )
-                real = self._data[idx.to(self._data.device)].to(self.device, non_blocking=True)
-                st.outputs = compiled.run(real, self.step + 1)
+                st.outputs = compiled.run(self._next_batch(), self.step + 1)
                 self.step = st.step = self.step + 1
                 self.guard.accumulate(st.outputs)
                 due = [h for h in self.hooks if h.due(st)]
@@ -409,6 +401,17 @@ class Trainer:
                 f"Training failed at step {self.step}: {exc}",
                 "See the log for details; resume from the last checkpoint.",
             )
+
+    def _next_batch(self) -> torch.Tensor:
+        """A batch of real images drawn with the run's generator (so resuming repeats it)."""
+        idx = torch.randint(
+            0,
+            self._data.shape[0],
+            (self.config.batch_size,),
+            generator=self.gen,
+            device=self.gen.device,
+        )
+        return self._data[idx.to(self._data.device)].to(self.device, non_blocking=True)
 
     def _sync_checkpoint(self, st: RunState) -> None:
         self.last_checkpoint, self.last_checkpoint_step = (
