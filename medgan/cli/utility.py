@@ -38,7 +38,8 @@ def register(subparsers: Any) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--synthetic", metavar="EXPORT_DIR", help="a labelled export folder")
     src.add_argument("--model", action="append", metavar="CLASS=FILE",
-                     help="one unconditional model file per class (repeat)")  # fmt: skip
+                     help="a conditional/paired model file, or one unconditional model per class "
+                     "(CLASS=FILE, repeat)")  # fmt: skip
     src.add_argument("--train-gan", action="store_true",
                      help="train one 'default' GAN per class on each fold's training patients")
     p.add_argument("--gan-steps", type=int, default=400, metavar="N",
@@ -133,9 +134,12 @@ def run(args: argparse.Namespace) -> int:
 
         synthetic = read_export_folder(args.synthetic, resolution=args.res)
     elif args.model:
-        from medgan.utility.sources import ModelFileSource
+        from medgan.utility.sources import LabelledModelSource, ModelFileSource
 
-        synthetic = ModelFileSource(_pairs(args.model, "--model"), device=args.device)
+        if len(args.model) == 1 and "=" not in args.model[0]:  # one labelled model
+            synthetic = LabelledModelSource(args.model[0], device=args.device)
+        else:
+            synthetic = ModelFileSource(_pairs(args.model, "--model"), device=args.device)
     if config.groups or config.vs_rest:
         rename = {m: g for g, ms in config.groups.items() for m in ms}
         if synthetic is not None and hasattr(synthetic, "rename"):

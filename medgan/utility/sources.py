@@ -154,9 +154,7 @@ def model_patients(meta: ModelMetadata) -> frozenset[str] | None:
 
 def is_labelled_recipe(meta: ModelMetadata) -> bool:
     """Whether a model file generates labelled slices itself (class-conditional or paired)."""
-    return meta.recipe in ("conditional", "paired") or bool(
-        (meta.model_kwargs or {}).get("n_classes")
-    )
+    return meta.n_classes > 1 or meta.n_segments > 0
 
 
 @dataclass
@@ -187,11 +185,9 @@ class ModelFileSource:
         for name, meta in self._meta.items():
             if is_labelled_recipe(meta):
                 raise ModelFileError(
-                    f"The model for {name!r} is a labelled ({meta.recipe}) model; drawing "
-                    "class-conditional or paired samples is not supported by this version of "
-                    "the utility yet.",
-                    advice="Export labelled slices from it and pass the export folder "
-                    "(--synthetic DIR), or use one unconditional model per class.",
+                    f"The model for {name!r} is a labelled ({meta.recipe}) model, not an "
+                    "unconditional one.",
+                    advice="Give a labelled model on its own (--model FILE), without CLASS=.",
                 )
         if task == "segment":
             raise DataError(
@@ -249,3 +245,86 @@ class ModelFileSource:
             return Pool(np.zeros((0,) + request.train.images.shape[1:], np.float32),
                         np.zeros(0, np.int64))  # fmt: skip
         return Pool(np.concatenate(images), np.concatenate(labels))
+
+
+@dataclass
+class LabelledModelSource:
+    """One labelled model file (recipe ``conditional``: a class per sample; ``paired``: an
+    image+mask pair per sample), drawn per class through :func:`medgan.generate.sampling.generate`."""
+
+    path: str | Path
+    device: str = "auto"
+    rename: Mapping[str, str] = field(default_factory=dict)
+    kind: str = "labelled model file"
+    trains_per_fold: bool = False
+    _meta: ModelMetadata | None = field(default=None, repr=False)
+    _loaded: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._meta = read_metadata(self.path)
+
+    @property
+    def meta(self) -> ModelMetadata:
+        assert self._meta is not None
+        return self._meta
+
+    def seen_patients(self) -> frozenset[str] | None:
+        return model_patients(self.meta)
+
+    def check(self, task: str, class_names: Sequence[str]) -> None:
+        meta = self.meta
+        if task == "classify":
+            if meta.n_classes < 2:
+                raise ModelFileError(
+                    f"The model ({meta.recipe}) is not class-conditional: it makes unlabelled "
+                    "slices.",
+                    advice="Give one model per class (--model CLASS=FILE), a conditional "
+                    "model, or let the utility train one per class (--train-gan).",
+                )
+            have = {self.rename.get(c, c) for c in meta.classes}
+            missing = [c for c in class_names if c not in have]
+            if missing:
+                raise DataError(
+                    f"The model cannot draw class {', '.join(missing)} (it knows "
+                    f"{', '.join(meta.classes)}).",
+                    advice="Use a model trained on the same classes, or merge classes.",
+                )
+        elif meta.n_segments < 1:
+            raise DataError(
+                "The model draws no masks: segmentation needs image+mask pairs.",
+                advice="Use a paired model, an export of image+mask pairs, or --task classify.",
+            )
+
+    def describe(self) -> dict[str, Any]:
+        m = self.meta
+        return {"kind": self.kind, "recipe": m.recipe, "resolution": m.resolution,
+                "classes": list(m.classes), "step": m.step}  # fmt: skip
+
+    def draw(self, request: DrawRequest) -> Pool:
+        from medgan.generate.sampling import generate, load_generator
+
+        if self._loaded is None:
+            self._loaded = load_generator(self.path, device=self.device)
+        meta = self.meta
+        seed = request.seed * 1000 + request.fold
+        if "*" in request.counts or meta.n_classes < 2:
+            got = generate(self._loaded, sum(request.counts.values()), seed=seed,
+                           cancel=request.cancel)  # fmt: skip
+        else:  # per real class: the model's classes that merge into it share its count
+            per: dict[str, int] = {}
+            for name, n in request.counts.items():
+                sources = [c for c in meta.classes if self.rename.get(c, c) == name]
+                for j, c in enumerate(sources):
+                    per[c] = n // len(sources) + (1 if j < n % len(sources) else 0)
+            per.update({c: 0 for c in meta.classes if c not in per})
+            got = generate(self._loaded, sum(per.values()), seed=seed, per_class=per,
+                           cancel=request.cancel)  # fmt: skip
+        images = got.images
+        if request.window is not None and got.window is not None:
+            images = apply_window(got.modality, request.window)
+        labels = None
+        if got.labels is not None and "*" not in request.counts:
+            names = [got.class_names[k] for k in got.labels.tolist()]
+            labels = map_labels(names, request.class_names, self.rename)
+        masks = getattr(got, "masks", None)
+        return Pool(images.astype(np.float32), labels, masks)
