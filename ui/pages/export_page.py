@@ -60,8 +60,50 @@ FORMAT_LABELS: dict[str, str] = {
     "npz": "NumPy archive with scores (.npz)",
     "nifti": "NIfTI, one file per slice",
     "nifti-stack": "NIfTI, one stack",
-    "dicom": "DICOM (Secondary Capture, .dcm)",
+    "dicom": "DICOM (Secondary Capture, .dcm; + a SEG per image with masks)",
+    "imagefolder": "Class folders (<class>/<file>.png, ImageFolder)",
+    "pairs-png": "Image + mask pairs, PNG",
+    "pairs-nifti": "Image + mask pairs, NIfTI",
+    "nnunet": "nnU-Net v2 raw data set (imagesTr, labelsTr, dataset.json)",
+    "monai": "MONAI datalist (NIfTI pairs + datalist.json)",
 }
+
+
+def labelled_export_job(
+    generated: Any,
+    scores: Any,
+    decisions: Any,
+    model_path: str,
+    config: Any,
+    *,
+    training_set: Any = None,
+    real_images: Any = None,
+    reference: Any = None,
+    progress: Any = None,
+    cancel: Any = None,
+) -> Any:
+    """Export a labelled set (worker): like ``ui.jobs.export_job``, with the real slices'
+    classes (in the generated set's class table) and masks when they are included."""
+    from medgan.curate.reference import remap_labels
+    from medgan.workflows.exporting import ExportRequest, export_curated
+    from medgan.workflows.generation import GenerationResult
+    from medgan.workflows.progress import overall_fraction
+
+    real = real_images if config.include_real else None
+    labels = masks = known = None
+    if real is not None and len(getattr(training_set, "images", ())) == len(real):
+        labels = remap_labels(getattr(training_set, "labels", None),
+                              tuple(getattr(training_set, "class_names", ())),
+                              tuple(generated.class_names))  # fmt: skip
+        masks = getattr(training_set, "masks", None)
+        known = getattr(training_set, "mask_known", None)
+    generation = GenerationResult(generated, scores, reference, model_path)
+    request = ExportRequest(generation, decisions, config, real_images=real, real_labels=labels,
+                            real_masks=masks, real_mask_known=known)  # fmt: skip
+    return export_curated(
+        request, progress=overall_fraction(progress, {"export": 1.0}) if progress else None,
+        cancel=cancel,
+    )
 
 
 _CAUSES = {
@@ -73,6 +115,10 @@ _CAUSES = {
     "out_of_range": "out of range",
     "min_distance": "below the distance threshold",
     "user": "rejected by you",
+    "memorized_mask": "mask copies a training mask",
+    "implausible_mask": "implausible mask",
+    "low_fidelity": "below the label-fidelity threshold",
+    "class_top_k": "outside the per-class top-k",
 }
 
 
@@ -216,7 +262,25 @@ class ExportPage(Page):
         self.include_real.setEnabled(has_real)
         if not has_real:
             self.include_real.setChecked(False)
+        self._offer_formats(generated)
         self._update_buttons()
+
+    def _offer_formats(self, generated: Any) -> None:
+        """Labelled formats only for sets with classes (class folders) or masks (pairs)."""
+        from medgan.export.config import NEEDS_LABELS, NEEDS_MASKS
+
+        labelled = getattr(generated, "labels", None) is not None
+        masked = getattr(generated, "masks", None) is not None
+        model: Any = self.format_combo.model()
+        for i in range(self.format_combo.count()):
+            key = self.format_combo.itemData(i)
+            ok = (key not in NEEDS_LABELS or labelled) and (key not in NEEDS_MASKS or masked)
+            item = model.item(i)
+            item.setEnabled(ok)
+            item.setToolTip("" if ok else "Needs a set generated with classes" if key in
+                            NEEDS_LABELS else "Needs a set generated with masks")  # fmt: skip
+        if not model.item(self.format_combo.currentIndex()).isEnabled():
+            self.format_combo.setCurrentIndex(0)
 
     def _update_options(self) -> None:
         fmt = self.format_combo.currentData()
@@ -282,17 +346,27 @@ class ExportPage(Page):
             message, advice = describe_error(exc)
             self._fail(message, advice)
             return False
-        worker = FunctionWorker(
-            export_job,
-            self.state.generated,
-            self.state.scores,
-            self.state.decisions,
-            self.state.model_path,
-            config,
-            real_images=self.state.training_images if config.include_real else None,
-            reference=self.state.training_images if self.state.scores is not None else None,
-            name="export",
-        )
+        generated = self.state.generated
+        reference = self.state.training_images if self.state.scores is not None else None
+        if getattr(generated, "labels", None) is not None or getattr(generated, "masks", None) is not None:
+            worker = FunctionWorker(
+                labelled_export_job, generated, self.state.scores, self.state.decisions,
+                self.state.model_path, config, training_set=self.state.training_set,
+                real_images=self.state.training_images if config.include_real else None,
+                reference=reference, name="export",
+            )  # fmt: skip
+        else:
+            worker = FunctionWorker(
+                export_job,
+                generated,
+                self.state.scores,
+                self.state.decisions,
+                self.state.model_path,
+                config,
+                real_images=self.state.training_images if config.include_real else None,
+                reference=reference,
+                name="export",
+            )
         self.outcome = ""
         self.last_export = None
         self.progress.setValue(0)
