@@ -13,7 +13,7 @@ import numpy as np
 
 from medgan.demo.anatomy import ellipsoid, subdural_thickness
 from medgan.demo.params import LESION_KINDS, HeadParams, SmoothField
-from medgan.demo.phantom import _rotation
+from medgan.demo.phantom import _headbounding_box, _rotation
 
 _CHUNK = 8
 
@@ -30,10 +30,14 @@ def lesion_label_volume(
         return out
     # The same first draw as render_head, so the skin bumps (hence the brain edge) agree.
     bumps = SmoothField(np.random.default_rng(p.texture_seed), zs, ys, xs, 70.0)
+    reach = max(p.semi_axes) * 1.12 + 18.0  # the same crop as render_head: the head's box
     for k0 in range(0, zs.size, _CHUNK):
         zsl = slice(k0, min(k0 + _CHUNK, zs.size))
-        where = (zsl, slice(0, rows), slice(0, cols))
-        out[zsl] = _block(p, bumps.block(*where), xs, ys, zs[zsl])
+        box = _headbounding_box(p, xs, ys, zs[zsl], reach)
+        if box is None:
+            continue
+        ysl, xsl = box
+        out[zsl, ysl, xsl] = _block(p, bumps.block(zsl, ysl, xsl), xs[xsl], ys[ysl], zs[zsl])
     return out
 
 
