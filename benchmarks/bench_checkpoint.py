@@ -70,7 +70,7 @@ def main() -> None:
         if trainer.quality is not None and not trainer.quality.best_state:
             trainer.quality.probe(trainer.step, trainer.model_generator, trainer.D)
         costs = []
-        for i in range(args.saves):
+        for _ in range(args.saves):
             trainer.step += 1
             t0 = time.perf_counter()
             path = save_checkpoint(tmp, trainer.state_dict(), keep=defaults.keep_checkpoints)
