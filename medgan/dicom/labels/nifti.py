@@ -142,20 +142,12 @@ def read_nifti_mask(
         if inside and (best is None or inside > best[0]):
             best = (inside, s, masks)
     if best is None:
-        reason = (
-            next((r for r in reasons), None)
-            if reasons and len(reasons) == len(candidates)
-            else None
-        )
-        out.problems.append(
-            LabelProblem(
-                name,
-                f"refused: {reason}"
-                if reason
-                else "refused: the label volume does not overlap any scanned series "
-                "in world coordinates",
-            )
-        )
+        # Every candidate refused for its orientation: say so; else it overlaps none of them.
+        if reasons and len(reasons) == len(candidates):
+            reason = reasons[0]
+        else:
+            reason = "the label volume does not overlap any scanned series in world coordinates"
+        out.problems.append(LabelProblem(name, f"refused: {reason}"))
         return out
     _inside, s, masks = best
     out.add_masks(SeriesMasks(s.series_uid, name, "NIfTI", segments, masks))
