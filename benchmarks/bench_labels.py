@@ -123,7 +123,9 @@ def main() -> None:
     t_naive, ref = naive(root)
     t_scan, t_match, got = project(root)
     assert got.keys() == ref.keys() and all(got[k] == ref[k] for k in ref), "masks differ"
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
     print(f"load average at start: {load:.2f}, at end: {os.getloadavg()[0]:.2f}")
     n = args.series * args.slices
     print(f"{n} slices, {args.series} SEGs: masks identical ({sum(ref.values())} mask pixels)")

@@ -143,7 +143,9 @@ class DataLabels(QObject):
     def _ask(self, title: str) -> str | None:
         current = self.labels()
         known = sorted(current.class_table().names) if current is not None else []
-        name, ok = QInputDialog.getItem(self.page, title, "Class label:", known or ["normal"], 0, True)
+        name, ok = QInputDialog.getItem(
+            self.page, title, "Class label:", known or ["normal"], 0, True
+        )
         name = str(name).strip()
         return name if ok and name else None
 
@@ -212,7 +214,10 @@ class DataLabels(QObject):
         if labels is None:
             return
         parent: QWidget = self.page
-        path = path or QFileDialog.getSaveFileName(parent, "Export labels", "labels.csv", "CSV (*.csv)")[0]
+        path = (
+            path
+            or QFileDialog.getSaveFileName(parent, "Export labels", "labels.csv", "CSV (*.csv)")[0]
+        )
         if path:
             try:
                 write_label_csv(path, labels, self.store.scan.series)
