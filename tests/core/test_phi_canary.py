@@ -24,9 +24,11 @@ import pytest
 
 from medgan.cli import main
 from medgan.export import FORMATS
+from medgan.export.config import LABELLED_FORMATS
 from tests.dicom_factory import write_series
 from tests.orthanc import memory_keyring, orthanc_missing, start_orthanc
 
+PLAIN_FORMATS = tuple(f for f in FORMATS if f not in LABELLED_FORMATS)  # labelled: own test
 TOKEN = "QZXCANARY"
 DATE_MARKERS = ("19120623", "19310417")
 PATIENTS = (
@@ -152,7 +154,7 @@ def _api_exports(model: Path, data: Path, parent: Path) -> list[Path]:
     )
     provenance = provenance_from_model(model, meta, seed=5)
     outputs = []
-    for fmt in FORMATS:
+    for fmt in PLAIN_FORMATS:
         for include_real in (False, True):
             out = parent / f"api-{fmt}-{include_real}"
             config = ExportConfig(format=fmt, destination=str(out), include_real=include_real)
@@ -223,7 +225,7 @@ def test_no_marker_reaches_exports_manifests_model_or_logs(
 
     # Every format through the command line (real slices in every other run) ...
     outputs = []
-    for k, fmt in enumerate(FORMATS):
+    for k, fmt in enumerate(PLAIN_FORMATS):
         include_real = k % 2 == 0
         out = tmp_path / "exports" / f"cli-{fmt}-{'mixed' if include_real else 'synthetic'}"
         argv = ["-v", "generate", "--model", str(model), "-n", "3", "--seed", "3",
@@ -458,3 +460,83 @@ def test_no_marker_reaches_reports_or_training_logs(
     log_text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     _assert_clean("the log records", [log_text.encode()], needles)
     _assert_clean("stdout/stderr", [captured.out.encode(), captured.err.encode()], needles)
+
+
+def test_no_marker_reaches_labelled_exports_or_logs(
+    study: tuple[Path, list[str], list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Labelled exports (class folders, pairs, nnU-Net, MONAI, DICOM + SEG) of a set scored
+    against real slices whose classes come from a marked CSV and masks from a marked SEG,
+    with the real slices included: no marker in any file (SEGs written by highdicom from the
+    exported images included), nor in the logs."""
+    import shutil
+
+    from medgan.curate.label_fidelity import FidelityConfig
+    from medgan.dataset.training_set import TrainingSetConfig, build_training_set
+    from medgan.dicom.index import scan_folder
+    from medgan.dicom.labels import load_labels
+    from medgan.export import ExportConfig
+    from medgan.generate.sampling import GeneratedSet
+    from medgan.workflows.curation import CurateRequest, curate
+    from medgan.workflows.exporting import ExportRequest, export_curated
+    from medgan.workflows.generation import GenerateRequest, score_generated
+    from tests.dicom_factory import write_seg
+
+    root, markers, uids = study
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    monkeypatch.setenv("MEDGAN_CACHE", str(tmp_path / "cache"))
+    p0 = sorted((data / "p0").iterdir(), key=lambda p: float(pydicom.dcmread(p).ImagePositionPatient[2]))
+    for path in p0:  # one frame of reference for the SEG (the factory gives each file its own)
+        ds = pydicom.dcmread(path)
+        ds.FrameOfReferenceUID = pydicom.dcmread(p0[0]).FrameOfReferenceUID
+        ds.save_as(path, enforce_file_format=True)
+    masks = np.zeros((6, 40, 40), np.uint8)
+    masks[1:5, 12:20, 12:20] = 1
+    extra = {"ContentCreatorName": f"{TOKEN}CREATOR^SEG", "SeriesDescription": f"{TOKEN}SEGDESC",
+             "ContentDescription": f"{TOKEN}SEGCONTENT"}  # fmt: skip
+    write_seg(data / "seg" / "lesions.dcm", p0, masks, segment_labels=("lesion",), extra_tags=extra)
+    rows = [f"{pydicom.dcmread(p).SeriesInstanceUID},{name},{TOKEN}CSVNOTE"
+            for p, name in ((p0[0], "with lesion"), (next((data / "p1").iterdir()), "none"))]  # fmt: skip
+    (data / "labels.csv").write_text("series_instance_uid,label,notes\n" + "\n".join(rows) + "\n")
+    markers = markers + [f"{TOKEN}CREATOR", f"{TOKEN}SEGDESC", f"{TOKEN}SEGCONTENT", f"{TOKEN}CSVNOTE"]
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)
+
+    scan = scan_folder(data)
+    ts = build_training_set(scan.series, TrainingSetConfig(resolution=64, min_foreground=0.0),
+                            labels=load_labels(scan))  # fmt: skip
+    assert ts.labels is not None and ts.masks is not None and ts.masks.any()
+    rng = np.random.default_rng(0)
+    images = np.clip(ts.images[:, :, ::-1] + rng.normal(0, 0.1, ts.images.shape), -1, 1)
+    generated = GeneratedSet(
+        images.astype(np.float32), images.astype(np.float32), seed=2, indices=np.arange(len(images)),
+        labels=np.maximum(ts.labels, 0), class_names=ts.class_names,
+        masks=ts.masks[:, :, ::-1], segment_names=ts.segment_names,
+    )  # fmt: skip
+    request = GenerateRequest(
+        model_path="", n=len(images), reference_images=ts.images, reference_keys=ts.patient_keys,
+        reference_labels=ts.labels, reference_masks=ts.masks, reference_mask_known=ts.mask_known,
+        class_names=ts.class_names, segment_names=ts.segment_names,
+        fidelity=FidelityConfig(epochs=2), device="cpu",
+    )  # fmt: skip
+    scored = score_generated(generated, request)
+    from medgan.curate.filters import FilterConfig
+
+    decisions = curate(CurateRequest(n=len(images), scores=scored.scores, filters=FilterConfig(
+        allow_memorized=True, drop_empty=False, drop_implausible_masks=False))).decisions  # fmt: skip
+    outputs = []
+    for fmt in (*LABELLED_FORMATS, "dicom"):
+        out = tmp_path / "exports" / fmt
+        config = ExportConfig(format=fmt, destination=str(out), include_real=True)
+        export_curated(ExportRequest(scored, decisions, config))
+        outputs.append(out)
+    files = [p for out in outputs for p in out.rglob("*") if p.is_file()]
+    assert any(p.name.endswith("_seg.dcm") for p in files) and any("real_" in p.name for p in files)
+    for path in files:
+        _assert_clean(str(path.relative_to(tmp_path)), _blobs(path), markers + uids)
+    log_text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    _assert_clean("the log records", [log_text.encode()], markers + uids)
