@@ -37,7 +37,7 @@ def close_on_signals(window: Any) -> QTimer:
 
     for name in CLOSE_SIGNALS:
         sig = getattr(signal, name, None)
-        if sig is not None:
+        if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # nohup stays
             signal.signal(sig, handle)
     parent = window if isinstance(window, QObject) else None
     timer = QTimer(parent)

@@ -206,7 +206,8 @@ class _StopOnSignals:
         if threading.current_thread() is threading.main_thread():
             for name in STOP_SIGNALS:
                 sig = getattr(signal, name, None)
-                if sig is not None:
+                # an ignored signal stays ignored (e.g. SIGHUP under nohup)
+                if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
                     self._previous[sig] = signal.signal(sig, self._handle)
         return self
 

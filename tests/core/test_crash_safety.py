@@ -49,12 +49,12 @@ def _args(demo: Path, out: Path, *extra: str) -> list[str]:
 class Run:
     """A `python -m medgan train` process with its stderr in a file."""
 
-    def __init__(self, args: list[str], tmp: Path, **env: str) -> None:
+    def __init__(self, args: list[str], tmp: Path, python_args: bool = False, **env: str) -> None:
         self.log = tmp / f"stderr-{time.monotonic_ns()}.txt"
         full_env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **env}
         with open(self.log, "w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "medgan", *args],
+                [sys.executable, *(args if python_args else ["-m", "medgan", *args])],
                 cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=err,
             )  # fmt: skip
 
@@ -207,3 +207,14 @@ def test_a_second_sigterm_exits_at_once_leaving_complete_checkpoints(demo, tmp_p
     assert time.monotonic() - began < 5 and "exiting now" in run.text()
     assert _steps(ckpts) == [2] and ck.load_checkpoint(ckpts).step == 2  # intact
     assert not out.exists()
+
+
+def test_sighup_stays_ignored_under_nohup(demo, tmp_path):
+    out = tmp_path / "m.safetensors"
+    run = Run(["-c", "import signal, runpy, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+               "sys.argv = ['medgan', *sys.argv[1:]]; runpy.run_module('medgan', run_name='__main__')",
+               *_args(demo, out, "--steps", "30")], tmp_path, python_args=True)  # fmt: skip
+    run.wait_for(lambda: "step " in run.text())
+    run.proc.send_signal(signal.SIGHUP)  # as nohup asks: ignored, the run goes on to the end
+    assert run.finish() == 0, run.text()
+    assert read_metadata(out).step == 30 and "SIGHUP" not in run.text()
