@@ -84,11 +84,18 @@ def _export_page(state: AppState, parent: QWidget) -> Page:
     return ExportPage(state, parent)
 
 
+def _utility_page(state: AppState, parent: QWidget) -> Page:
+    from ui.pages.utility_page import UtilityPage
+
+    return UtilityPage(state, parent)
+
+
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("data", "1  Data", _data_page),
     PageSpec("train", "2  Train", _train_page),
     PageSpec("generate", "3  Generate", _generate_page),
     PageSpec("export", "4  Export", _export_page),
+    PageSpec("utility", "5  Utility", _utility_page),  # "Does it help?"
 )
 PAGE_KEYS: tuple[str, ...] = tuple(spec.key for spec in PAGES)
 

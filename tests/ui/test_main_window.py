@@ -153,7 +153,7 @@ def test_demo_study_is_written_in_background_then_opened(qtbot, make_window, tmp
     monkeypatch.setattr(demo, "ensure_demo_study", small_demo)
     window = make_window()
     warm_up_data_stack()  # what the window does right after it shows (disabled in these tests)
-    assert len(window.pages) == 4  # jobs wait for the pages, built right after the window shows
+    assert len(window.pages) == len(main_window.PAGES)  # jobs wait for the pages, built right after the window shows
     tasks: list[str] = []
     window.state.task_changed.connect(lambda text, _p: tasks.append(text))
     stall_probe.start()
@@ -262,7 +262,7 @@ def test_real_training_keeps_the_loop_responsive_and_close_saves_a_checkpoint(
 
     warm_up()  # the window does this after it shows (disabled in these tests)
     window = make_window()
-    assert len(window.pages) == 4  # built right after the window shows, before any job
+    assert len(window.pages) == len(main_window.PAGES)  # built right after the window shows, before any job
     rng = np.random.default_rng(0)
     images = np.clip(rng.normal(0, 0.5, (24, 64, 64)), -1, 1).astype(np.float32)
     window.state.set_training_set(images, {"modality": "CT", "n_patients": 3})
@@ -295,7 +295,7 @@ def test_generating_and_exporting_keep_the_loop_responsive(qtbot, make_window, t
 
     warm_up()
     window = make_window()
-    assert len(window.pages) == 4
+    assert len(window.pages) == len(main_window.PAGES)
     rng = np.random.default_rng(1)
     window.state.set_training_set(np.clip(rng.normal(0, 0.5, (24, 32, 32)), -1, 1).astype(np.float32),
                                   {"modality": "CT", "n_patients": 2})
