@@ -68,7 +68,7 @@ class GeneratedSet:
     class_names: tuple[str, ...] = ()
     masks: np.ndarray | None = None  # uint8 (N, R, R): k > 0 = segment_names[k - 1]
     segment_names: tuple[str, ...] = ()
-    segment_colours: tuple[tuple[int, int, int], ...] = ()  # RGB per segment, for display
+    segment_colours: tuple[tuple[int, ...], ...] = ()  # RGB per segment, for display
 
     def __post_init__(self) -> None:
         self.window = Window.coerce(self.window)  # a (center, width) pair is accepted
@@ -87,7 +87,7 @@ class GeneratedSet:
                 raise ValueError("masks must have the same (N, R, R) shape as the images.")
         self.class_names = tuple(self.class_names)
         self.segment_names = tuple(self.segment_names)
-        self.segment_colours = tuple(tuple(int(v) for v in c[:3]) for c in self.segment_colours)  # type: ignore[misc]
+        self.segment_colours = tuple(tuple(int(v) for v in c[:3]) for c in self.segment_colours)
 
     @property
     def is_labelled(self) -> bool:
