@@ -187,7 +187,8 @@ class Comparison:
     verdict: str
 
     def to_dict(self) -> dict[str, Any]:
-        return _finite(asdict(self))  # type: ignore[no-any-return]
+        out: dict[str, Any] = _finite(asdict(self))
+        return out
 
 
 @dataclass

@@ -74,10 +74,11 @@ def _network(task: str, n_out: int, resolution: int) -> Any:
 
 def _sample_weights(pool: Pool, task: str) -> np.ndarray:
     """Class-balanced draw (classify: per label; segment: masked vs empty slices)."""
+    groups: np.ndarray
     if task == "classify" and pool.labels is not None:
         groups = pool.labels
     elif pool.masks is not None:
-        groups = pool.masks.reshape(len(pool), -1).any(1).astype(np.int64)
+        groups = np.asarray(pool.masks.reshape(len(pool), -1).any(axis=1), np.int64)
     else:
         groups = np.zeros(len(pool), np.int64)
     counts = np.bincount(groups)

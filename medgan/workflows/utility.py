@@ -290,6 +290,16 @@ class PerClassGanSource:
 
 
 # --------------------------------------------------------------------------- the job
+def _strata(data: LabelledData, config: UtilityConfig) -> tuple[np.ndarray, tuple[str, ...]]:
+    """What folds are balanced on: the class (classify), or whether a slice has a mask."""
+    if config.task == "classify":
+        assert data.labels is not None
+        return data.labels, tuple(data.class_names)
+    assert data.masks is not None
+    has_mask = np.asarray(data.masks.reshape(len(data.masks), -1).any(axis=1), np.int64)
+    return has_mask, ("no mask", "mask")
+
+
 def _check_inputs(data: LabelledData, config: UtilityConfig, source: SyntheticSource,
                   allow_unchecked: bool) -> tuple[list[Fold], list[str]]:  # fmt: skip
     """Every refusal, before anything trains. Returns the folds and warnings."""
@@ -308,10 +318,7 @@ def _check_inputs(data: LabelledData, config: UtilityConfig, source: SyntheticSo
             )
         warnings.append("The synthetic set's training patients are unknown: leakage unchecked.")
         seen = frozenset()
-    strat = data.labels if config.task == "classify" else (
-        data.masks.reshape(len(data.masks), -1).any(1).astype(np.int64)  # type: ignore[union-attr]
-    )  # fmt: skip
-    strat_names = names if config.task == "classify" else ("no mask", "mask")
+    strat, strat_names = _strata(data, config)
     ours = set(data.keys.tolist())
     overlap = ours & set(seen)
     if overlap and len(ours - overlap) < config.folds:
@@ -447,10 +454,8 @@ def _fold_runs(
 ) -> list[tuple[RunKey, Callable[[], RunResult | None]]]:  # fmt: skip
     """The runs of one (fraction, fold), each as (key, compute) — computed lazily, so resumed
     runs cost nothing and the synthetic draw happens once per seed."""
-    n_strat = len(names) if config.task == "classify" else 2
-    strat = data.labels if config.task == "classify" else (
-        data.masks.reshape(len(data.masks), -1).any(1).astype(np.int64)  # type: ignore[union-attr]
-    )  # fmt: skip
+    strat, strat_names = _strata(data, config)
+    n_strat = len(strat_names)
     classes = patient_classes(data.keys, strat, n_strat)
     real_patients, spare_patients = subset_patients(
         fold.train, fraction, classes, n_strat, seed=config.split_seed * 1000 + fold.index

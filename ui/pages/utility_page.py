@@ -162,7 +162,7 @@ class UtilityPage(Page):
         else:
             n_pat = len(set(ts.patient_keys.tolist()))
             self.data_label.setText(
-                f"Real data: {len(ts.images)} slices, {n_pat} patients; classes: "
+                f"Real data: {len(getattr(ts, 'images', ()))} slices, {n_pat} patients; classes: "
                 f"{', '.join(names) or 'none'}; segments: {', '.join(segs) or 'none'}."
             )
         current = self.vs_rest.currentText()
