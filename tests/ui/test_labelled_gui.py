@@ -124,3 +124,42 @@ def test_export_page_writes_a_labelled_nnunet_set_with_real_slices(
     assert manifest["filters"]["real_left_out"]["no_mask"] == 1
     assert {r["label"] for r in manifest["files"]} == set(CLASSES)
     assert json.loads((dest / "dataset.json").read_text())["numTraining"] == 13
+
+
+def test_generate_page_shows_classes_masks_fidelity_and_per_class_filters(qtbot) -> None:
+    from medgan.curate.label_fidelity import FidelityConfig
+    from medgan.workflows.generation import GenerateRequest, score_generated
+    from ui.pages.generate_page import GeneratePage
+
+    ts = _training_set(16)
+    gen = _generated(8)
+    request = GenerateRequest(
+        model_path="", n=8, reference_images=ts.images, reference_keys=ts.patient_keys,
+        reference_labels=ts.labels, reference_masks=ts.masks, class_names=CLASSES,
+        segment_names=SEGMENTS, fidelity=FidelityConfig(epochs=3), device="cpu",
+    )  # fmt: skip
+    result = score_generated(gen, request)
+    state = AppState()
+    page = GeneratePage(state)
+    qtbot.addWidget(page)
+    page.show()
+    assert page.class_combo.isHidden() and page.mask_toggle.isHidden()
+    page.show_result(result)
+    assert not page.class_combo.isHidden() and not page.mask_toggle.isHidden()
+    assert page.class_combo.count() == 1 + len(CLASSES)
+    page.class_combo.setCurrentIndex(2)  # the second class only
+    shown = [page.gallery_model.source_index(r) for r in range(page.gallery_model.rowCount())]
+    assert shown and all(gen.labels[s] == 1 for s in shown)  # type: ignore[index]
+    page.show_image(shown[0])
+    assert "Class: bright/disc" in page.score_label.text()
+    assert "label_fidelity" in page.score_label.text()
+    assert page.compare.visible_masks()[0] is not None
+    assert not page.filters.top_per_class.isHidden() and not page.filters.min_fidelity.isHidden()
+    page.filters.top_per_class.setValue(1)
+    page.apply_filters()
+    decisions = page.current_decisions()
+    for c in (0, 1):
+        assert decisions.keep[gen.labels == c].sum() <= 1
+    page.mask_toggle.setChecked(False)
+    assert not page.gallery_model.show_masks
+    page.shutdown()

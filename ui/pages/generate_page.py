@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -48,6 +49,7 @@ SORT_KEYS = (
     ("realism", "Realism (best first)"),
     ("nn_robust_distance", "Distance to training (closest first)"),
     ("memorization_risk", "Memorization risk (highest first)"),
+    ("label_fidelity", "Label fidelity (lowest first)"),
 )
 SHOW_MODES = (("all", "All"), ("kept", "Kept"), ("rejected", "Rejected"))
 
@@ -127,8 +129,15 @@ class GeneratePage(Page):
         self.show_combo = QComboBox()
         for key, label in SHOW_MODES:
             self.show_combo.addItem(label, key)
+        self.class_combo = QComboBox()  # labelled sets: show one class
+        self.class_combo.setObjectName("ClassFilter")
+        self.mask_toggle = QCheckBox("Masks")
+        self.mask_toggle.setObjectName("GalleryMaskToggle")
+        self.mask_toggle.setChecked(True)
+        self.mask_toggle.toggled.connect(self.gallery_model.set_show_masks)
         self.sort_combo.currentIndexChanged.connect(self.refresh_view)
         self.show_combo.currentIndexChanged.connect(self.refresh_view)
+        self.class_combo.currentIndexChanged.connect(self.refresh_view)
         self.counts_label = QLabel("Nothing generated yet.")
         self.accept_button = QPushButton("Accept (A)")
         self.reject_button = QPushButton("Reject (R)")
@@ -141,6 +150,12 @@ class GeneratePage(Page):
         bar.addWidget(self.sort_combo)
         bar.addWidget(QLabel("Show"))
         bar.addWidget(self.show_combo)
+        self.class_label = QLabel("Class")
+        bar.addWidget(self.class_label)
+        bar.addWidget(self.class_combo)
+        bar.addWidget(self.mask_toggle)
+        for w in (self.class_label, self.class_combo, self.mask_toggle):
+            w.setVisible(False)  # shown for labelled sets
         bar.addStretch(1)
         bar.addWidget(self.accept_button)
         bar.addWidget(self.reject_button)
@@ -248,11 +263,13 @@ class GeneratePage(Page):
         scores = result.scores
         columns: dict[str, np.ndarray] = {}
         if scores is not None:
-            for key in ("realism", "memorization_risk", "nn_robust_distance", "nn_pixel_distance"):
+            for key in ("realism", "memorization_risk", "nn_robust_distance", "nn_pixel_distance",
+                        "label_fidelity"):
                 if key in scores.columns:
                     columns[key] = scores[key]
             self._configure_sliders(scores)
         self.gallery_model.set_images(images, columns)
+        self._show_labels(result)
         self.progress.setValue(1000)
         self.state.set_generated(result.generated, scores, None)
         if scores is not None:
@@ -277,6 +294,28 @@ class GeneratePage(Page):
             return
         self.show_result(GenerationResult(generated, self.state.scores, self.state.training_images,
                                           self.state.model_path))
+
+    def _show_labels(self, result: GenerationResult) -> None:
+        """Class filter, mask overlay and per-class filters for a labelled set (else hidden)."""
+        gen = result.generated
+        labels, masks = getattr(gen, "labels", None), getattr(gen, "masks", None)
+        names = tuple(getattr(gen, "class_names", ()))
+        self.gallery_model.set_labels(labels, names, masks, len(getattr(gen, "segment_names", ())))
+        self.class_combo.blockSignals(True)
+        self.class_combo.clear()
+        self.class_combo.addItem("All classes", None)
+        if labels is not None:
+            counts = np.bincount(np.asarray(labels), minlength=len(names))
+            for k, name in enumerate(names):
+                self.class_combo.addItem(f"{name} ({int(counts[k])})", k)
+        self.class_combo.blockSignals(False)
+        for w in (self.class_combo, self.class_label):
+            w.setVisible(labels is not None)
+        self.mask_toggle.setVisible(masks is not None)
+        columns = result.scores.columns if result.scores is not None else {}
+        self.filters.set_labelled(labels is not None and result.scores is not None,
+                                  masks=masks is not None and "mask_plausible" in columns,
+                                  fidelity="label_fidelity" in columns)  # fmt: skip
 
     def _configure_sliders(self, scores: Any) -> None:
         """Scale the distance slider to the observed distances; dup threshold to calibration."""
@@ -310,7 +349,12 @@ class GeneratePage(Page):
         """Apply the sort and show settings to the gallery."""
         n = self.gallery_model.n_images
         scores = self.result.scores if self.result is not None else None
-        order = sort_order(scores, self.sort_combo.currentData(), n)
+        key = self.sort_combo.currentData()
+        order = sort_order(scores, key, n)
+        if key == "label_fidelity" and scores is not None and key in scores.columns:
+            values = np.nan_to_num(np.asarray(scores[key], np.float64), nan=np.inf)
+            order = np.argsort(values, kind="stable").astype(np.int64)  # doubtful first
+        order = order[self.gallery_model.sources_of_class(self.class_combo.currentData())[order]]
         mode = self.show_combo.currentData()
         if mode != "all":
             kept = self.gallery_model.kept()
@@ -369,20 +413,29 @@ class GeneratePage(Page):
         window = Window.coerce(getattr(generated, "window", None))
         to_units = (lambda x: x) if window is None else window.to_modality
         levels = (-1.0, 1.0) if window is None else (window.low, window.high)
-        real = None
+        real = real_mask = None
         right = "Nearest real training slice"
         lines = [f"Image #{src} (seed {generated.seed}, index {int(generated.indices[src])})"]
+        name = self.gallery_model.class_of(src)
+        if name is not None:
+            lines.append(f"Class: {name}")
+        masks = getattr(generated, "masks", None)
         if scores is not None and self.result.reference is not None:
             j = int(scores["nn_robust_index"][src])
             if 0 <= j < len(self.result.reference):
                 real = to_units(self.result.reference[j])
+                ref_masks = self.result.reference_masks
+                real_mask = ref_masks[j] if ref_masks is not None and j < len(ref_masks) else None
                 right = (f"Nearest training slice #{j} (distance "
                          f"{float(scores['nn_robust_distance'][src]):.4f})")
         if scores is not None:
             for key in ("realism", "memorization_risk", "nn_pixel_distance", "nn_robust_distance",
-                        "duplicate_group", "foreground_fraction"):
+                        "duplicate_group", "foreground_fraction", "label_fidelity",
+                        "mask_inside_body", "mask_best_dice"):
                 if key in scores.columns:
                     lines.append(f"{key}: {float(scores[key][src]):.4g}")
+            if "mask_reason" in scores.columns and scores["mask_reason"][src]:
+                lines.append(str(scores["mask_reason"][src]))
             if bool(scores["memorized"][src]):
                 lines.append("⚠ Too close to a training slice (memorization guard)")
         if self.auto_decisions is not None and self.auto_decisions.reasons[src]:
@@ -391,7 +444,9 @@ class GeneratePage(Page):
         if manual != UNDECIDED:
             lines.append("Your decision: " + ("accepted" if manual == ACCEPT else "rejected"))
         self.compare.set_pair(to_units(generated.images[src]), real, left_text=f"Synthetic #{src}",
-                              right_text=right, levels=levels)
+                              right_text=right, levels=levels,
+                              mask=None if masks is None else masks[src], real_mask=real_mask,
+                              n_segments=len(getattr(generated, "segment_names", ())))
         self.score_label.setText("\n".join(lines))
 
     # ------------------------------------------------------------------ labels
