@@ -17,9 +17,15 @@ measured in the same run:
 - floor: SWD between two halves of the real slices, split by patient (what a perfect generator
   scores with this many samples);
 - ceiling: SWD of pure noise images and of each untrained generator;
-- "recognizable" threshold: SWD of real slices blurred with a 5x5 binomial kernel twice (a
-  Gaussian of sigma ~1.4 px): images whose anatomy is plainly recognizable but whose fine texture
-  is lost. A generator at or below it produces slices a reader recognizes as head CT.
+- blurred real slices (a 5x5 binomial kernel twice, sigma ~1.4 px): anatomy kept, texture lost;
+- structure-erased real slices (medgan.metrics.references.erase_structure): outline, skull and
+  intensities kept, everything inside smoothed away — a "blob generator".
+
+At the end the model file's samples get the structure measures of ``medgan evaluate``:
+per-level SWD next to the real-vs-real floor and the blob reference (same sample sizes), and
+the classifier two-sample test (C2ST ROC AUC, cross-fitted by patient, 95 % interval over
+seeds), with the blob reference's AUC in the same run. The "shows structure" threshold is the
+blob reference (docs/evaluation.md): finest-level SWD and C2ST AUC both below it.
 """
 
 from __future__ import annotations
@@ -41,7 +47,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-RES = 64
+RES = int(os.environ.get("MEDGAN_BENCH_RES", "64"))
+DEVICE = os.environ.get("MEDGAN_BENCH_DEVICE", "cpu")
+C2ST_SEEDS = tuple(range(int(os.environ.get("MEDGAN_BENCH_C2ST_SEEDS", "3"))))
+C2ST_STEPS = int(os.environ.get("MEDGAN_BENCH_C2ST_STEPS", "150"))
+N_C2ST = 672  # fresh samples for the classifier test (about as many as real slices)
 
 
 def _training_set():  # type: ignore[no-untyped-def]
@@ -81,6 +91,24 @@ def _grid(images: np.ndarray, path: Path, cols: int = 8) -> None:
     Image.fromarray(canvas).save(path)
 
 
+def _structure(trainer, g_eval, z_dim: int, ts) -> dict:  # type: ignore[no-untyped-def]
+    """Per-level SWD with floors and C2ST of the model file's samples (as `medgan evaluate`)."""
+    import torch
+
+    from medgan.generate.sampling import sample_noise
+    from medgan.metrics.c2st import C2STConfig, c2st_auc
+    from medgan.metrics.swd import swd_levels_against_floor
+
+    g_eval.load_state_dict(trainer.model_state()["generator"])
+    z = torch.from_numpy(sample_noise(999, np.arange(N_C2ST), z_dim))
+    with torch.inference_mode():
+        samples = torch.cat([g_eval(zb)[:, 0] for zb in z.split(64)]).clamp(-1, 1).numpy()
+    levels = swd_levels_against_floor(samples, ts.images, ts.patient_keys, seed=0, device=DEVICE)
+    c2st = c2st_auc(ts.images, samples, groups=ts.patient_keys,
+                    config=C2STConfig(device=DEVICE, seeds=C2ST_SEEDS, steps=C2ST_STEPS))  # fmt: skip
+    return {"swd_levels": levels.to_dict() if levels else None, "c2st": c2st.to_dict()}
+
+
 # --------------------------------------------------------------------------- one recipe
 
 
@@ -100,17 +128,20 @@ def worker(
     ts = _training_set()
     half_a, half_b = _halves(ts)
     n_eval = len(half_a)
+    width = RECIPES[recipe].default_width
+    if DEVICE != "cpu" and recipe == "default":
+        width = 4 * width  # a GPU has the arithmetic for a 4x wider network
     cfg = TrainConfig.for_recipe(
         recipe,
         resolution=RES,
         steps=10**9,
         minutes=None,
-        device="cpu",
+        device=DEVICE,
+        width=width if DEVICE != "cpu" else None,
         seed=0,
         sample_every=10**9,
         checkpoint_dir=None,
     )
-    width = cfg.width or RECIPES[recipe].default_width
     g_eval, _ = build_models(recipe, RES, z_dim=cfg.z_dim, width=width)
     g_eval.eval()
     z = torch.from_numpy(sample_noise(1234, np.arange(n_eval), cfg.z_dim))
@@ -176,6 +207,7 @@ def worker(
     )
     if png is not None:
         _grid(kept, png)
+    structure = _structure(trainer, g_eval, cfg.z_dim, ts)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     out_json.write_text(
         json.dumps(
@@ -192,6 +224,7 @@ def worker(
                 "peak_rss_mb": peak_mb,
                 "n_eval": n_eval,
                 "threads": torch.get_num_threads(),
+                "structure": structure,
             }
         )
     )
@@ -213,9 +246,29 @@ def main() -> int:
         help="train the recipes side by side, one thread each (fair under a "
         "fluctuating machine load)",
     )
+    parser.add_argument("--device", default="cpu",
+                        help="cuda: 128², default recipe 4x wider, bf16 + channels_last (the "
+                        "trainer's defaults), data on the device")
+    parser.add_argument("--res", type=int, default=None, help="default: 64 on CPU, 128 on GPU")
+    parser.add_argument("--c2st-seeds", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds of training, one C2ST seed: checks the script runs")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.worker:  # settings travel to the workers (and this process) by environment
+        gpu = args.device.startswith(("cuda", "mps"))
+        if args.smoke:
+            args.minutes, args.eval_every, args.c2st_seeds = 0.05, 1.0, 1
+            os.environ["MEDGAN_BENCH_C2ST_STEPS"] = "10"
+        os.environ.update(
+            MEDGAN_BENCH_RES=str(args.res or (128 if gpu else 64)),
+            MEDGAN_BENCH_DEVICE=args.device,
+            MEDGAN_BENCH_C2ST_SEEDS=str(args.c2st_seeds),
+        )
+        globals().update(RES=int(os.environ["MEDGAN_BENCH_RES"]), DEVICE=args.device,
+                         C2ST_SEEDS=tuple(range(args.c2st_seeds)),
+                         C2ST_STEPS=int(os.environ.get("MEDGAN_BENCH_C2ST_STEPS", "150")))  # fmt: skip
     png_dir = Path(args.png_dir) if args.png_dir else None
     if args.worker:
         png = png_dir / f"quality_{args.worker}.png" if png_dir else None
@@ -227,7 +280,7 @@ def main() -> int:
     print(
         f"Machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-        f"device cpu; load average {os.getloadavg()[0]:.1f}"
+        f"device {DEVICE}; load average {os.getloadavg()[0]:.1f}"
     )
     ts = _training_set()
     half_a, half_b = _halves(ts)
@@ -241,6 +294,23 @@ def main() -> int:
         "uniform_noise": _swd(noise, half_b),
     }
     threshold = refs["blurred_real"]
+    from medgan.metrics.c2st import C2STConfig, c2st_auc
+    from medgan.metrics.references import blur, erase_structure
+    from medgan.metrics.swd import swd_levels_against_floor
+
+    keys = ts.patient_keys
+    ref_c2st = {
+        name: c2st_auc(ts.images, fn(ts.images), groups=keys, synthetic_groups=keys,
+                       config=C2STConfig(device=DEVICE, seeds=C2ST_SEEDS, steps=C2ST_STEPS)).to_dict()
+        for name, fn in (("structure_erased", erase_structure), ("blurred", blur))
+    }  # fmt: skip
+    ref_levels = swd_levels_against_floor(ts.images, ts.images, keys, seed=0, device=DEVICE)
+    assert ref_levels is not None
+    print("Per-level SWD (x1e3, same sizes, vs real half B): real floor "
+          + ", ".join(f"{k}px {v:.1f}" for k, v in ref_levels.floor_per_level.items())
+          + "; structure-erased " + ", ".join(f"{k}px {v:.1f}" for k, v in ref_levels.erased.items()))
+    for name, r in ref_c2st.items():
+        print(f"C2ST AUC real vs {name}: {r['auc']:.3f} [{r['low']:.3f}, {r['high']:.3f}]")
     print(
         f"Demo study at {RES}²: {len(ts.images)} training slices ({len(half_a)} vs "
         f"{len(half_b)} in the by-patient halves); window {ts.window}"
@@ -306,6 +376,19 @@ def main() -> int:
             f"{recipe:8} {r['steps']:6d} {r['img_per_s']:7.1f} {r['swd_final']:13.1f} "
             f"{kept:>16} {r['swd_best']:9.1f} {when:>18} {r['peak_rss_mb']:7.0f} MB"
         )
+    finest = max(ref_levels.floor_per_level)
+    print(f"\nStructure of the model files' samples (threshold: below the structure-erased "
+          f"reference: finest SWD {ref_levels.erased[finest]:.1f}, "
+          f"C2ST AUC {ref_c2st['structure_erased']['auc']:.3f})")
+    for recipe, r in results.items():
+        st = r["structure"]
+        lv, c = st["swd_levels"], st["c2st"]
+        ok = (lv["samples"][str(finest)] < ref_levels.erased[finest]
+              and c["auc"] < ref_c2st["structure_erased"]["auc"])
+        print(f"{recipe:8} per-level SWD " + ", ".join(f"{k}px {v:.1f}" for k, v in lv["samples"].items())
+              + f"  C2ST AUC {c['auc']:.3f} [{c['low']:.3f}, {c['high']:.3f}] per seed "
+              + ", ".join(f"{a:.3f}" for a in c["per_seed"])
+              + f"  shows structure: {'yes' if ok else 'no'}")
     for recipe, r in results.items():
         if "swd_raw_g_final" in r:
             print(f"{recipe}: raw (non-EMA) generator SWD at the end {r['swd_raw_g_final']:.1f}")
@@ -321,6 +404,8 @@ def main() -> int:
             json.dumps(
                 {
                     "references": refs,
+                    "reference_c2st": ref_c2st,
+                    "reference_levels": ref_levels.to_dict(),
                     "threshold": threshold,
                     "minutes": args.minutes,
                     "results": results,

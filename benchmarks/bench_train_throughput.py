@@ -129,15 +129,22 @@ def engine(images: np.ndarray, args: argparse.Namespace, **overrides: object) ->
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--res", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--res", type=int, default=None, help="default: 64 on CPU, 128 on GPU")
+    parser.add_argument("--batch", type=int, default=None, help="default: 64 on CPU, 128 on GPU")
     parser.add_argument("--width", type=int, default=64, help="DCGAN ngf/ndf (paper: 64)")
     parser.add_argument("--steps", type=int, default=6, help="timed steps per measurement")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes (32², batch 4, 1 step): checks the script on any device")
     args = parser.parse_args()
+    gpu = args.device.startswith(("cuda", "mps"))
+    args.res = args.res or (128 if gpu else 64)
+    args.batch = args.batch or (128 if gpu else 64)
+    if args.smoke:
+        args.res, args.batch, args.width, args.steps, args.warmup, args.rounds = 32, 4, 8, 1, 1, 1
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -97,4 +97,25 @@ def _summary(report: dict[str, Any]) -> str:
         h = report["holdout"]
         lines.append(f"SWD against {h['n_real']} held-out slices: {h['swd']:.2f} "
                      f"(training vs held-out: {h['real_swd']:.2f})")  # fmt: skip
+    lines += _structure_lines(report)
     return "\n".join(lines)
+
+
+def _structure_lines(report: dict[str, Any]) -> list[str]:
+    """Per-level SWD with its floors, C2ST and the structure verdict (docs/evaluation.md)."""
+    out = []
+    lv = report.get("swd_levels")
+    if lv:
+        out.append("SWD per level, same sizes (samples / real floor / structure-erased): " + ", ".join(
+            f"{k}px {v:.1f}/{lv['real_floor'][k]:.1f}/{lv['structure_erased'][k]:.1f}"
+            for k, v in lv["samples"].items()))  # fmt: skip
+    c, e = report.get("c2st"), report.get("c2st_erased_reference")
+    if c and e:
+        out.append(f"Classifier test AUC (0.5 = indistinguishable): {c['auc']:.3f} "
+                   f"[{c['low']:.3f}, {c['high']:.3f}]; structure-erased real slices "
+                   f"{e['auc']:.3f} [{e['low']:.3f}, {e['high']:.3f}]")  # fmt: skip
+    st = report.get("structure")
+    if st and ("swd_ok" in st or "c2st_ok" in st):
+        verdict = "yes" if st["shows_structure"] else "no (outline-level: a blob generator does as well)"
+        out.append(f"Shows internal structure: {verdict}")
+    return out

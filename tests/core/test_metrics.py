@@ -145,15 +145,19 @@ def test_evaluate_sets_report_is_complete_and_deterministic(real64: tuple) -> No
         assert key in report
     assert stages == ["swd", "diversity", "histogram", "memorization", "classifier", "done"]
     assert set(report["swd_levels"]["real_floor"]) == {"64", "32", "16"}
-    assert 0.0 <= report["c2st"]["auc"] <= 1.0 and "auc" in report["c2st_erased_reference"]
+    assert "c2st" not in report and "64" in report["c2st_skipped"]  # too few slices
     assert isinstance(report["structure"]["shows_structure"], bool)
+    big = evaluate_sets(np.concatenate([b] * 3), np.concatenate([a] * 2),
+                        patient_keys=np.concatenate([keys] * 2), config=cfg)  # fmt: skip
+    assert 0.0 <= big["c2st"]["auc"] <= 1.0 and "auc" in big["c2st_erased_reference"]
+    assert "c2st_ok" in big["structure"]
     assert report["n_synthetic"] == 24 and report["n_real"] == 48
     assert 0 < report["swd"] and 0.0 <= report["memorization_rate"] <= 1.0
     assert report["real_swd"] is not None and report["real_swd"] > 0
     json.dumps(report, allow_nan=False)
     again = evaluate_sets(b, a, patient_keys=keys, config=cfg)
     for key in ("swd", "diversity_ssim", "ms_ssim", "histogram_distance", "memorization_rate",
-                "c2st", "swd_levels"):  # fmt: skip
+                "swd_levels"):  # fmt: skip
         assert again[key] == report[key]
     stop = threading.Event()
     stop.set()
