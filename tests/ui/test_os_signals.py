@@ -24,10 +24,12 @@ class _Window(QWidget):
     def __init__(self, page: TrainPage) -> None:
         super().__init__()
         self.page = page
+        self.closed = False
         QVBoxLayout(self).addWidget(page)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.page.shutdown(10000)
+        self.closed = True
         super().closeEvent(event)
 
 
@@ -42,14 +44,13 @@ def test_signal_stops_training_saves_a_checkpoint_and_closes(qtbot, tmp_path, si
     page.settings.steps.setValue(100000)
     page.trainer_factory = fake_factory(step_s=0.004)
     window = _Window(page)
-    qtbot.addWidget(window)
-    window.show()
+    qtbot.addWidget(window)  # not shown: showing would start the device probe
     try:
         close_on_signals(window)
         assert page.start_training()
         qtbot.waitUntil(lambda: page.metrics_seen >= 2, timeout=5000)
         signal.raise_signal(sig)
-        qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)
+        qtbot.waitUntil(lambda: window.closed, timeout=10000)
         result = FakeTrainer.instances[-1].result
         assert result is not None and result.status == "cancelled"
         assert Path(result.checkpoint_path).exists() and not page.is_training()
