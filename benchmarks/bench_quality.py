@@ -317,8 +317,8 @@ def main() -> int:
     )
     print("References (SWD x1e3): " + ", ".join(f"{k} {v:.1f}" for k, v in refs.items()))
     print(
-        f"Recognizable threshold = blurred real = {threshold:.1f}; budget {args.minutes} min "
-        "of training per recipe"
+        f"Blurred real (the former 'recognizable' threshold, which accepts blobs) = "
+        f"{threshold:.1f}; budget {args.minutes} min of training per recipe"
     )
     if png_dir is not None:
         _grid(half_a, png_dir / "quality_real.png")
@@ -360,7 +360,7 @@ def main() -> int:
 
     print(
         f"\n{'recipe':8} {'steps':>6} {'img/s':>7} {'SWD last step':>13} {'model file':>16} "
-        f"{'best seen':>9} {'recognizable after':>18} {'peak RSS':>9}"
+        f"{'best seen':>9} {'<= blurred after':>18} {'peak RSS':>9}"
     )
     for recipe, r in results.items():
         evals = r["evals"]
