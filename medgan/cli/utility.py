@@ -42,6 +42,9 @@ def register(subparsers: Any) -> None:
                      "(CLASS=FILE, repeat)")  # fmt: skip
     src.add_argument("--train-gan", action="store_true",
                      help="train one 'default' GAN per class on each fold's training patients")
+    p.add_argument("--synthetic-model", metavar="MODEL",
+                   help="with --synthetic: the model that made the export (its recorded "
+                   "training patients are never tested on)")  # fmt: skip
     p.add_argument("--gan-steps", type=int, default=400, metavar="N",
                    help="steps per GAN with --train-gan (default 400)")  # fmt: skip
     p.add_argument("--gan-minutes", type=float, metavar="M", help="... or minutes per GAN")
@@ -132,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     if args.synthetic:
         from medgan.utility.export_folder import read_export_folder
 
-        synthetic = read_export_folder(args.synthetic, resolution=args.res)
+        synthetic = read_export_folder(args.synthetic, resolution=args.res,
+                                       model_file=args.synthetic_model)  # fmt: skip
     elif args.model:
         from medgan.utility.sources import LabelledModelSource, ModelFileSource
 

@@ -67,14 +67,68 @@ def _rows(folder: Path) -> list[dict[str, str]]:
     return rows
 
 
+def _read_any(reader: ExportReader, folder: Path, row: dict[str, Any]) -> np.ndarray | None:
+    """The slice as uint8 through the export's window; labelled formats (image folders,
+    pairs, nnU-Net, MONAI) by the file's suffix."""
+    got = reader.read(row)
+    if got is not None:
+        return got
+    path = folder / str(row.get("file", ""))
+    name = path.name.lower()
+    if name.endswith((".nii", ".nii.gz")):
+        import nibabel as nib
+
+        img: Any = nib.load(path)
+        data = np.asarray(img.dataobj, np.float32)
+        values = data[:, :, 0].T if data.ndim == 3 else data.T
+        return reader_to_uint8(values, reader.window)
+    if name.endswith(".png"):
+        from PIL import Image
+
+        with Image.open(path) as im:
+            if im.mode in ("I;16", "I"):
+                raw = np.asarray(im, np.float32) - float(reader.export.get("offset", 32768))
+                return reader_to_uint8(raw, reader.window)
+            return np.asarray(im.convert("L"), np.uint8)
+    return None
+
+
+def reader_to_uint8(values: np.ndarray, window: Window | None) -> np.ndarray:
+    from medgan.dicom.window import to_uint8
+
+    if window is None:
+        window = Window.from_range(float(values.min()), float(values.max()) or 1.0)
+    return to_uint8(values, window)
+
+
+def _model_patients(manifest: dict[str, Any], model_file: str | Path) -> frozenset[str] | None:
+    """The training patients of the model that made the export (its SHA-256 must match)."""
+    from medgan.export.adapters import file_sha256
+    from medgan.models.modelfile import read_metadata
+    from medgan.utility.sources import model_patients
+
+    expected = (manifest.get("model") or {}).get("model_sha256")
+    if expected and file_sha256(model_file) != expected:
+        raise DataError(
+            "The model file given is not the one that made this export (SHA-256 differs).",
+            advice="Give the model file named in the export's manifest.json.",
+        )
+    return model_patients(read_metadata(model_file))
+
+
 def read_export_folder(
-    folder: str | Path, *, window: Window | None = None, resolution: int | None = None
+    folder: str | Path,
+    *,
+    window: Window | None = None,
+    resolution: int | None = None,
+    model_file: str | Path | None = None,
 ) -> ArraySource:
     """Read a labelled export folder (see the module docstring) into an :class:`ArraySource`.
 
     ``window``: the real data's window; slices are brought into it (through the export's own
-    window when the manifest records one). Raises :class:`DataError` when nothing is readable
-    or sizes differ from ``resolution``.
+    window when the manifest records one). ``model_file``: the model that made the export
+    (checked by SHA-256), whose training patients are then known. Raises :class:`DataError`
+    when nothing is readable or sizes differ from ``resolution``.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -95,7 +149,7 @@ def read_export_folder(
     has_labels = any((r.get("label") or "").strip() for r in rows)
     has_masks = any((r.get("mask_file") or "").strip() for r in rows)
     for row in rows:
-        u8 = reader._read(dict(row, stack_index=row.get("stack_index") or None))
+        u8 = _read_any(reader, folder, dict(row, stack_index=row.get("stack_index") or None))
         if u8 is None:
             continue
         if resolution is not None and u8.shape != (resolution, resolution):
@@ -121,7 +175,8 @@ def read_export_folder(
         np.stack(images).astype(np.float32),
         labels if has_labels else None,
         np.stack(masks) if has_masks else None,
-        patients=_patients(manifest),
+        patients=_model_patients(manifest, model_file) if model_file else _patients(manifest),
+        window=None if window is not None else reader.window,
         kind="export folder",
         info={k: v for k, v in info.items() if v},
     )

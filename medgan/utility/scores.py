@@ -9,6 +9,7 @@ is in the ground truth or the prediction.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,7 +85,9 @@ def segmentation_scores(
         diag = float(math.hypot(*truth.shape[1:]))
         hd = np.full(int(present.sum()), diag, np.float64)  # one side empty: worst distance
         if both.any():
-            hd_both = compute_hausdorff_distance(pt[both], tt[both], percentile=95)
+            with warnings.catch_warnings():  # MONAI 1.5 warns about its own internal argument
+                warnings.simplefilter("ignore", FutureWarning)
+                hd_both = compute_hausdorff_distance(pt[both], tt[both], percentile=95)
             hd[both] = hd_both.numpy().ravel()
         d = float(np.nanmean(dice.numpy()))
         h = float(np.nanmean(hd))

@@ -87,6 +87,7 @@ class ArraySource:
     info: dict[str, Any] = field(default_factory=dict)
     rename: Mapping[str, str] = field(default_factory=dict)
     trains_per_fold: bool = False
+    window: Any = None  # the Window ``images`` are in; draws are mapped into the real data's
 
     def seen_patients(self) -> frozenset[str] | None:
         return self.patients
@@ -141,7 +142,11 @@ class ArraySource:
             idx = np.concatenate(picks) if picks else np.zeros(0, np.int64)
             labels = labels_all[idx]
         masks = self.masks[idx] if self.masks is not None else None
-        return Pool(self.images[idx].astype(np.float32), labels, masks)
+        images = self.images[idx].astype(np.float32)
+        if self.window is not None and request.window is not None and self.window != request.window:
+            modality = self.window.center + images * (self.window.width / 2.0)
+            images = apply_window(modality, request.window)
+        return Pool(images, labels, masks)
 
 
 def model_patients(meta: ModelMetadata) -> frozenset[str] | None:

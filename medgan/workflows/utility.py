@@ -291,13 +291,13 @@ class PerClassGanSource:
 
 # --------------------------------------------------------------------------- the job
 def _strata(data: LabelledData, config: UtilityConfig) -> tuple[np.ndarray, tuple[str, ...]]:
-    """What folds are balanced on: the class (classify), or whether a slice has a mask."""
+    """What folds are balanced on: the class (classify), or the masked slices (segment)."""
     if config.task == "classify":
         assert data.labels is not None
         return data.labels, tuple(data.class_names)
     assert data.masks is not None
     has_mask = np.asarray(data.masks.reshape(len(data.masks), -1).any(axis=1), np.int64)
-    return has_mask, ("no mask", "mask")
+    return has_mask - 1, ("masked slices",)  # -1: no mask (need not be in every fold)
 
 
 def _check_inputs(data: LabelledData, config: UtilityConfig, source: SyntheticSource,
