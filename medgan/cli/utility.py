@@ -69,6 +69,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--allow-unchecked", action="store_true",
                    help="use a synthetic set whose training patients are unknown")  # fmt: skip
     p.add_argument("--out", metavar="FILE.json", help="write the result as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="write the plot (mean ± sd per arm) as PNG")
     add_label_arguments(p)
     p.set_defaults(func=run)
 
@@ -171,4 +172,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         atomic_write_json(args.out, result.to_dict(), indent=2)
         print(f"Result written to {args.out}", file=sys.stderr)
+    if args.plot:
+        from medgan.utility.plot import write_figure
+
+        write_figure(result, args.plot)
+        print(f"Plot written to {args.plot}", file=sys.stderr)
     return 0

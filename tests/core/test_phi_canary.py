@@ -540,3 +540,60 @@ def test_no_marker_reaches_labelled_exports_or_logs(
         _assert_clean(str(path.relative_to(tmp_path)), _blobs(path), markers + uids)
     log_text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     _assert_clean("the log records", [log_text.encode()], markers + uids)
+
+
+def test_no_marker_or_patient_key_reaches_the_utility_result(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``medgan utility`` on a marked, labelled study (4 patients, a "none" and a "lesion"
+    series each): its JSON, plot, checkpoints, output and logs hold no marker, UID or hashed
+    patient key."""
+    from PIL import Image
+
+    from medgan.core.privacy import hash_id
+
+    monkeypatch.setenv("MEDGAN_CACHE", str(tmp_path / "cache"))
+    caplog.set_level(logging.DEBUG)
+    rng = np.random.default_rng(11)
+    data, rows, markers, uids, keys = tmp_path / "data", ["series_instance_uid,label"], [TOKEN], [], []
+    for k in range(4):
+        tags = _identifying_tags(k)
+        pid, name = f"{TOKEN}UPID{k}", f"{TOKEN}UPN{k}^{TOKEN}G"
+        markers += [pid, *(str(v) for v in tags.values() if TOKEN in str(v))]
+        keys.append(hash_id(pid))
+        for j, label in enumerate(("none", "lesion")):
+            pixels = (rng.normal(0, 200, (3, 32, 32)) + 1064 + 300 * j).astype(np.int16)
+            paths = write_series(
+                data / f"p{k}s{j}", n=3, rows=32, cols=32, pixels=pixels, patient_name=name,
+                patient_id=pid, series_description=f"{TOKEN}DESC{k}", extra_tags=tags, seed=10 * k + j,
+            )  # fmt: skip
+            ds = pydicom.dcmread(paths[0])
+            rows.append(f"{ds.SeriesInstanceUID},{label}")
+            uids += [ds.StudyInstanceUID, ds.SeriesInstanceUID]
+    labels_csv = tmp_path / "labels.csv"
+    labels_csv.write_text("\n".join(rows) + "\n")
+    export = tmp_path / "export"  # class folders, no manifest: patients unknown
+    for label, level in (("none", 60), ("lesion", 200)):
+        (export / label).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((64, 64), level + i, np.uint8)).save(export / label / f"{i}.png")
+    out, plot, ckpt = tmp_path / "utility.json", tmp_path / "utility.png", tmp_path / "ckpt"
+    argv = ["-v", "utility", "--data", str(data), "--labels", str(labels_csv), "--synthetic",
+            str(export), "--allow-unchecked", "--folds", "2", "--seeds", "1", "--steps", "2",
+            "--batch", "4", "--device", "cpu", "--checkpoint", str(ckpt), "--out", str(out),
+            "--plot", str(plot)]  # fmt: skip
+    assert main(argv) == 0, capsys.readouterr().err
+    assert '"medgan-utility"' in out.read_text() and plot.stat().st_size > 0
+    files = [out, plot] + [p for p in ckpt.rglob("*") if p.is_file()]
+    assert len(files) > 4  # state + per-run records
+    captured = capsys.readouterr()
+    assert "Verdict" in captured.out
+    needles = markers + uids + keys
+    for path in files:
+        _assert_clean(str(path.relative_to(tmp_path)), _blobs(path), needles)
+    log_text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    _assert_clean("the utility logs", [log_text.encode()], needles)
+    _assert_clean("the utility output", [captured.out.encode(), captured.err.encode()], needles)
