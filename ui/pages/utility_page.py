@@ -119,6 +119,10 @@ class UtilityPage(Page):
         self.controls = QCheckBox("Run the controls (shuffled labels, extra real patients)")
         self.controls.setChecked(True)
         form.addRow(self.controls)
+        self.unchecked = QCheckBox("Allow a synthetic set whose training patients are unknown")
+        self.unchecked.setToolTip("Exports do not record them: test patients could have "
+                                  "leaked into the synthetic set. The result says so.")
+        form.addRow(self.unchecked)
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run")
         self.run_button.clicked.connect(self.start)
@@ -226,7 +230,8 @@ class UtilityPage(Page):
             if not self.state.model_path:
                 raise DataError("No model file.", advice="Train or open one on the Train page.")
             synthetic = LabelledModelSource(self.state.model_path)
-        return UtilityRequest(config, data=data, synthetic=synthetic, gan=gan)
+        return UtilityRequest(config, data=data, synthetic=synthetic, gan=gan,
+                              allow_unchecked=self.unchecked.isChecked())
 
     def start(self, request: Any = None) -> bool:
         if self.is_busy():
