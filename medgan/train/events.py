@@ -62,6 +62,7 @@ class QualityMeasured:
     best_step: int
     best_swd: float
     final: bool = False
+    per_level: tuple[tuple[int, float], ...] = ()  # (level resolution, SWD), finest first
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,8 @@ class QualityProbes(Hook):
         best = (quality.selected() if final else quality.best) or snap
         trainer.emit(
             QualityMeasured(
-                step=snap.step, swd=snap.swd, best_step=best.step, best_swd=best.swd, final=final
+                step=snap.step, swd=snap.swd, best_step=best.step, best_swd=best.swd,
+                final=final, per_level=snap.per_level,
             )
         )
 

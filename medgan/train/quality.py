@@ -40,6 +40,7 @@ class Snapshot:
 
     step: int
     swd: float
+    per_level: tuple[tuple[int, float], ...] = ()  # (level resolution, SWD), finest first
 
 
 def _cpu_copy(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -78,11 +79,20 @@ class QualityProbe:
         self.best: Snapshot | None = None
         self.best_state: dict[str, dict[str, torch.Tensor]] = {}
         self.final: Snapshot | None = None
+        self.last_levels: tuple[tuple[int, float], ...] = ()
 
     # ------------------------------------------------------------------ measuring
     @torch.no_grad()
     def measure(self, generator: nn.Module) -> float:
-        """SWD (×1e3) of the generator's samples from the fixed noise to the reference slices."""
+        """SWD (×1e3) of the generator's samples from the fixed noise to the reference slices.
+
+        Its per-level values are left in ``last_levels`` for the snapshot."""
+        value, self.last_levels = self.measure_levels(generator)
+        return value
+
+    @torch.no_grad()
+    def measure_levels(self, generator: nn.Module) -> tuple[float, tuple[tuple[int, float], ...]]:
+        """SWD and its per-level values (the finest level shows missing texture first)."""
         from medgan.metrics.swd import sliced_wasserstein
 
         was_training = generator.training
@@ -93,18 +103,22 @@ class QualityProbe:
             )
         finally:
             generator.train(was_training)
-        value = sliced_wasserstein(
+        result = sliced_wasserstein(
             samples.cpu().numpy(),
             self.reference,
             seed=0,
             device=self.device.type,
             dir_repeats=PROBE_DIR_REPEATS,
-        ).swd
-        return float(value) if math.isfinite(value) else math.inf
+        )
+        levels = tuple((int(k), float(v)) for k, v in result.per_level.items())
+        value = float(result.swd)
+        return (value if math.isfinite(value) else math.inf), levels
 
     def probe(self, step: int, generator: nn.Module, discriminator: nn.Module) -> Snapshot:
         """A regular probe: recorded, and the networks copied when it is the best so far."""
-        snap = Snapshot(step, self.measure(generator))
+        self.last_levels = ()
+        swd = self.measure(generator)
+        snap = Snapshot(step, swd, self.last_levels)
         self.history.append(snap)
         if self.best is None or snap.swd < self.best.swd:
             self.best = snap
@@ -116,7 +130,9 @@ class QualityProbe:
         if self.history and self.history[-1].step == step:
             self.final = self.history[-1]
         else:
-            self.final = Snapshot(step, self.measure(generator))
+            self.last_levels = ()
+            swd = self.measure(generator)
+            self.final = Snapshot(step, swd, self.last_levels)
         return self.final
 
     def keeps_snapshot(self) -> bool:

@@ -149,3 +149,19 @@ def test_model_file_records_the_selected_step_and_quality(images, monkeypatch, t
     assert loaded.metadata.step == 4
     assert loaded.metadata.quality["selected_swd"] == 10.0
     assert loaded.metadata.quality["metric"].startswith("swd")
+
+
+def test_probe_reports_swd_per_level_in_snapshots() -> None:
+    """The probe keeps each pyramid level's SWD (finest first) next to the mean."""
+    import numpy as np
+    import torch
+
+    from medgan.models import build_models
+    from medgan.train.quality import QualityProbe
+
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 32, 32)).astype(np.float32)
+    G, D = build_models("default", 32, z_dim=8, width=8)
+    probe = QualityProbe(images, n_samples=8, z_dim=8, seed=0, device=torch.device("cpu"))
+    snap = probe.probe(50, G, D)
+    assert [lv for lv, _ in snap.per_level] == [32, 16]
+    assert snap.swd == pytest.approx(sum(v for _, v in snap.per_level) / 2)
