@@ -192,6 +192,19 @@ def readme_text(document: dict[str, Any]) -> str:
         )
     if export.get("layout"):
         lines.append(f"- Layout: {export['layout']}.")
+    if export.get("masks"):
+        lines.append(f"- Masks: {export['masks']}.")
+    if document.get("classes"):
+        names = ", ".join(f"`{c['name']}`" for c in document["classes"])
+        lines.append(
+            f"- Classes: {names}. The manifest's `label` column holds each slice's class "
+            "exactly as named in the input labels: for a synthetic slice the class it was "
+            "generated for (`score_label_fidelity`: how surely a classifier trained on the "
+            "real slices recognises it), for a real slice its own label."
+        )
+    if document.get("segments") and len(document["segments"]) > 1:
+        table = ", ".join(f"{s['value']} = {s['name']}" for s in document["segments"])
+        lines.append(f"- Mask values: {table}. `mask_file` names each slice's mask.")
     lines += [
         "- `manifest.csv` / `manifest.json`: one row per slice with kind (real/synthetic), "
         "seed and index (to regenerate it: bit for bit with the same model file, batch size, "

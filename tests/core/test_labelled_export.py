@@ -100,6 +100,8 @@ def test_png_pairs_hold_the_masks(tmp_path: Path) -> None:
                                     {"value": 1, "name": "lesion"}]  # fmt: skip
     assert "synthetic_s3_000005" not in " ".join(r["file"] for r in rows)  # rejected one
     assert document["rejected"][0]["label"] in CLASSES
+    readme = (dest / "README.md").read_text()
+    assert "Mask values: 0 = background, 1 = lesion" in readme and "`bright/disc`" in readme
 
 
 @pytest.mark.parametrize("fmt", ["pairs-nifti", "nnunet", "monai"])
