@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from ui.main_window import MainWindow, describe_device, warm_up_data_stack
+from ui.main_window import PAGES, MainWindow, describe_device, warm_up_data_stack
 from ui.pages import data_page as data_page_module
 from ui.state import AppState
 from ui.widgets.error_dialog import close_all, shown_dialogs
@@ -53,7 +53,7 @@ def drop_folder(window: MainWindow, folder: Path) -> None:
 def test_shell_pages_shortcuts_status_and_log(qtbot, make_window) -> None:
     window = make_window()
     assert "MedGAN Studio" in window.windowTitle()
-    assert list(window.pages) == ["data", "train", "generate", "export"]
+    assert list(window.pages) == ["data", "train", "generate", "export", "utility"]
     assert type(window.pages["data"]).__name__ == "DataPage"
     for key, cls in (("train", "TrainPage"), ("generate", "GeneratePage"), ("export", "ExportPage")):
         assert type(window.pages[key]).__name__ in (cls, "UnavailablePage")
@@ -92,7 +92,7 @@ def test_pages_share_the_page_base_and_hear_when_shown(qtbot, make_window, monke
 
     window = make_window()
     assert all(isinstance(page, Page) for page in window.pages.values())
-    assert window.built_pages() == ["data", "train", "generate", "export"]
+    assert window.built_pages() == ["data", "train", "generate", "export", "utility"]
     shown: list[str] = []
     train = window.pages["train"]
     monkeypatch.setattr(train, "on_shown", lambda: shown.append("train"))
@@ -153,7 +153,7 @@ def test_demo_study_is_written_in_background_then_opened(qtbot, make_window, tmp
     monkeypatch.setattr(demo, "ensure_demo_study", small_demo)
     window = make_window()
     warm_up_data_stack()  # what the window does right after it shows (disabled in these tests)
-    assert len(window.pages) == len(main_window.PAGES)  # jobs wait for the pages, built right after the window shows
+    assert len(window.pages) == len(PAGES)  # jobs wait for the pages, built right after the window shows
     tasks: list[str] = []
     window.state.task_changed.connect(lambda text, _p: tasks.append(text))
     stall_probe.start()
@@ -262,7 +262,7 @@ def test_real_training_keeps_the_loop_responsive_and_close_saves_a_checkpoint(
 
     warm_up()  # the window does this after it shows (disabled in these tests)
     window = make_window()
-    assert len(window.pages) == len(main_window.PAGES)  # built right after the window shows, before any job
+    assert len(window.pages) == len(PAGES)  # built right after the window shows, before any job
     rng = np.random.default_rng(0)
     images = np.clip(rng.normal(0, 0.5, (24, 64, 64)), -1, 1).astype(np.float32)
     window.state.set_training_set(images, {"modality": "CT", "n_patients": 3})
@@ -295,7 +295,7 @@ def test_generating_and_exporting_keep_the_loop_responsive(qtbot, make_window, t
 
     warm_up()
     window = make_window()
-    assert len(window.pages) == len(main_window.PAGES)
+    assert len(window.pages) == len(PAGES)
     rng = np.random.default_rng(1)
     window.state.set_training_set(np.clip(rng.normal(0, 0.5, (24, 32, 32)), -1, 1).astype(np.float32),
                                   {"modality": "CT", "n_patients": 2})
