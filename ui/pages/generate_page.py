@@ -154,8 +154,8 @@ class GeneratePage(Page):
         bar.addWidget(self.class_label)
         bar.addWidget(self.class_combo)
         bar.addWidget(self.mask_toggle)
-        for w in (self.class_label, self.class_combo, self.mask_toggle):
-            w.setVisible(False)  # shown for labelled sets
+        for hidden in (self.class_label, self.class_combo, self.mask_toggle):
+            hidden.setVisible(False)  # shown for labelled sets
         bar.addStretch(1)
         bar.addWidget(self.accept_button)
         bar.addWidget(self.reject_button)
