@@ -17,7 +17,6 @@ from medgan.pacs.profiles import profiles_path
 from tests.orthanc import OrthancServer, memory_keyring, orthanc_missing, start_orthanc
 from ui.main_window import MainWindow
 from ui.state import AppState
-from ui.widgets import error_dialog
 from ui.widgets.pacs_dialog import PacsDialog
 from ui.widgets.pacs_profile_editor import SESSION_SECRETS, ProfileEditor
 from ui.widgets.pacs_send import SendDialog
@@ -50,7 +49,6 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     yield
     keyring.set_keyring(before)
     SESSION_SECRETS.clear()
-    error_dialog.close_all()
 
 
 def _fill_web_profile(editor: ProfileEditor, server: OrthancServer, name: str = "orthanc") -> None:
