@@ -30,6 +30,16 @@ USER = "medgan"
 PASSWORD = "orthanc-test-pw-7f3a"
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGTERM Orthanc when the test process dies (a killed pytest leaves no server)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -194,6 +204,7 @@ class OrthancServer:
             self.process = subprocess.Popen(  # noqa: S603 - fixed binary, our config
                 [binary, str(cfg)],
                 env=env,
+                preexec_fn=_die_with_parent,
                 stdout=log_fh,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
