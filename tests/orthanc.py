@@ -81,6 +81,7 @@ class OrthancServer:
     dicom_port: int
     move_port: int
     nodelay: bool = True
+    extra: dict[str, object] = field(default_factory=dict)  # more configuration keys
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=Path)
 
@@ -191,6 +192,7 @@ class OrthancServer:
             "DeidentifyLogs": True,
             "LimitFindResults": 0,
         }
+        config.update(self.extra)
         (self.root / "tmp").mkdir(exist_ok=True)
         cfg = self.root / "orthanc.json"
         cfg.write_text(json.dumps(config, indent=2))
@@ -213,7 +215,9 @@ class OrthancServer:
         self.wait_ready()
 
 
-def start_orthanc(root: Path, *, nodelay: bool = True) -> OrthancServer:
+def start_orthanc(
+    root: Path, *, nodelay: bool = True, extra: dict[str, object] | None = None
+) -> OrthancServer:
     """Start a fresh Orthanc under ``root`` on free loopback ports; the caller stops it.
 
     ``nodelay=False`` runs it as packaged (DCMTK's Nagle default) for the benchmark.
@@ -224,6 +228,7 @@ def start_orthanc(root: Path, *, nodelay: bool = True) -> OrthancServer:
         dicom_port=free_port(),
         move_port=free_port(),
         nodelay=nodelay,
+        extra=dict(extra or {}),
     )
     server.start()
     return server

@@ -321,3 +321,28 @@ class TestAgainstOrthanc:
             flows.retrieve(flows.RetrieveRequest(profile, [ref]), progress=progress)
         assert killed and "resume" in (info.value.advice or "")
         _nothing_complete()
+
+
+@needs_orthanc
+def test_dimse_over_tls_needs_the_servers_ca_and_works_with_it(
+    tmp_path: Path, self_signed: tuple[Path, Path]
+) -> None:
+    cert, key = self_signed
+    tls = {
+        "DicomTlsEnabled": True,
+        "DicomTlsCertificate": str(cert),
+        "DicomTlsPrivateKey": str(key),
+        "DicomTlsTrustedCertificates": str(cert),
+        "DicomTlsRemoteCertificateRequired": False,
+    }
+    srv = start_orthanc(tmp_path / "orthanc-tls", extra=tls)
+    try:
+        with pytest.raises(PacsError, match=r"C-ECHO.*on 'fault-dimse'.*TLS") as info:
+            flows.check_connection(_dimse(srv.dicom_port, tls=True))
+        assert info.value.advice
+        with pytest.raises(PacsError, match=r"C-ECHO"):
+            flows.check_connection(_dimse(srv.dicom_port))  # plain DIMSE to a TLS port
+        ok = flows.check_connection(_dimse(srv.dicom_port, tls=True, ca_bundle=str(cert)))
+        assert "succeeded" in ok
+    finally:
+        srv.stop()
