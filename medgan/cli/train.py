@@ -52,8 +52,26 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--recipe",
-        choices=("default", "dcgan"),
-        help="training recipe (default: 'default', or the --init model's)",
+        choices=("default", "dcgan", "conditional", "paired"),
+        help="training recipe (default: 'default', or the --init model's); conditional: one "
+        "class-conditional model for the --labels classes; paired: image + mask pairs from "
+        "the --masks",
+    )
+    p.add_argument(
+        "--class-pairs",
+        action="store_true",
+        help="conditional: also draw masks; paired: also condition on the classes",
+    )
+    p.add_argument(
+        "--no-balance",
+        action="store_true",
+        help="conditional: draw real slices uniformly instead of class-balanced",
+    )
+    p.add_argument(
+        "--width",
+        type=int,
+        metavar="W",
+        help="network base width (default: the recipe's on a CPU, wider on a GPU)",
     )
     p.add_argument(
         "--res",
@@ -240,7 +258,6 @@ def _train_config(
     ts_config: Any,
     checkpoint_dir: Path,
 ) -> Any:
-    from medgan.models import RECIPES
     from medgan.train.config import TrainConfig
 
     overrides: dict[str, Any] = {
@@ -265,6 +282,12 @@ def _train_config(
         overrides["quality_every"] = args.quality_every
     if getattr(args, "keep_last", False):
         overrides["keep_best"] = False
+    if getattr(args, "class_pairs", False):
+        overrides["class_pairs"] = True
+    if getattr(args, "no_balance", False):
+        overrides["balanced_classes"] = False
+    if getattr(args, "width", None) is not None:
+        overrides["width"] = args.width
     if init_meta is not None:
         overrides.update(
             z_dim=init_meta.z_dim,
@@ -280,8 +303,11 @@ def _train_config(
         merged.update({k: v for k, v in overrides.items() if k not in ("resolution", "seed")})
         return TrainConfig.from_dict(merged)
     cfg = TrainConfig.for_recipe(recipe, **overrides)
-    if cfg.width is None:
-        cfg = cfg.replace(width=RECIPES[recipe].default_width)
+    if cfg.width is None:  # CPU-sized, wider on a GPU (docs/recipes.md, "Capacity")
+        from medgan.core.device import resolve_device
+        from medgan.models import auto_width
+
+        cfg = cfg.replace(width=auto_width(recipe, res, resolve_device(args.device).type))
     return cfg
 
 
@@ -289,6 +315,7 @@ def run(args: argparse.Namespace) -> int:
     from medgan.cli.progress import CountProgress, TrainProgress
     from medgan.dataset.training_set import TrainingSetConfig, build_training_set
     from medgan.dicom.index import scan_folder
+    from medgan.models import RECIPES
     from medgan.models.modelfile import check_compatible, load_model
 
     out = Path(args.out)
@@ -368,6 +395,9 @@ def run(args: argparse.Namespace) -> int:
     config = _train_config(
         args, recipe, res, base, loaded.metadata if loaded else None, ts_config, checkpoint_dir
     )
+    labelled: dict[str, Any] = {}
+    if RECIPES[recipe].labelled:
+        labelled = _labelled_inputs(trainset, config)
     request = TrainRequest(
         config,
         trainset.images,
@@ -375,8 +405,36 @@ def run(args: argparse.Namespace) -> int:
         out=out,
         init_model=loaded,
         resume_from=resume_from,
+        **labelled,
     )
     return _train_and_save(request, _listeners(args, config, TrainProgress(show_checkpoints=True)))
+
+
+def _labelled_inputs(trainset: Any, config: Any) -> dict[str, Any]:
+    """Labels and masks for a labelled recipe, checked now (a clear refusal before any network
+    is built) and the slices left out said."""
+    from medgan.train.labelled import prepare_labelled
+
+    kwargs: dict[str, Any] = {
+        "labels": trainset.labels,
+        "class_names": tuple(trainset.class_names),
+        "masks": trainset.masks,
+        "mask_known": trainset.mask_known,
+        "segment_names": tuple(trainset.segment_names),
+    }
+    data = prepare_labelled(
+        config.recipe, trainset.images, class_pairs=config.class_pairs, **kwargs
+    )
+    for note in data.notices:
+        print(f"Note: {note}", file=sys.stderr)
+    table = data.table()
+    if table["classes"]:
+        pairs = zip(table["classes"], table["class_counts"], strict=True)
+        counts = ", ".join(f"{k} {v}" for k, v in pairs)
+        print(f"Training {config.recipe} on classes: {counts}.", file=sys.stderr)
+    if table["segments"]:
+        print(f"Masks drawn for: {', '.join(table['segments'])}.", file=sys.stderr)
+    return kwargs
 
 
 def _listeners(args: argparse.Namespace, config: Any, bar: Any) -> Any:

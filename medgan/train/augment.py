@@ -5,6 +5,11 @@ in both the D and the G step, so gradients flow through them to the generator an
 un-augmented data it could memorize. Each transform hits each image with probability ``p``;
 with a target set, ``p`` adapts as in ADA (Karras et al. 2020): every few steps
 r = E[sign(D(real))] is compared with the target and ``p`` moves up when D is over-confident.
+
+Image + mask batches (recipe ``paired``) carry the mask as extra channels: the geometric
+transforms (translation, cutout) move every channel identically, and their fill (−1) means
+"not in the segment" for a mask channel; the intensity transforms (brightness, contrast) touch
+the first ``image_channels`` only, so a mask stays exactly ±1 and aligned with its image.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ TRANSFORMS = {
     "cutout": cutout,
 }
 ORDER = ("brightness", "contrast", "translation", "cutout")
+INTENSITY = ("brightness", "contrast")
 
 
 class Augmenter:
@@ -92,6 +98,7 @@ class Augmenter:
         speed_images: int = 20_000,
         p_max: float = 0.8,
         batch_size: int = 32,
+        image_channels: int | None = None,
     ) -> None:
         unknown = set(policy) - set(TRANSFORMS)
         if unknown:
@@ -105,6 +112,7 @@ class Augmenter:
         self._sign_sum: torch.Tensor | None = None
         self._count = 0
         self.last_r: float | None = None
+        self.image_channels = image_channels  # None: every channel is image
 
     @property
     def active(self) -> bool:
@@ -114,8 +122,13 @@ class Augmenter:
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         if not self.policy or self.p <= 0.0:
             return x
+        ic = self.image_channels
+        split = ic is not None and x.shape[1] > ic
         for name in self.policy:
-            x = TRANSFORMS[name](x, self.p, gen)
+            if split and name in INTENSITY:
+                x = torch.cat([TRANSFORMS[name](x[:, :ic], self.p, gen), x[:, ic:]], dim=1)
+            else:
+                x = TRANSFORMS[name](x, self.p, gen)
         return x
 
     def observe(self, real_logits: torch.Tensor) -> None:

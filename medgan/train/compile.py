@@ -28,12 +28,21 @@ class StepRunner:
         self.compiled = compiled
         self._verified = not compiled
 
-    def run(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        if self._verified:
+    def _call(
+        self, real: torch.Tensor, step: int, labels: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        if labels is None:  # image-only recipes: the step's own two-argument form
             return self.step_fn(real, step)
+        return self.step_fn(real, step, labels)
+
+    def run(
+        self, real: torch.Tensor, step: int, labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        if self._verified:
+            return self._call(real, step, labels)
         snapshot = _snapshot(self.step_fn)
         try:
-            out = self.step_fn(real, step)
+            out = self._call(real, step, labels)
             self._verified = True
             return out
         except Exception as exc:
@@ -48,7 +57,7 @@ class StepRunner:
             self.step_fn.G_fwd, self.step_fn.D_fwd = self.step_fn.G, self.step_fn.D
             self.compiled = False
             self._verified = True
-            return self.step_fn(real, step)
+            return self._call(real, step, labels)
 
 
 def _snapshot(fn: GanStep) -> dict[str, Any]:

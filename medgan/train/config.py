@@ -18,7 +18,7 @@ from typing import Any
 
 from medgan.core.errors import TrainingError
 
-RECIPE_NAMES: tuple[str, ...] = ("default", "dcgan")
+RECIPE_NAMES: tuple[str, ...] = ("default", "dcgan", "conditional", "paired")
 RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 256)
 LOSSES: tuple[str, ...] = ("bce", "hinge", "nonsat")
 AUGMENTATIONS: tuple[str, ...] = ("translation", "cutout", "brightness", "contrast")
@@ -88,6 +88,9 @@ class TrainConfig:
     checkpoint_dir: str | None = None
     freeze_d_blocks: int = 0  # freeze the first D blocks (FreezeD) when fine-tuning
     finetune_lr_scale: float = 0.5  # multiplies both learning rates when starting from a model
+    # Labelled recipes (conditional, paired; docs/recipes.md):
+    balanced_classes: bool = True  # draw each class equally often (conditional)
+    class_pairs: bool = False  # conditional also draws masks / paired also takes classes
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=True)
 
     def __post_init__(self) -> None:
@@ -255,7 +258,14 @@ class TrainConfig:
         number("lecam_decay", 0.0, 0.99999)
         choice("device", DEVICES)
         choice("amp", AMP_MODES)
-        for flag in ("channels_last", "compile", "deterministic", "keep_best"):
+        for flag in (
+            "channels_last",
+            "compile",
+            "deterministic",
+            "keep_best",
+            "balanced_classes",
+            "class_pairs",
+        ):
             if not isinstance(getattr(self, flag), bool):
                 raise bad(flag, "must be true or false")
         integer("seed", 0, 2**63 - 1)

@@ -22,6 +22,11 @@ class TrainStarted:
     n_images: int
     resolution: int
     recipe: str
+    # Labelled recipes: the class table (names in index order, training slices per class)
+    # and the mask segments; empty for image-only recipes.
+    class_names: tuple[str, ...] = ()
+    class_counts: tuple[int, ...] = ()
+    segment_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,10 @@ class SampleGrid:
 
     step: int
     images: np.ndarray  # (N, H, W) float32 in [-1, 1]
+    labels: np.ndarray | None = None  # int64 (N,): the class of each (one row per class)
+    masks: np.ndarray | None = None  # uint8 (N, H, W): k > 0 = segment_names[k - 1]
+    class_names: tuple[str, ...] = ()
+    segment_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,8 @@ class QualityMeasured:
     best_swd: float
     final: bool = False
     per_level: tuple[tuple[int, float], ...] = ()  # (level resolution, SWD), finest first
+    # Class-conditional models: SWD per class name (``swd`` is their mean); {} otherwise.
+    per_class: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from medgan.core.errors import TrainingError
-from medgan.train.events import CheckpointSaved, Paused, QualityMeasured, Resumed, SampleGrid
+from medgan.train.events import CheckpointSaved, Paused, QualityMeasured, Resumed
 from medgan.train.events import StepMetrics as _StepMetrics
 from medgan.train.hooks import END_CANCELLED, END_FINISHED, Hook, RunState, Trainer
 
@@ -152,7 +152,7 @@ class SampleGrids(Hook):
         self.every = every
 
     def after_step(self, trainer: Trainer, state: RunState) -> None:
-        trainer.emit(SampleGrid(step=state.step, images=trainer.samples()))
+        trainer.emit(trainer.sample_grid(state.step))
 
     def ended(self, trainer: Trainer, state: RunState) -> None:
         if state.end == END_FINISHED and state.step % self.every != 0:
@@ -182,10 +182,12 @@ class QualityProbes(Hook):
         )
         # At the end: the state a model file holds (so a tie names the last step, as saved).
         best = (quality.selected() if final else quality.best) or snap
+        per_class = getattr(quality, "last_per_class", None) or {}
         trainer.emit(
             QualityMeasured(
                 step=snap.step, swd=snap.swd, best_step=best.step, best_swd=best.swd,
                 final=final, per_level=snap.per_level,
+                per_class={k: round(float(v), 3) for k, v in per_class.items()},
             )
         )
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from medgan.train.augment import Augmenter
     from medgan.train.checkpoint import Checkpoint
     from medgan.train.config import TrainConfig
-    from medgan.train.events import TrainEvent
+    from medgan.train.events import SampleGrid, TrainEvent
     from medgan.train.quality import QualityProbe
     from medgan.train.step import GanStep
 
@@ -58,6 +58,8 @@ class Trainer(Protocol):
     def emit(self, event: TrainEvent) -> None: ...
 
     def samples(self) -> np.ndarray: ...
+
+    def sample_grid(self, step: int) -> SampleGrid: ...
 
     def state_dict(self) -> Checkpoint: ...
 

@@ -51,8 +51,13 @@ def check_images(images: Any, config: TrainConfig) -> np.ndarray:
     return images
 
 
-def build_networks(config: TrainConfig, device: torch.device) -> tuple[nn.Module, nn.Module]:
-    """Build G and D with weights drawn from ``config.seed`` without touching global RNGs."""
+def build_networks(
+    config: TrainConfig, device: torch.device, model_kwargs: dict[str, Any] | None = None
+) -> tuple[nn.Module, nn.Module]:
+    """Build G and D with weights drawn from ``config.seed`` without touching global RNGs.
+
+    ``model_kwargs``: extra recipe arguments (``n_classes``, ``n_segments`` of labelled data).
+    """
     from medgan.models import build_models
 
     with torch.random.fork_rng(devices=[]):
@@ -63,6 +68,7 @@ def build_networks(config: TrainConfig, device: torch.device) -> tuple[nn.Module
             z_dim=config.z_dim,
             channels=config.channels,
             width=config.width,
+            **(model_kwargs or {}),
         )
     n_blocks = len(D.blocks)  # type: ignore[arg-type]
     if config.freeze_d_blocks >= n_blocks:

@@ -135,13 +135,26 @@ class GanStep:
     def _format(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def __call__(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-        """Run D then G update on a real batch (B, C, R, R) on the device; step is 1-based."""
+    def _g(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.G_fwd(z) if y is None else self.G_fwd(z, y)
+
+    def _d(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.D_fwd(x) if y is None else self.D_fwd(x, y)
+
+    def __call__(
+        self, real: torch.Tensor, step: int, labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Run D then G update on a real batch (B, C, R, R) on the device; step is 1-based.
+
+        ``labels`` (B,): the real slices' classes for a class-conditional pair; the fakes of
+        the step take the same classes.
+        """
         b = real.shape[0]
         real = self._format(real)
         z = torch.randn(b, self.z_dim, device=self.device, generator=self.gen)
+        y = labels
         with self._autocast():
-            fake = self.G_fwd(z)
+            fake = self._g(z, y)
 
         # ---- discriminator step
         real_aug = self.augment(real, self.gen)
@@ -151,11 +164,12 @@ class GanStep:
             real_aug = real_aug.detach().requires_grad_(True)
         with self._autocast():
             if self.concat_d:
-                logits = self.D_fwd(torch.cat([real_aug, fake_aug.to(real_aug.dtype)]))
+                yy = None if y is None else torch.cat([y, y])
+                logits = self._d(torch.cat([real_aug, fake_aug.to(real_aug.dtype)]), yy)
                 real_logits, fake_logits = logits[:b], logits[b:]
             else:
-                real_logits = self.D_fwd(real_aug)
-                fake_logits = self.D_fwd(fake_aug)
+                real_logits = self._d(real_aug, y)
+                fake_logits = self._d(fake_aug, y)
         d_loss = losses.d_loss(self.loss, real_logits, fake_logits, self.label_smoothing)
         r1 = torch.zeros((), device=self.device)
         d_total = d_loss
@@ -171,7 +185,7 @@ class GanStep:
 
         # ---- generator step (same fake, fresh augmentation, D weights get no gradients)
         with self._d_frozen(), self._autocast():
-            g_logits = self.D_fwd(self.augment(fake, self.gen))
+            g_logits = self._d(self.augment(fake, self.gen), y)
         g_loss = losses.g_loss(self.loss, g_logits)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()

@@ -32,9 +32,11 @@ from medgan.core.errors import MedganError, TrainingError
 from medgan.train import losses, setup
 from medgan.train.augment import Augmenter
 from medgan.train.checkpoint import Checkpoint, data_fingerprint, load_checkpoint
-from medgan.train.config import TrainConfig
+from medgan.train.class_quality import ClassQualityProbe
+from medgan.train.config import TrainConfig, TrainConfigError
 from medgan.train.events import (
     EventListener,
+    SampleGrid,
     TrainCancelled,
     TrainEvent,
     TrainFailed,
@@ -43,6 +45,7 @@ from medgan.train.events import (
 )
 from medgan.train.handlers import Checkpoints, Diverged, DivergenceGuard, default_hooks
 from medgan.train.hooks import END_CANCELLED, Hook, HookLike, RunState, as_hook
+from medgan.train.labelled import BatchSampler, grid_labels, prepare_labelled
 from medgan.train.quality import METRIC, QualityProbe
 from medgan.train.step import EMA, GanStep
 
@@ -79,9 +82,26 @@ class Trainer:
         init_model: dict[str, Any] | None = None,
         resume_from: str | Path | None = None,
         hooks: Sequence[HookLike] = (),
+        labels: np.ndarray | None = None,
+        class_names: Sequence[str] = (),
+        masks: np.ndarray | None = None,
+        mask_known: np.ndarray | None = None,
+        segment_names: Sequence[str] = (),
     ) -> None:
         self.config = config
-        self.images = setup.check_images(images, config)
+        # Labelled recipes: checked (clear refusals before any network) and the slices they
+        # can learn from kept (medgan.train.labelled); image-only recipes ignore labels.
+        self.labelled = prepare_labelled(
+            config.recipe,
+            setup.check_images(images, config),
+            labels=labels,
+            class_names=tuple(class_names),
+            masks=masks,
+            mask_known=mask_known,
+            segment_names=tuple(segment_names),
+            class_pairs=config.class_pairs,
+        )
+        self.images = self.labelled.images
         self._listener = on_event
         self._listener_errors = 0
         self.stop_event = stop or threading.Event()
@@ -92,7 +112,7 @@ class Trainer:
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(config.seed)
 
-        G, D = setup.build_networks(config, self.device)
+        G, D = setup.build_networks(config, self.device, self.labelled.model_kwargs())
         lr_scale = 1.0
         if init_model is not None and resume_from is None:
             setup.load_init_model(G, D, init_model, config)
@@ -111,6 +131,7 @@ class Trainer:
             speed_images=config.ada_speed_images,
             p_max=config.ada_p_max,
             batch_size=config.batch_size,
+            image_channels=config.channels if self.labelled.n_segments else None,
         )
         self.step_fn = GanStep(
             G=G,
@@ -134,17 +155,25 @@ class Trainer:
             else None,
             frozen_d=frozen,
         )
-        self.quality = (
-            QualityProbe(
+        self.quality: QualityProbe | None = None
+        if config.quality_every > 0 and self.labelled.labels is not None:
+            self.quality = ClassQualityProbe(
+                self.images,
+                self.labelled.labels,
+                self.labelled.class_names,
+                n_samples=config.quality_samples,
+                z_dim=config.z_dim,
+                seed=config.seed,
+                device=self.device,
+            )
+        elif config.quality_every > 0:
+            self.quality = QualityProbe(
                 self.images,
                 n_samples=config.quality_samples,
                 z_dim=config.z_dim,
                 seed=config.seed,
                 device=self.device,
             )
-            if config.quality_every > 0
-            else None
-        )
         self.step = 0
         self.last_checkpoint: str | None = None
         self.last_checkpoint_step: int | None = None
@@ -157,10 +186,21 @@ class Trainer:
             self.add_hook(hook)
         self.run_state: RunState | None = None
         self._data = self._place_data()
+        lab = self.labelled.labels
+        self._labels = None if lab is None else torch.from_numpy(lab)
+        self.sampler = (
+            None
+            if lab is None
+            else BatchSampler(lab, len(self.images), balanced=config.balanced_classes)
+        )
         noise_gen = torch.Generator().manual_seed(config.seed + 1)
         self.fixed_noise = torch.randn(config.n_samples, config.z_dim, generator=noise_gen).to(
             self.device
         )
+        self.fixed_labels: torch.Tensor | None = None
+        if lab is not None:
+            grid = grid_labels(config.n_samples, self.labelled.n_classes)
+            self.fixed_labels = torch.from_numpy(grid).to(self.device)
 
     # ------------------------------------------------------------------ state
     @property
@@ -207,7 +247,23 @@ class Trainer:
         if chosen is not None:
             info["selected_step"] = chosen.step
             info["selected_swd"] = round(chosen.swd, 3)
+        if isinstance(self.quality, ClassQualityProbe):
+            info["metric"] = "swd_x1e3_per_class_mean"
+            step = chosen.step if chosen is not None else self.step
+            per = self.quality.per_class_of(step) or dict(self.quality.last_per_class)
+            info["per_class"] = {k: round(float(v), 3) for k, v in per.items()}
         return info
+
+    def labelled_metadata(self) -> dict[str, Any]:
+        """Class and segment tables for the model file ({} for image-only recipes)."""
+        data = self.labelled
+        if data.labels is None and data.masks is None:
+            return {}
+        return {
+            **data.table(),
+            "model_kwargs": data.model_kwargs(),
+            "masks_from": self.config.recipe if data.masks is not None else "",
+        }
 
     # ------------------------------------------------------------------ checkpoint state
     def state_dict(self) -> Checkpoint:
@@ -229,6 +285,7 @@ class Trainer:
                 "quality": self.quality.state_dict() if self.quality is not None else None,
                 "lecam": lecam.state_dict() if lecam is not None else None,
                 "data_fingerprint": self.fingerprint,
+                "labelled": {**self.labelled.table(), **self.labelled.model_kwargs()},
                 "n_images": int(self.images.shape[0]),
                 "device": self.device_text,
                 "grad_scaler": None,  # bf16 needs no loss scaling
@@ -239,6 +296,15 @@ class Trainer:
     def load_state_dict(self, ckpt: Checkpoint) -> None:
         """Continue from ``ckpt`` (after checking it belongs to this run's networks)."""
         setup.check_resume(ckpt, self.config)
+        saved = ckpt.meta.get("labelled") or {}
+        have = self.labelled.model_kwargs()
+        saved_kw = {k: saved[k] for k in ("n_classes", "n_segments") if k in saved}
+        if saved_kw != have or saved.get("classes", []) != self.labelled.table()["classes"]:
+            raise TrainConfigError(
+                "The checkpoint was trained on other classes or masks than this training set "
+                f"({saved.get('classes') or 'no classes'}, {saved.get('segments') or 'no masks'}).",
+                advice="Resume with the same labels and masks, or start a new run.",
+            )
         if ckpt.meta.get("data_fingerprint") != self.fingerprint:
             log.warning("Resuming on training images that differ from the checkpoint's.")
         self.G.load_state_dict(ckpt.modules["G"])
@@ -261,7 +327,7 @@ class Trainer:
     _checkpoint = state_dict  # the name older code and tests use
 
     def _place_data(self) -> torch.Tensor:
-        data = torch.from_numpy(self.images).unsqueeze(1)
+        data = self.labelled.real_tensor()  # (N, 1 + segments, R, R)
         if self.device.type == "cpu":
             return data
         if self.device.type == "cuda":
@@ -296,13 +362,38 @@ class Trainer:
 
     def samples(self) -> np.ndarray:
         """The model generator's images from the fixed noise, (N, R, R) float32 in [-1, 1]."""
+        return self._preview()[0]
+
+    def _preview(self) -> tuple[np.ndarray, np.ndarray | None]:
         g = self.model_generator
         was_training = g.training
         g.eval()
         with torch.no_grad():  # full precision: previews are few and cheap
-            out = g(self.fixed_noise).float().clamp_(-1, 1)
+            if self.fixed_labels is None:
+                out = g(self.fixed_noise).float()
+            else:
+                out = g(self.fixed_noise, self.fixed_labels).float()
         g.train(was_training)
-        return out[:, 0].cpu().numpy().astype(np.float32)
+        images = out[:, 0].clamp(-1, 1).cpu().numpy().astype(np.float32)
+        masks = None
+        if self.labelled.n_segments:
+            from medgan.models.labelled import channels_to_masks
+
+            masks = channels_to_masks(out[:, self.config.channels :]).cpu().numpy()
+        return images, masks
+
+    def sample_grid(self, step: int) -> SampleGrid:
+        """The preview event: fixed noise, one row per class, masks when the model draws them."""
+        images, masks = self._preview()
+        labels = None if self.fixed_labels is None else self.fixed_labels.cpu().numpy()
+        return SampleGrid(
+            step=step,
+            images=images,
+            labels=labels,
+            masks=masks,
+            class_names=self.labelled.class_names,
+            segment_names=self.labelled.segment_names,
+        )
 
     _samples = samples
 
@@ -348,6 +439,9 @@ class Trainer:
                 n_images=int(self.images.shape[0]),
                 resolution=cfg.resolution,
                 recipe=cfg.recipe,
+                class_names=self.labelled.class_names,
+                class_counts=tuple(self.labelled.class_counts()),
+                segment_names=self.labelled.segment_names,
             )
         )
         from medgan.train.compile import maybe_compile
@@ -364,7 +458,8 @@ class Trainer:
                     hook.before_step(self, st)
                 if st.end is not None:
                     break
-                st.outputs = compiled.run(self._next_batch(), self.step + 1)
+                real, y = self._next_batch()
+                st.outputs = compiled.run(real, self.step + 1, y)
                 self.step = st.step = self.step + 1
                 self.guard.accumulate(st.outputs)
                 due = [h for h in self.hooks if h.due(st)]
@@ -402,16 +497,23 @@ class Trainer:
                 "See the log for details; resume from the last checkpoint.",
             )
 
-    def _next_batch(self) -> torch.Tensor:
-        """A batch of real images drawn with the run's generator (so resuming repeats it)."""
-        idx = torch.randint(
-            0,
-            self._data.shape[0],
-            (self.config.batch_size,),
-            generator=self.gen,
-            device=self.gen.device,
-        )
-        return self._data[idx.to(self._data.device)].to(self.device, non_blocking=True)
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A batch of real images (and their classes) drawn with the run's generator (so
+        resuming repeats it); class-balanced when the config asks for it."""
+        if self.sampler is not None:
+            idx = self.sampler.draw(self.config.batch_size, self.gen)
+        else:
+            idx = torch.randint(
+                0,
+                self._data.shape[0],
+                (self.config.batch_size,),
+                generator=self.gen,
+                device=self.gen.device,
+            )
+        real = self._data[idx.to(self._data.device)].to(self.device, non_blocking=True)
+        if self._labels is None:
+            return real, None
+        return real, self._labels[idx.cpu()].to(self.device, non_blocking=True)
 
     def _sync_checkpoint(self, st: RunState) -> None:
         self.last_checkpoint, self.last_checkpoint_step = (

@@ -85,6 +85,26 @@ class TrainRequest:
     # summary's sorted "patients" list so `medgan utility` can refuse a model that saw its
     # test patients. Hashes only (medgan.core.privacy.hash_id), never raw IDs.
     patient_keys: Sequence[str] = ()
+    # Labelled recipes (conditional, paired): TrainingSet.labels/class_names and
+    # masks/mask_known/segment_names; image-only recipes ignore them.
+    labels: np.ndarray | None = None
+    class_names: tuple[str, ...] = ()
+    masks: np.ndarray | None = None
+    mask_known: np.ndarray | None = None
+    segment_names: tuple[str, ...] = ()
+
+    def labelled_kwargs(self) -> dict[str, Any]:
+        """The trainer arguments for labels and masks ({} when there are none)."""
+        out: dict[str, Any] = {}
+        if self.labels is not None:
+            out.update(labels=self.labels, class_names=tuple(self.class_names))
+        if self.masks is not None:
+            out.update(
+                masks=self.masks,
+                mask_known=self.mask_known,
+                segment_names=tuple(self.segment_names),
+            )
+        return out
 
 
 @dataclass(frozen=True)
@@ -144,13 +164,27 @@ def selection_of(trainer: Any, step: int) -> dict[str, Any]:
     return {"trained_steps": step, "selected_step": step}
 
 
+def labelled_of(trainer: Any) -> dict[str, Any]:
+    """The trainer's class and segment tables for the model file ({} for image-only runs)."""
+    fn = getattr(trainer, "labelled_metadata", None)
+    return dict(fn()) if callable(fn) else {}
+
+
 def model_metadata(
     config: TrainConfig,
     training_summary: dict[str, Any],
     selection: dict[str, Any],
     history: dict[str, Any] | None = None,
+    labelled: dict[str, Any] | None = None,
 ) -> ModelMetadata:
-    """The model file's metadata: THE one place it is built (CLI and app alike)."""
+    """The model file's metadata: THE one place it is built (CLI and app alike).
+
+    ``labelled``: :meth:`~medgan.train.trainer.Trainer.labelled_metadata` (class and segment
+    tables, the extra network arguments) for the labelled recipes.
+    """
+    lab = dict(labelled or {})
+    model_kwargs: dict[str, Any] = {"width": int(config.width)} if config.width else {}
+    model_kwargs.update(lab.get("model_kwargs") or {})
     clean = deidentified_summary(training_summary)
     train_config = config.to_dict()
     train_config.pop("checkpoint_dir", None)  # a local path: may name a patient's folder
@@ -166,7 +200,7 @@ def model_metadata(
         resolution=config.resolution,
         z_dim=config.z_dim,
         channels=config.channels,
-        model_kwargs={"width": int(config.width)} if config.width else {},
+        model_kwargs=model_kwargs,
         window=win,
         modality=str(clean.get("modality", "") or ""),
         pixel_spacing=(float(spacing[0]), float(spacing[1])) if spacing else None,
@@ -176,6 +210,11 @@ def model_metadata(
         step=int(selection.get("selected_step", 0)),
         quality=selection,
         history=dict(history or {}),  # medgan.train.listeners.TrainingHistory (for reports)
+        classes=[str(v) for v in lab.get("classes", [])],
+        class_counts=[int(v) for v in lab.get("class_counts", [])],
+        segments=[str(v) for v in lab.get("segments", [])],
+        segment_colours=[list(c) for c in lab.get("segment_colours", [])],
+        masks_from=str(lab.get("masks_from", "")),
     )
 
 
@@ -192,7 +231,9 @@ def save_trained(
 
     ``history``: a :class:`~medgan.train.listeners.TrainingHistory` dict for the model report.
     """
-    meta = model_metadata(config, training_summary, selection_of(trainer, step), history)
+    meta = model_metadata(
+        config, training_summary, selection_of(trainer, step), history, labelled_of(trainer)
+    )
     return Path(_save_model(path, trainer.model_state(), meta))
 
 
@@ -232,6 +273,7 @@ def train_and_save(
     kwargs: dict[str, Any] = {}
     if request.hooks:
         kwargs["hooks"] = list(request.hooks)
+    kwargs.update(request.labelled_kwargs())
     trainer = factory(
         request.config,
         request.images,
@@ -279,6 +321,7 @@ __all__ = [
     "TrainOutcome",
     "TrainRequest",
     "deidentified_summary",
+    "labelled_of",
     "model_metadata",
     "save_trained",
     "selection_of",
