@@ -75,6 +75,7 @@ def generate_and_score(
     patient_keys: Any = None,
     progress: Progress = None,
     cancel: threading.Event | None = None,
+    per_class: dict[str, int] | None = None,
 ) -> GenerationResult:
     """The Generate page's job: :func:`medgan.workflows.generation.generate_and_score`, with one
     CPU core left for the window."""
@@ -87,6 +88,7 @@ def generate_and_score(
         model_path=model_path, n=int(n), seed=int(seed), batch_size=int(batch_size),
         device=device, reference_images=training_images,
         reference_keys=None if patient_keys is None else np.asarray(patient_keys),
+        per_class=per_class,
     )  # fmt: skip
     return workflow_generate(
         request, progress=overall_fraction(progress, weights) if progress else None, cancel=cancel

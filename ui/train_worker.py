@@ -8,6 +8,7 @@ ends so the last step is always shown. Stop is a direct call that sets the train
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -140,7 +141,7 @@ class TrainWorker(Worker):
             if isinstance(event, _FLUSH_BEFORE):  # the last step shows before the run ends
                 self._metrics.flush()
             if isinstance(event, SampleGrid):  # never share a buffer the trainer may reuse
-                event = SampleGrid(step=event.step, images=np.array(event.images, copy=True))
+                event = dataclasses.replace(event, images=np.array(event.images, copy=True))
             self.event.emit(event)
 
     def work(self) -> Any:

@@ -35,6 +35,7 @@ from medgan.workflows.generation import GenerationResult
 from ui.jobs import generate_and_score
 from ui.pages.base import Page
 from ui.state import AppState
+from ui.widgets.class_counts import ClassCounts
 from ui.widgets.compare_view import CompareView
 from ui.widgets.error_dialog import show_error
 from ui.widgets.filter_panel import FilterPanel
@@ -102,6 +103,8 @@ class GeneratePage(Page):
         for label, w in (("N", self.count), ("Seed", self.seed), ("Batch", self.batch)):
             top.addWidget(QLabel(label))
             top.addWidget(w)
+        self.per_class = ClassCounts()  # shown for class-conditional models
+        top.addWidget(self.per_class)
         top.addWidget(self.generate_button)
         top.addWidget(self.cancel_button)
         top.addWidget(self.progress)
@@ -192,6 +195,17 @@ class GeneratePage(Page):
     # ------------------------------------------------------------------ model
     def _on_model_changed(self, path: str) -> None:
         self.model_label.setText(f"Model: {Path(path).name}" if path else "No model: train one or open a model file.")
+        classes: list[str] = []
+        if path:
+            try:
+                from medgan.models.modelfile import read_metadata
+
+                meta = read_metadata(path)
+                classes = list(meta.classes) if meta.n_classes > 1 else []
+            except Exception:  # noqa: BLE001 - an unreadable model is reported on Generate
+                classes = []
+        self.per_class.set_classes(classes)
+        self.count.setEnabled(not classes)  # a conditional model draws the per-class counts
         self._update_buttons()
 
     def _choose_model(self) -> None:
@@ -205,10 +219,16 @@ class GeneratePage(Page):
         if self.is_busy() or not self.state.model_path:
             return False
         keys = self.state.training_patient_keys
+        per_class = self.per_class.counts()
+        extra: dict[str, Any] = {"per_class": per_class} if per_class else {}
+        if per_class and not any(per_class.values()):
+            self._on_failed("Nothing to generate.", "Give at least one class a count above 0.")
+            return False
         worker = FunctionWorker(
             generate_and_score,
             self.state.model_path,
-            int(self.count.value()),
+            sum(per_class.values()) if per_class else int(self.count.value()),
+            **extra,
             seed=int(self.seed.value()),
             batch_size=int(self.batch.value()),
             training_images=self.state.training_images,

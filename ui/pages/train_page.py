@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PySide6.QtCore import QStandardPaths, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
@@ -217,6 +218,16 @@ class TrainPage(Page):
             n, r = int(images.shape[0]), int(images.shape[-1])
             self.data_label.setText(f"Training set: {n} slices at {r} × {r}.")
             self.settings.set_resolution(r)
+        names = tuple(getattr(training_set, "class_names", ()) or ())
+        labels = getattr(training_set, "labels", None)
+        counts: dict[str, int] = {}
+        if names and labels is not None:
+            found = np.bincount(labels[labels >= 0], minlength=len(names))
+            counts = {name: int(c) for name, c in zip(names, found, strict=False)}
+        segments = tuple(getattr(training_set, "segment_names", ()) or ())
+        if getattr(training_set, "masks", None) is None:
+            segments = ()
+        self.settings.set_classes(counts, segments)
         self._update_buttons()
 
     # ------------------------------------------------------------------ actions
@@ -288,7 +299,7 @@ class TrainPage(Page):
             if self.resume_from:
                 config = self._resume_config(values)
             else:
-                arch = self._init_arch if self.init_model else {}
+                arch = self._init_arch if self.init_model else {"width": self._auto_width(values)}
                 config = make_train_config(
                     values, **{"checkpoint_dir": str(run_dir), **arch, **self.config_overrides}
                 )
@@ -345,7 +356,11 @@ class TrainPage(Page):
                 CsvMetricsWriter(folder / "metrics.csv"),
             ]
 
+        labelled = self._labelled_inputs(config)
+
         def make(*args: Any, on_event: Any = None, **kwargs: Any) -> Any:
+            for key, value in labelled.items():
+                kwargs.setdefault(key, value)
             if base is None:
                 from medgan.train.trainer import Trainer  # heavy: in the worker
 
@@ -355,6 +370,48 @@ class TrainPage(Page):
             return factory(*args, on_event=fan_out(on_event, *extra), **kwargs)
 
         return make
+
+    def _auto_width(self, values: dict[str, Any]) -> int:
+        """The recipe's CPU-sized width, wider on a GPU (medgan.models.auto_width)."""
+        from medgan.models import RECIPES, auto_width
+
+        recipe = str(values.get("recipe") or "default")
+        if recipe not in RECIPES:
+            return 16
+        device = str(values.get("device") or "auto")
+        if device == "auto":
+            device = str(getattr(self.settings, "_auto_device", "cpu"))
+        return auto_width(recipe, int(values.get("resolution") or 64), device)
+
+    def _labelled_inputs(self, config: Any) -> dict[str, Any]:
+        """Labels and masks of the training set for a labelled recipe (the ticked classes
+        only); {} for image-only recipes or a bare image set."""
+        from medgan.models import RECIPES
+
+        ts = self.state.training_set
+        info = RECIPES.get(config.recipe)
+        if not (info and info.labelled) or ts is None or isinstance(ts, np.ndarray):
+            return {}
+        out: dict[str, Any] = {}
+        labels, names = getattr(ts, "labels", None), tuple(getattr(ts, "class_names", ()))
+        keep = np.ones(len(ts.images), bool)
+        if labels is not None and names:
+            from medgan.train.labelled import select_classes
+
+            keep, kept_labels, kept_names = select_classes(
+                labels, names, self.settings.chosen_classes()
+            )
+            if not keep.all():
+                # left-out classes: their slices become unlabelled (the trainer leaves them out)
+                full = np.full(len(labels), -1, np.int64)
+                full[keep] = kept_labels
+                labels = full
+            out.update(labels=labels, class_names=kept_names)
+        if getattr(ts, "masks", None) is not None:
+            out.update(
+                masks=ts.masks, mask_known=ts.mask_known, segment_names=tuple(ts.segment_names)
+            )
+        return out
 
     def _resume_config(self, values: dict[str, Any]) -> Any:
         """The checkpoint's own settings (same run), with the new budget and device."""

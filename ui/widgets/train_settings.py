@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QRadioButton,
     QSpinBox,
     QWidget,
@@ -40,7 +42,10 @@ DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 _RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
     "default": {"lr_g": 2e-4, "lr_d": 4e-4, "batch_size": 32, "augment": "adaptive"},
     "dcgan": {"lr_g": 2e-4, "lr_d": 2e-4, "batch_size": 64, "augment": "off"},
+    "conditional": {"lr_g": 2e-4, "lr_d": 4e-4, "batch_size": 32, "augment": "adaptive"},
+    "paired": {"lr_g": 2e-4, "lr_d": 4e-4, "batch_size": 32, "augment": "adaptive"},
 }
+MINORITY_SHARE = 0.1  # a class below this share of the labelled slices gets a warning
 FIXED_AUGMENT_P = 0.3
 
 
@@ -173,6 +178,7 @@ class TrainSettings(QWidget):
         )
         form.addRow("Model", self.keep_best)
         self.keep_best.toggled.connect(self.changed)
+        self._build_classes(form)
         self.log_run = QCheckBox("Also log for TensorBoard and as CSV")
         self.log_run.setToolTip(
             "Writes tensorboard/ (scalars, sample grids, settings) and metrics.csv into the run's "
@@ -189,6 +195,100 @@ class TrainSettings(QWidget):
         self.recipe.currentIndexChanged.connect(self._on_recipe_changed)
         self.changed.connect(self._update_expectation)
         self._update_expectation()
+
+    def _build_classes(self, form: QFormLayout) -> None:
+        """Labelled recipes: which classes to train on (counts shown), class-balanced
+        sampling, class-conditional pairs; a warning for a small minority class."""
+        self.classes = QListWidget()
+        self.classes.setMaximumHeight(96)
+        self.classes.setToolTip("Untick a class to leave its slices out of this run")
+        self.classes.itemChanged.connect(lambda _item: self._update_classes())
+        form.addRow("Classes", self.classes)
+        self.balanced = QCheckBox("Class-balanced sampling")
+        self.balanced.setChecked(True)
+        self.balanced.setToolTip(
+            "Draw each class equally often, so a small (minority) class is learnt as well as "
+            "the large one"
+        )
+        self.class_pairs = QCheckBox("Image + mask pairs per class")
+        self.class_pairs.setToolTip(
+            "Conditional: also draw masks; paired: also condition on the classes"
+        )
+        row = QHBoxLayout()
+        row.addWidget(self.balanced)
+        row.addWidget(self.class_pairs)
+        form.addRow("", row)
+        self.class_info = QLabel()
+        self.class_info.setWordWrap(True)
+        self.class_info.setObjectName("trainClassInfo")
+        form.addRow("", self.class_info)
+        self._class_counts: dict[str, int] = {}
+        self._segments: tuple[str, ...] = ()
+        for box in (self.balanced, self.class_pairs):
+            box.toggled.connect(self.changed)
+        self.recipe.currentIndexChanged.connect(self._update_classes)
+        self._update_classes()
+
+    def set_classes(self, class_counts: dict[str, int], segments: tuple[str, ...] = ()) -> None:
+        """Show the training set's classes (name → slices) and mask segments."""
+        self._class_counts = {str(k): int(v) for k, v in class_counts.items()}
+        self._segments = tuple(segments)
+        self.classes.blockSignals(True)
+        self.classes.clear()
+        for name, count in self._class_counts.items():
+            item = QListWidgetItem(f"{name} — {count} slices")
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            self.classes.addItem(item)
+        self.classes.blockSignals(False)
+        self._update_classes()
+
+    def chosen_classes(self) -> list[str]:
+        """The ticked classes, in the training set's order."""
+        out = []
+        for i in range(self.classes.count()):
+            item = self.classes.item(i)
+            if item.checkState() == Qt.CheckState.Checked:
+                out.append(str(item.data(Qt.ItemDataRole.UserRole)))
+        return out
+
+    def _update_classes(self) -> None:
+        info = RECIPES.get(self.recipe.currentData())
+        labelled = bool(info and getattr(info, "labelled", False))
+        for w in (self.classes, self.balanced, self.class_pairs):
+            w.setEnabled(labelled)
+        self.class_info.setText(self.class_message())
+        self.changed.emit()
+
+    def class_message(self) -> str:
+        """What the chosen recipe will learn from, with a warning where it cannot or where a
+        class is a small minority."""
+        info = RECIPES.get(self.recipe.currentData())
+        if not (info and getattr(info, "labelled", False)):
+            return ""
+        counts = {k: v for k, v in self._class_counts.items() if k in self.chosen_classes()}
+        if getattr(info, "needs_masks", False) and not self._segments:
+            return "⚠ The paired recipe needs masks (SEG, RTSTRUCT or NIfTI) on the Data page."
+        if getattr(info, "needs_labels", False) and len(counts) < 2:
+            return (
+                "⚠ The conditional recipe needs at least two labelled classes; add labels on "
+                "the Data page or choose the default recipe."
+            )
+        total = sum(counts.values())
+        parts = []
+        if counts:
+            parts.append(", ".join(f"{k}: {v}" for k, v in counts.items()))
+        if self._segments:
+            parts.append("masks: " + ", ".join(self._segments))
+        text = "; ".join(parts)
+        small = [k for k, v in counts.items() if total and v / total < MINORITY_SHARE]
+        if small:
+            text += (
+                f". ⚠ Minority class {', '.join(small)} (under {MINORITY_SHARE:.0%} of the "
+                "slices): class-balanced sampling helps; more slices of it help most."
+            )
+        return text
 
     def _update_expectation(self) -> None:
         """Images this budget will show the networks, and a warning when structure is out of
@@ -248,6 +348,8 @@ class TrainSettings(QWidget):
             "keep_best": self.keep_best.isChecked(),
             "checkpoint_every": int(self.checkpoint_every.value()),
             "checkpoint_minutes": float(self.checkpoint_minutes.value()) or None,
+            "balanced_classes": self.balanced.isChecked(),
+            "class_pairs": self.class_pairs.isChecked(),
         }
 
     def set_values(self, values: dict[str, Any]) -> None:
@@ -322,6 +424,8 @@ def make_train_config(values: dict[str, Any], **overrides: Any) -> Any:
         "freeze_d_blocks": v.get("freeze_d_blocks"),
         "keep_best": v.get("keep_best"),
         "checkpoint_every": v.get("checkpoint_every"),
+        "balanced_classes": v.get("balanced_classes"),
+        "class_pairs": v.get("class_pairs"),
     }
     kwargs = {k: val for k, val in fields.items() if val is not None}
     if "checkpoint_minutes" in v:
