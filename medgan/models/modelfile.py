@@ -132,10 +132,10 @@ class ModelMetadata:
             meta.quality = {}
         if not isinstance(meta.history, dict):
             meta.history = {}
-        _check_labels(meta)
         if not isinstance(meta.recipe, str) or not meta.recipe:
             raise ModelFileError("The model file's metadata names no recipe.")
         _check_sizes(meta)
+        _check_labels(meta)
         return meta
 
 

@@ -98,3 +98,54 @@ def test_per_class_on_an_unconditional_model_is_refused(tmp_path: Path) -> None:
     path = _model_file(tmp_path, "paired", 1, 1)
     with pytest.raises(DataError, match="not class-conditional"):
         generate(path, 0, per_class={"lesion": 3}, device="cpu")
+
+
+def test_an_older_model_file_without_class_tables_still_loads(tmp_path: Path) -> None:
+    """A file written before labelled models (no classes/segments keys) loads and samples."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from medgan.models.modelfile import FORMAT_NAME, load_model, weights_digest
+
+    torch.manual_seed(0)
+    g, d = build_models("default", 32, z_dim=16, width=8)
+    flat = {f"generator.{k}": v.contiguous() for k, v in g.state_dict().items()}
+    flat.update({f"discriminator.{k}": v.contiguous() for k, v in d.state_dict().items()})
+    old_meta = {  # the keys a version-1 file had before this change
+        "recipe": "default", "resolution": 32, "z_dim": 16, "channels": 1,
+        "model_kwargs": {"width": 8}, "window": [40.0, 400.0], "modality": "CT",
+        "training_summary": {"n_train": 10}, "train_config": {}, "seed": 0, "step": 5,
+        "quality": {}, "medgan_version": "0.1.0", "torch_version": "2", "created": "",
+        "format_version": 1,
+    }  # fmt: skip
+    path = tmp_path / "old.safetensors"
+    save_file(
+        flat,
+        str(path),
+        metadata={
+            "format": FORMAT_NAME,
+            "format_version": "1",
+            "medgan_metadata": json.dumps(old_meta),
+            "weights_sha256": weights_digest(flat),
+        },
+    )
+    meta = load_model(path).metadata
+    assert meta.n_classes == 1 and meta.n_segments == 0
+    assert meta.classes == [] and meta.segments == [] and meta.masks_from == ""
+    out = generate(path, 3, seed=0, device="cpu")
+    assert out.labels is None and out.masks is None and out.images.shape == (3, 32, 32)
+
+
+def test_a_class_table_that_disagrees_with_the_network_is_refused(tmp_path: Path) -> None:
+    from medgan.core.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="draws 3 classes but its metadata names 2"):
+        ModelMetadata.from_dict(
+            {"recipe": "conditional", "resolution": 32, "model_kwargs": {"n_classes": 3},
+             "classes": ["a", "b"]}
+        )  # fmt: skip
+    with pytest.raises(ModelFileError, match="n_classes 50"):
+        ModelMetadata.from_dict(
+            {"recipe": "conditional", "resolution": 32, "model_kwargs": {"n_classes": 50}}
+        )
