@@ -153,7 +153,7 @@ def _quit_when_idle(window: MainWindow, state: AppState, started: float) -> None
 
     def check() -> None:
         busy = registry().running()
-        if state.scan is None or busy or len(window.built_pages()) < 4:
+        if state.scan is None or busy or not window.all_pages_built():
             QTimer.singleShot(200, check)
             return
         print(json.dumps({"event": "idle", "seconds": round(time.perf_counter() - started, 2),
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                           "title": window.windowTitle()}), flush=True)
 
         def report() -> None:
-            if len(window.built_pages()) < 4:
+            if not window.all_pages_built():
                 QTimer.singleShot(10, report)
                 return
             print(json.dumps({"event": "ready", "heavy_modules": heavy_at_show,

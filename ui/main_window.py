@@ -241,6 +241,10 @@ class MainWindow(QMainWindow):
         """Keys of the pages built so far (start-up builds them one per event-loop turn)."""
         return list(self._pages)
 
+    def all_pages_built(self) -> bool:
+        """True once every page in ``PAGES`` is built."""
+        return len(self._pages) == len(PAGES)
+
     def page(self, key: str) -> Page:
         """The page ``key`` ("data", "train", "generate", "export"), built on first use."""
         if key in self._pages:
