@@ -25,7 +25,7 @@ from medgan.core.errors import ExportError
 from medgan.curate.filters import FilterConfig
 from medgan.dicom.window import Window
 from medgan.export import ExportConfig, check_destination
-from medgan.export.config import FORMATS, NEEDS_LABELS, NEEDS_MASKS
+from medgan.export.config import ALL_FORMATS, NEEDS_LABELS, NEEDS_MASKS
 from medgan.models.modelfile import read_metadata
 from medgan.workflows.curation import CurateRequest, curate
 from medgan.workflows.dataset import TrainingSetRequest, build_training_set, config_for_model
@@ -34,7 +34,7 @@ from medgan.workflows.generation import GenerateRequest, generate_and_score
 
 log = logging.getLogger(__name__)
 
-FORMAT_CHOICES = FORMATS  # + labelled: imagefolder|pairs-png|pairs-nifti|nnunet|monai; dicom+SEG
+FORMAT_CHOICES = ALL_FORMATS  # labelled ones: imagefolder|pairs-png|pairs-nifti|nnunet|monai
 
 
 def register(subparsers: Any) -> None:

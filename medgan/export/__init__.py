@@ -13,12 +13,14 @@ from medgan.export.adapters import (
     synthetic_from_engine,
 )
 from medgan.export.atomic import check_destination
-from medgan.export.config import FORMATS, ExportConfig
+from medgan.export.config import ALL_FORMATS, FORMATS, LABELLED_FORMATS, ExportConfig
 from medgan.export.items import Provenance, SliceSet, to_modality
 from medgan.export.run import ExportResult, export_set
 
 __all__ = [
+    "ALL_FORMATS",
     "FORMATS",
+    "LABELLED_FORMATS",
     "ExportConfig",
     "ExportResult",
     "Provenance",

@@ -9,13 +9,10 @@ from typing import Any
 from medgan.core.errors import ExportError
 from medgan.dicom.window import Window
 
-FORMATS: tuple[str, ...] = (
-    "png", "png16", "tiff", "npy", "npz", "nifti", "nifti-stack", "dicom",
-    "imagefolder", "pairs-png", "pairs-nifti", "nnunet", "monai",
-)  # fmt: skip
-"""Every export format. ``png`` is 8-bit windowed; ``png16``/``tiff`` are 16-bit; the last five
-need a labelled set (see :data:`NEEDS_LABELS`, :data:`NEEDS_MASKS`); ``dicom`` adds a SEG when
-the set has masks."""
+FORMATS: tuple[str, ...] = ("png", "png16", "tiff", "npy", "npz", "nifti", "nifti-stack", "dicom")
+"""The formats every set can be exported in. ``png`` is 8-bit windowed; ``png16``/``tiff`` are
+16-bit; ``dicom`` adds a SEG per image when the set has masks. Labelled sets also have
+:data:`LABELLED_FORMATS`; :data:`ALL_FORMATS` is both."""
 
 NEEDS_LABELS: tuple[str, ...] = ("imagefolder",)
 """Formats that need a class per slice."""
@@ -24,6 +21,9 @@ NEEDS_MASKS: tuple[str, ...] = ("pairs-png", "pairs-nifti", "nnunet", "monai")
 """Formats that need a mask per slice."""
 
 LABELLED_FORMATS: tuple[str, ...] = NEEDS_LABELS + NEEDS_MASKS
+"""Formats only labelled sets (classes or masks) can be exported in."""
+
+ALL_FORMATS: tuple[str, ...] = FORMATS + LABELLED_FORMATS
 
 BIT_MODES: tuple[str, ...] = ("modality", "windowed")
 
@@ -75,10 +75,10 @@ class ExportConfig:
                     f"The window width must be positive and both numbers finite ({exc}).",
                     advice="Give the window as center,width, e.g. 40,400.",
                 ) from exc
-        if self.format not in FORMATS:
+        if self.format not in ALL_FORMATS:
             raise ExportError(
                 f"Unknown export format {self.format!r}.",
-                advice=f"Choose one of: {', '.join(FORMATS)}.",
+                advice=f"Choose one of: {', '.join(ALL_FORMATS)}.",
             )
         if self.bit_mode not in BIT_MODES:
             raise ExportError(

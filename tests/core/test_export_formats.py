@@ -141,6 +141,4 @@ def test_without_real_only_synthetic_is_written(tmp_path: Path) -> None:
 
 
 def test_every_format_is_covered() -> None:
-    assert set(FORMATS) == {"png", "png16", "tiff", "npy", "npz", "nifti", "nifti-stack", "dicom",
-                            # labelled formats: tests/core/test_labelled_export.py
-                            "imagefolder", "pairs-png", "pairs-nifti", "nnunet", "monai"}  # fmt: skip
+    assert set(FORMATS) == {"png", "png16", "tiff", "npy", "npz", "nifti", "nifti-stack", "dicom"}

@@ -28,7 +28,6 @@ from medgan.export.config import LABELLED_FORMATS
 from tests.dicom_factory import write_series
 from tests.orthanc import memory_keyring, orthanc_missing, start_orthanc
 
-PLAIN_FORMATS = tuple(f for f in FORMATS if f not in LABELLED_FORMATS)  # labelled: own test
 TOKEN = "QZXCANARY"
 DATE_MARKERS = ("19120623", "19310417")
 PATIENTS = (
@@ -154,7 +153,7 @@ def _api_exports(model: Path, data: Path, parent: Path) -> list[Path]:
     )
     provenance = provenance_from_model(model, meta, seed=5)
     outputs = []
-    for fmt in PLAIN_FORMATS:
+    for fmt in FORMATS:
         for include_real in (False, True):
             out = parent / f"api-{fmt}-{include_real}"
             config = ExportConfig(format=fmt, destination=str(out), include_real=include_real)
@@ -225,7 +224,7 @@ def test_no_marker_reaches_exports_manifests_model_or_logs(
 
     # Every format through the command line (real slices in every other run) ...
     outputs = []
-    for k, fmt in enumerate(PLAIN_FORMATS):
+    for k, fmt in enumerate(FORMATS):
         include_real = k % 2 == 0
         out = tmp_path / "exports" / f"cli-{fmt}-{'mixed' if include_real else 'synthetic'}"
         argv = ["-v", "generate", "--model", str(model), "-n", "3", "--seed", "3",

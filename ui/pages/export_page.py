@@ -147,12 +147,12 @@ class ExportPage(Page):
         self._refresh()
 
     def _build(self) -> None:
-        from medgan.export import FORMATS
+        from medgan.export import ALL_FORMATS
 
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
         self.format_combo = QComboBox()
-        for key in FORMATS:
+        for key in ALL_FORMATS:
             self.format_combo.addItem(FORMAT_LABELS.get(key, key), key)
         self.format_combo.currentIndexChanged.connect(self._update_options)
         self.destination = QLineEdit(str(default_export_root() / time.strftime("export-%Y%m%d-%H%M%S")))
