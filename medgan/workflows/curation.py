@@ -65,6 +65,19 @@ class CurateResult:
 def _check_labelled_filters(scores: ScoreTable | None, cfg: FilterConfig) -> None:
     """Per-class and label-fidelity filters need a scored labelled set."""
     columns = {} if scores is None else scores.columns
+    unscored = (
+        "label_fidelity" in columns
+        and not np.isfinite(np.asarray(columns["label_fidelity"], np.float64)).any()
+    )
+    if cfg.min_label_fidelity is not None and unscored:
+        note = (scores.settings.get("label_fidelity") or {}).get("note", "") if scores else ""
+        raise ExportError(
+            "Label fidelity could not be scored for this set"
+            + (f" ({note})" if note else "")
+            + ", so the minimum label fidelity cannot be applied.",
+            advice="Give the labelled training data (two classes or more), or switch off the "
+            "label-fidelity filter.",
+        )
     if cfg.min_label_fidelity is not None and "label_fidelity" not in columns:
         raise ExportError(
             "The minimum label fidelity needs a labelled set scored against labelled training "

@@ -111,3 +111,19 @@ def test_unlabelled_scores_filter_as_before() -> None:
     a = apply_filters(base, FilterConfig())
     b = apply_filters(base, FilterConfig(per_class_keep_top=1, min_label_fidelity=0.9))
     assert a.keep.tolist() == b.keep.tolist()
+
+
+def test_min_fidelity_on_an_unscorable_set_is_refused() -> None:
+    from medgan.core.errors import ExportError
+    from medgan.workflows.curation import CurateRequest, curate
+
+    images, labels, _, keys = labelled_set(12)
+    base = score_samples(images[:4], images, training_patient_keys=keys, device="cpu")
+    ref = LabelledReference(images, None, None, keys, CLASSES, SEGMENTS)  # no real labels
+    scores = score_labelled(base, images[:4], ref, labels=labels[:4])
+    assert np.isnan(scores["label_fidelity"]).all()
+    with pytest.raises(ExportError, match="could not be scored") as err:
+        curate(CurateRequest(n=4, scores=scores, filters=FilterConfig(min_label_fidelity=0.5)))
+    assert err.value.advice
+    kept = curate(CurateRequest(n=4, scores=scores, filters=FilterConfig(per_class_keep_top=1)))
+    assert kept.decisions.n_kept <= 2

@@ -335,7 +335,8 @@ class GeneratePage(Page):
         columns = result.scores.columns if result.scores is not None else {}
         self.filters.set_labelled(labels is not None and result.scores is not None,
                                   masks=masks is not None and "mask_plausible" in columns,
-                                  fidelity="label_fidelity" in columns)  # fmt: skip
+                                  fidelity="label_fidelity" in columns and bool(np.isfinite(
+                                      np.asarray(columns["label_fidelity"], float)).any()))  # fmt: skip
 
     def _configure_sliders(self, scores: Any) -> None:
         """Scale the distance slider to the observed distances; dup threshold to calibration."""
