@@ -48,6 +48,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--gan-steps", type=int, default=400, metavar="N",
                    help="steps per GAN with --train-gan (default 400)")  # fmt: skip
     p.add_argument("--gan-minutes", type=float, metavar="M", help="... or minutes per GAN")
+    p.add_argument("--gan-recipe", choices=("default", "conditional"), default="default",
+                   help="--train-gan: one default GAN per class, or one conditional GAN")  # fmt: skip
     p.add_argument("--task", choices=("classify", "segment"), default="classify")
     p.add_argument("--ratios", type=_floats, default=(1.0,), metavar="R,R",
                    help="synthetic slices per real slice, one arm each (default 1)")  # fmt: skip
@@ -152,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
     request = UtilityRequest(
         config, folder=args.data, label_files=args.labels, mask_files=args.masks,
         resolution=args.res, window=args.window, synthetic=synthetic,
-        gan=GanBudget(args.gan_steps, args.gan_minutes) if args.train_gan else None,
+        gan=GanBudget(args.gan_steps, args.gan_minutes, recipe=args.gan_recipe)
+        if args.train_gan else None,
         checkpoint_dir=args.checkpoint, allow_unchecked=args.allow_unchecked,
     )  # fmt: skip
 

@@ -101,11 +101,14 @@ class LabelledData:
 
 @dataclass(frozen=True)
 class GanBudget:
-    """One ``default`` GAN per class, trained per fold on its real training slices."""
+    """GANs trained per fold on its real training slices: one ``default`` model per class,
+    or (``recipe="conditional"``) one class-conditional model for all classes."""
 
     steps: int = 400
     minutes: float | None = None
     batch_size: int | None = None
+    recipe: str = "default"
+    width: int | None = None  # None: the recipe's default
 
 
 @dataclass(frozen=True)
@@ -217,7 +220,6 @@ class PerClassGanSource:
     through :func:`medgan.workflows.training.train_and_save`; model files are kept in
     ``folder`` (the checkpoint folder), so a resumed job does not train them again."""
 
-    kind = "default GAN per class (trained per fold)"
     trains_per_fold = True
 
     def __init__(self, budget: GanBudget, folder: Path, *, resolution: int, device: str,
@@ -228,11 +230,16 @@ class PerClassGanSource:
         self.device = device
         self.progress = progress
         self.trained: list[dict[str, Any]] = []
+        self.kind = ("conditional GAN (trained per fold)" if budget.recipe == "conditional"
+                     else "default GAN per class (trained per fold)")  # fmt: skip
 
     def seen_patients(self) -> frozenset[str] | None:
         return frozenset()  # trains on each fold's own training patients only
 
     def check(self, task: str, class_names: Sequence[str]) -> None:
+        if self.budget.recipe not in ("default", "conditional"):
+            raise DataError(f"The utility trains default or conditional GANs, not "
+                            f"{self.budget.recipe!r}.", advice="Use --gan-recipe default.")  # fmt: skip
         if task == "segment":
             raise DataError(
                 "A default GAN makes images without masks: segmentation needs image+mask pairs.",
@@ -240,18 +247,21 @@ class PerClassGanSource:
             )
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "steps": self.budget.steps, "minutes": self.budget.minutes,
-                "models": self.trained}  # fmt: skip
+        return {"kind": self.kind, "recipe": self.budget.recipe, "steps": self.budget.steps,
+                "minutes": self.budget.minutes, "models": self.trained}  # fmt: skip
 
     def _model(self, request: DrawRequest, c: int, name: str) -> Path:
+        """Class ``c``'s default model (``c = -1``: the conditional model of every class)."""
         from medgan.train.config import TrainConfig
         from medgan.workflows.training import TrainRequest, train_and_save
 
-        path = self.folder / f"gan_f{request.fraction:g}_k{request.fold}_c{c}.safetensors"
+        tag = "all" if c < 0 else f"c{c}"
+        path = self.folder / f"gan_{self.budget.recipe}_f{request.fraction:g}_k{request.fold}_{tag}.safetensors"
         if path.is_file():
             return path
         assert request.train.labels is not None
-        images = request.train.images[request.train.labels == c]
+        every = request.train.labels >= 0 if c < 0 else request.train.labels == c
+        images = request.train.images[every]
         overrides: dict[str, Any] = dict(
             resolution=self.resolution, steps=self.budget.steps, minutes=self.budget.minutes,
             seed=request.fold, device=self.device, quality_every=0, sample_every=10**9,
@@ -262,11 +272,17 @@ class PerClassGanSource:
             overrides["steps"] = None
         if self.budget.batch_size:
             overrides["batch_size"] = self.budget.batch_size
-        config = TrainConfig.for_recipe("default", **overrides)
-        summary = {"n_train": int(len(images)), "classes": [name]}
+        if self.budget.width:
+            overrides["width"] = self.budget.width
+        config = TrainConfig.for_recipe(self.budget.recipe, **overrides)
+        summary = {"n_train": int(len(images)), "classes": [name] if c >= 0 else list(request.class_names)}
+        labelled: dict[str, Any] = {}
+        if c < 0:
+            labelled = {"labels": request.train.labels[every],
+                        "class_names": tuple(request.class_names)}  # fmt: skip
         outcome = train_and_save(
             TrainRequest(config, images, training_summary=summary, out=path,
-                         patient_keys=request.train_patients),
+                         patient_keys=request.train_patients, **labelled),
             stop=request.cancel,
         )  # fmt: skip
         if request.cancel is not None and request.cancel.is_set():
@@ -281,8 +297,10 @@ class PerClassGanSource:
         return path
 
     def draw(self, request: DrawRequest) -> Pool:
-        from medgan.utility.sources import ModelFileSource
+        from medgan.utility.sources import LabelledModelSource, ModelFileSource
 
+        if self.budget.recipe == "conditional":
+            return LabelledModelSource(self._model(request, -1, "all"), device=self.device).draw(request)
         models = {}
         for c, name in enumerate(request.class_names):
             models[name] = str(self._model(request, c, name))

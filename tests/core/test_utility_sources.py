@@ -100,3 +100,27 @@ def test_segmentation_with_image_and_mask_pairs():
     assert "lesion" in result.runs[0].per_class
     with pytest.raises(DataError, match="no masks"):
         run_utility(UtilityRequest(cfg, data=data, synthetic=ArraySource(syn_i, None)))
+
+
+@pytest.mark.parametrize("recipe", ["default", "conditional"])
+def test_gans_are_trained_per_fold_on_its_training_patients_only(tmp_path, recipe):
+    from medgan.models.modelfile import read_metadata
+    from medgan.workflows.utility import GanBudget
+
+    images, labels, _, keys = labelled_set(36, 32, patients=6)
+    data = LabelledData(images, keys, labels, CLASSES)
+    cfg = UtilityConfig(seeds=1, folds=2, steps=2, batch_size=4, fractions=(1.0,),
+                        bootstrap=50, device="cpu", controls=False)  # fmt: skip
+    drawn: dict[int, tuple[str, ...]] = {}
+    result = run_utility(
+        UtilityRequest(cfg, data=data, gan=GanBudget(steps=2, batch_size=4, recipe=recipe, width=8),
+                       checkpoint_dir=tmp_path),
+        on_draw=lambda r: drawn.setdefault(r.fold, r.train_patients),
+    )  # fmt: skip
+    models = sorted((tmp_path / "gan").glob("*.safetensors"))
+    assert len(models) == (2 if recipe == "conditional" else 4)  # per fold (x class)
+    for path in models:
+        fold = int(path.name.split("_k")[1][0])
+        recorded = read_metadata(path).training_summary["patients"]
+        assert recorded == sorted(drawn[fold])  # exactly that fold's training patients
+    assert result.synthetic["recipe"] == recipe and len(result.synthetic["models"]) == len(models)
