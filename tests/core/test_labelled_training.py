@@ -212,3 +212,20 @@ def test_bad_labelled_input_is_refused_with_advice():
     # the trainer refuses before training starts
     with pytest.raises(DataError):
         Trainer(small("conditional"), images)
+
+
+def test_a_labelled_run_resumes_and_refuses_other_classes(tmp_path):
+    images, labels, _ = _discs(6, [-0.2, 0.9])
+    names = ("dark", "bright")
+    run = tmp_path / "run"
+    cfg = small("conditional", steps=4, quality_every=0, checkpoint_dir=str(run))
+    straight = Trainer(cfg.replace(checkpoint_dir=None), images, labels=labels, class_names=names)
+    straight.run()
+    first = Trainer(cfg.replace(steps=2), images, labels=labels, class_names=names)
+    first.run()
+    resumed = Trainer(cfg, images, labels=labels, class_names=names, resume_from=run)
+    assert resumed.run().status == "finished"
+    for a, b in zip(straight.G.state_dict().values(), resumed.G.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # class-balanced batches continue exactly
+    with pytest.raises(Exception, match="other classes"):
+        Trainer(cfg, images, labels=labels, class_names=("pale", "bright"), resume_from=run)
