@@ -185,8 +185,12 @@ class QualityProbes(Hook):
         per_class = getattr(quality, "last_per_class", None) or {}
         trainer.emit(
             QualityMeasured(
-                step=snap.step, swd=snap.swd, best_step=best.step, best_swd=best.swd,
-                final=final, per_level=snap.per_level,
+                step=snap.step,
+                swd=snap.swd,
+                best_step=best.step,
+                best_swd=best.swd,
+                final=final,
+                per_level=snap.per_level,
                 per_class={k: round(float(v), 3) for k, v in per_class.items()},
             )
         )
