@@ -103,7 +103,9 @@ def format_table(result: UtilityResult) -> str:
     for fraction, arms in result.summary.items():
         lines.append(f"\nReal patients: {float(fraction):.0%} of each fold's training patients")
         lines.append(f"{'arm':<16}" + "".join(f"{m:>22}" for m in metrics))
-        for arm, values in arms.items():
+        order = result.config.arms()
+        for arm, values in sorted(arms.items(), key=lambda kv: order.index(kv[0])
+                                  if kv[0] in order else len(order)):  # fmt: skip
             cells = []
             for m in metrics:
                 v = values.get(m)

@@ -28,7 +28,9 @@ def figure_png(
     fig = Figure(figsize=(4.2 * len(metrics), 3.6), dpi=dpi, layout="constrained")
     for i, metric in enumerate(metrics):
         ax = fig.add_subplot(1, len(metrics), i + 1)
-        names = [a for a in arms if metric in arms[a]]
+        order = result.config.arms()
+        names = sorted((a for a in arms if metric in arms[a]),
+                       key=lambda a: order.index(a) if a in order else len(order))  # fmt: skip
         means = [arms[a][metric]["mean"] for a in names]
         sds = [arms[a][metric]["sd"] for a in names]
         colors = ["#8c8c8c" if a in ("real", "real+classic") else
