@@ -97,3 +97,22 @@ def test_generate_page_asks_counts_per_class_for_a_conditional_model(qtbot, tmp_
     assert page.per_class.isHidden()
     page.shutdown()
     error_dialog.close_all()
+
+
+def test_labelled_sample_grid_has_a_row_per_class_and_tinted_masks(qtbot):
+    from medgan.train.events import SampleGrid as GridEvent
+    from ui.widgets.sample_grid import SampleGrid
+
+    grid = SampleGrid()
+    qtbot.addWidget(grid)
+    masks = np.zeros((5, 8, 8), np.uint8)
+    masks[:, 2:4, 2:4] = 1
+    event = GridEvent(
+        step=3, images=np.full((5, 8, 8), -1.0, np.float32),
+        labels=np.array([0, 0, 0, 1, 1]), masks=masks, class_names=("a", "b"),
+    )  # fmt: skip
+    grid.set_labelled(event)
+    assert grid.mosaic.shape == (2 * 10 + 2, 3 * 10 + 2, 3)  # 2 rows (classes), 3 columns
+    tile = grid.mosaic[2:10, 2:10]
+    assert tile[2, 2, 0] > tile[2, 2, 2] and tile[0, 0].tolist() == [0, 0, 0]  # red-tinted mask
+    assert "rows: a, b" in grid.caption.text()

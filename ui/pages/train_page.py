@@ -480,7 +480,10 @@ class TrainPage(Page):
             self._on_metrics(event)
         elif isinstance(event, ev.SampleGrid):
             self.samples_seen += 1
-            self.sample_grid.set_images(event.images, event.step)
+            if getattr(event, "labels", None) is not None or getattr(event, "masks", None) is not None:
+                self.sample_grid.set_labelled(event)  # a row per class, masks drawn over
+            else:
+                self.sample_grid.set_images(event.images, event.step)
         elif isinstance(event, ev.QualityMeasured):
             self.last_quality = event
             self.loss_plot.append_quality(event.step, event.swd, event.best_step, event.best_swd)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt
@@ -96,6 +97,23 @@ class SampleGrid(QWidget):
         self.caption.setText(
             f"{n} samples from fixed noise" + (f" — step {step}" if step is not None else "")
         )
+
+    def set_labelled(self, event: Any) -> None:
+        """Display a labelled run's preview (``medgan.train.events.SampleGrid`` with labels
+        or masks): one row per class, masks tinted over their images."""
+        from ui.widgets.labelled_grid import labelled_mosaic, rgb_qimage
+
+        images = np.asarray(event.images)
+        labels = getattr(event, "labels", None)
+        masks = getattr(event, "masks", None)
+        step = getattr(event, "step", None)
+        self.mosaic = labelled_mosaic(images, labels, masks)
+        self.step = step
+        self.view.set_source(QPixmap.fromImage(rgb_qimage(self.mosaic)))
+        names = tuple(getattr(event, "class_names", ()) or ())
+        rows = f"rows: {', '.join(names)}" if labels is not None and names else ""
+        text = f"{len(images)} samples from fixed noise" + (f" — step {step}" if step else "")
+        self.caption.setText(text + (f" ({rows})" if rows else ""))
 
     def clear(self) -> None:
         self.mosaic = None
