@@ -6,7 +6,12 @@ import numpy as np
 from PySide6.QtGui import QImage
 
 from medgan.models.modelfile import segment_colours
-from ui.widgets.sample_grid import to_uint8
+
+
+def _to_uint8(images: np.ndarray) -> np.ndarray:
+    """[-1, 1] → [0, 255] (as the grayscale sample grid; NaN becomes 0)."""
+    scaled = (np.nan_to_num(images, nan=-1.0) + 1.0) / 2.0
+    return (np.clip(scaled, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def labelled_mosaic(
@@ -27,7 +32,7 @@ def labelled_mosaic(
         classes = sorted(set(int(v) for v in labels))
         rows_of = [list(np.flatnonzero(labels == k)) for k in classes]
         cols = max(len(r) for r in rows_of)
-    rgb = np.repeat(to_uint8(imgs)[..., None], 3, axis=-1).astype(np.float32)
+    rgb = np.repeat(_to_uint8(imgs)[..., None], 3, axis=-1).astype(np.float32)
     if masks is not None:
         m = np.asarray(masks)
         colours = np.array([[0, 0, 0], *segment_colours(int(m.max(initial=0)))], np.float32)
