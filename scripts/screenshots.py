@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(AppState())
     window.resize(args.width, args.height)
     window.show()
-    wait_until(app, lambda: len(window._pages) == 4, 60, "pages")
+    wait_until(app, window.all_pages_built, 60, "pages")
 
     window.open_demo_study()
     data = window.page("data")

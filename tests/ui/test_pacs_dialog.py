@@ -61,7 +61,7 @@ def _fill_web_profile(editor: ProfileEditor, server: OrthancServer, name: str = 
 
 
 def _wait_idle(qtbot, dialog) -> None:  # type: ignore[no-untyped-def]
-    qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=30000)
+    qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=90000)
 
 
 @needs_orthanc
@@ -96,7 +96,7 @@ def test_search_and_retrieve_open_the_series_on_the_data_page(qtbot, orthanc, mo
     assert ct_rows and dialog.hits[ct_rows[0]].level == "series"
     dialog.table.selectRow(ct_rows[0])
     data = window.pages["data"]
-    with qtbot.waitSignal(data.scan_finished, timeout=30000):
+    with qtbot.waitSignal(data.scan_finished, timeout=90000):
         dialog.retrieve()
     assert dialog.last_outcome is not None and dialog.last_outcome.fetched == 5
     assert dialog.progress.value() == 1000
@@ -126,7 +126,7 @@ def test_cancel_then_resume_from_the_dialog(qtbot, orthanc) -> None:  # type: ig
     dialog.cancel()
     _wait_idle(qtbot, dialog)
     assert handle.worker.outcome in ("cancelled", "result")
-    with qtbot.waitSignal(dialog.series_ready, timeout=30000) as ready:
+    with qtbot.waitSignal(dialog.series_ready, timeout=90000) as ready:
         dialog.retrieve()
     _wait_idle(qtbot, dialog)
     assert dialog.last_outcome is not None
@@ -178,7 +178,7 @@ def test_send_dialog_sends_a_synthetic_export(qtbot, orthanc, tmp_path) -> None:
     qtbot.addWidget(dialog)
     assert dialog.send_button.isEnabled()
     dialog.send()
-    qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=30000)
+    qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=90000)
     assert dialog.last_outcome is not None and dialog.last_outcome.sent == 3
     assert "3 files sent, 0 refused" in dialog.status_label.text()
     dialog.close()
