@@ -17,6 +17,11 @@ from medgan.dicom.window import Window, to_uint8
 
 log = logging.getLogger(__name__)
 
+# 8-bit windowed PNG per slice (class folders and image/mask pairs write the same PNG), and one
+# NIfTI per slice (``data[:, :, 0].T`` is the slice; pairs, nnU-Net and MONAI layouts alike).
+_PNG8 = ("png", "imagefolder", "pairs-png")
+_NIFTI = ("nifti", "pairs-nifti", "nnunet", "monai")
+
 
 def display_window(manifest: dict[str, Any]) -> Window | None:
     """The export's 8-bit window if it set one, else the model's."""
@@ -60,7 +65,7 @@ class ExportReader:
     def _read(self, row: dict[str, Any]) -> np.ndarray | None:
         path = self.folder / str(row.get("file", ""))
         fmt = self.format
-        if fmt == "png":
+        if fmt in _PNG8:
             from PIL import Image
 
             with Image.open(path) as im:
@@ -83,7 +88,7 @@ class ExportReader:
             if k is None:
                 return None
             return _to_display(self._stack_array()[int(k)], self.window)
-        if fmt == "nifti":
+        if fmt in _NIFTI:
             import nibabel as nib
 
             img: Any = nib.load(path)
