@@ -405,6 +405,7 @@ def run(args: argparse.Namespace) -> int:
         out=out,
         init_model=loaded,
         resume_from=resume_from,
+        patient_keys=tuple(str(k) for k in trainset.patient_keys),
         **labelled,
     )
     return _train_and_save(request, _listeners(args, config, TrainProgress(show_checkpoints=True)))

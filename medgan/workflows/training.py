@@ -246,6 +246,16 @@ def _init_weights(init: str | Path | LoadedModel | None, config: TrainConfig) ->
     return loaded.as_init()
 
 
+def with_patients(summary: dict[str, Any], patient_keys: Any) -> dict[str, Any]:
+    """``summary`` plus the sorted hashed ``patients`` list (the keys are hashes already:
+    :func:`medgan.dicom.summary.patient_key`), so that ``medgan utility`` can refuse a model
+    that saw its test patients. CLI and GUI both record it through this function."""
+    out = dict(summary)
+    if patient_keys is not None and len(patient_keys):
+        out["patients"] = sorted({str(k) for k in patient_keys})
+    return out
+
+
 def train_and_save(
     request: TrainRequest,
     *,
@@ -290,9 +300,7 @@ def train_and_save(
     status, step = str(result.status), int(result.step)
     selection = selection_of(trainer, step) if status != "failed" else {}
     model_path: Path | None = None
-    summary = dict(request.training_summary)
-    if len(request.patient_keys):
-        summary["patients"] = sorted({str(k) for k in request.patient_keys})
+    summary = with_patients(request.training_summary, request.patient_keys)
     if status != "failed" and request.out is not None:
         model_path = save_trained(
             trainer,
@@ -326,4 +334,5 @@ __all__ = [
     "save_trained",
     "selection_of",
     "train_and_save",
+    "with_patients",
 ]

@@ -77,6 +77,9 @@ def test_train_writes_a_model_that_generates(demo: Path, tmp_path: Path, capsys)
     assert (meta.recipe, meta.resolution, meta.step, meta.seed) == ("default", 64, 3, 1)
     assert meta.modality == "CT" and meta.window is not None and meta.window[1] > 0
     assert meta.training_summary["n_train"] == 12 and meta.training_summary["n_patients"] == 2
+    # Hashed patients (for `medgan utility`'s leakage check), never raw IDs.
+    patients = meta.training_summary["patients"]
+    assert len(patients) == 2 and all(len(p) == 16 and int(p, 16) >= 0 for p in patients)
     assert "checkpoint_dir" not in meta.train_config
     assert any((tmp_path / "head.checkpoints").glob("ckpt-*.safetensors"))
     err = capsys.readouterr().err

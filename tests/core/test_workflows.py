@@ -204,3 +204,12 @@ def test_evaluate_passes_every_metric_through(
         result.report["model"]["recipe"] == "default" and len(result.report["model_sha256"]) == 64
     )
     assert result.n_real == result.report["n_real"] > 0 and result.n_patients == 2
+
+
+def test_with_patients_records_sorted_unique_hashes_only() -> None:
+    from medgan.workflows.training import with_patients
+
+    summary = {"n_train": 3}
+    out = with_patients(summary, np.array(["bbbb", "aaaa", "bbbb"]))
+    assert out == {"n_train": 3, "patients": ["aaaa", "bbbb"]} and summary == {"n_train": 3}
+    assert with_patients(summary, None) == summary and with_patients(summary, []) == summary

@@ -33,7 +33,7 @@ from medgan.reports import write_report
 from medgan.train import events as ev
 from medgan.train.listeners import HistoryRecorder, fan_out
 from medgan.train.listeners.history import sidecar_path
-from medgan.workflows.training import selection_of
+from medgan.workflows.training import selection_of, with_patients
 from ui.jobs import probe_devices, save_trained_model
 from ui.pages.base import Page
 from ui.state import AppState
@@ -315,7 +315,10 @@ class TrainPage(Page):
         self.metrics_seen = self.samples_seen = 0
         self.last_result = None
         self.last_error = None
-        self._run_summary = self.state.training_summary  # the data this run learns from
+        # the data this run learns from, with its hashed patients (for `medgan utility`)
+        self._run_summary = with_patients(
+            self.state.training_summary, self.state.training_patient_keys
+        )
         self.history = HistoryRecorder()
         self.saved_model = None
         self.worker = TrainWorker(
