@@ -76,9 +76,15 @@ def generate_and_score(
     progress: Progress = None,
     cancel: threading.Event | None = None,
     per_class: dict[str, int] | None = None,
+    training_set: Any = None,
 ) -> GenerationResult:
     """The Generate page's job: :func:`medgan.workflows.generation.generate_and_score`, with one
-    CPU core left for the window."""
+    CPU core left for the window.
+
+    ``training_set``: the :class:`~medgan.dataset.training_set.TrainingSet` behind
+    ``training_images``, when there is one: its classes and masks let labelled sets be scored
+    per class (label fidelity, mask plausibility and copies), as the CLI does with ``--data``.
+    """
     from ui.train_worker import leave_a_core_for_the_ui
 
     leave_a_core_for_the_ui()
@@ -88,11 +94,26 @@ def generate_and_score(
         model_path=model_path, n=int(n), seed=int(seed), batch_size=int(batch_size),
         device=device, reference_images=training_images,
         reference_keys=None if patient_keys is None else np.asarray(patient_keys),
-        per_class=per_class,
+        per_class=per_class, **_labelled_reference(training_set),
     )  # fmt: skip
     return workflow_generate(
         request, progress=overall_fraction(progress, weights) if progress else None, cancel=cancel
     )
+
+
+def _labelled_reference(training_set: Any) -> dict[str, Any]:
+    """The GenerateRequest fields for a labelled training set ({} for bare images)."""
+    labels = getattr(training_set, "labels", None)
+    masks = getattr(training_set, "masks", None)
+    if labels is None and masks is None:
+        return {}
+    return {
+        "reference_labels": labels,
+        "reference_masks": masks,
+        "reference_mask_known": getattr(training_set, "mask_known", None),
+        "class_names": tuple(getattr(training_set, "class_names", ())),
+        "segment_names": tuple(getattr(training_set, "segment_names", ())),
+    }
 
 
 def export_job(

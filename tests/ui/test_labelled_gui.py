@@ -163,3 +163,22 @@ def test_generate_page_shows_classes_masks_fidelity_and_per_class_filters(qtbot)
     page.mask_toggle.setChecked(False)
     assert not page.gallery_model.show_masks
     page.shutdown()
+
+
+def test_generate_job_scores_against_the_training_sets_labels_and_masks() -> None:
+    """The Generate page hands the training set's classes and masks to the workflow."""
+    from types import SimpleNamespace
+
+    from ui.jobs import _labelled_reference
+
+    labels, masks = np.array([0, 1, -1]), np.zeros((3, 8, 8), np.uint8)
+    known = np.array([True, True, False])
+    ts = SimpleNamespace(labels=labels, masks=masks, mask_known=known,
+                         class_names=("normal", "lesion"), segment_names=("haemorrhage",))  # fmt: skip
+    fields = _labelled_reference(ts)
+    assert fields["reference_labels"] is labels and fields["reference_masks"] is masks
+    assert fields["reference_mask_known"] is known
+    assert fields["class_names"] == ("normal", "lesion")
+    assert fields["segment_names"] == ("haemorrhage",)
+    assert _labelled_reference(np.zeros((3, 8, 8), np.float32)) == {}
+    assert _labelled_reference(None) == {}

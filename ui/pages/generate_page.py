@@ -233,6 +233,7 @@ class GeneratePage(Page):
             batch_size=int(self.batch.value()),
             training_images=self.state.training_images,
             patient_keys=keys,
+            training_set=self.state.training_set,
             name="generate",
         )
         self.progress.setValue(0)
