@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--res", type=int, nargs="+", default=[64])
-    parser.add_argument("--recipes", nargs="+", default=list(RECIPES))
+    # Labelled recipes need class inputs: image-only recipes by default.
+    parser.add_argument("--recipes", nargs="+", default=[r for r in RECIPES if not RECIPES[r].labelled])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
