@@ -1,10 +1,12 @@
-"""``medgan report MODEL.safetensors | EXPORT_DIR``: one self-contained HTML report.
+"""``medgan report MODEL.safetensors | EXPORT_DIR | RESULT.json``: one self-contained HTML report.
 
 For a model file: the de-identified data summary, settings, training curves, quality and
 samples (written next to the model as ``MODEL.report.html``). For an export folder: filters,
 score histograms, a contact sheet, the manifest's summary and checksums (``report.html``
 inside the folder). Closest synthetic/real pairs show patients' pixels, so they appear only
-with ``--show-real-pairs`` (which needs ``--model`` and ``--data``).
+with ``--show-real-pairs`` (which needs ``--model`` and ``--data``). For a utility result
+(the JSON of ``medgan utility --out``): verdict and interval, protocol, table, intervals
+plot, controls and learning curve (``RESULT.report.html`` next to it).
 """
 
 from __future__ import annotations
@@ -21,18 +23,24 @@ from medgan.reports import report_kind, write_report
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "report",
-        help="write a self-contained HTML report for a model file or an export folder",
+        help="write a self-contained HTML report for a model file, an export folder or a "
+        "utility result",
         description=(
             "Write one HTML file (figures embedded, opens offline, prints to PDF) describing a "
-            "model file or an export folder. No patient identifiers appear in it; real slices "
+            "model file, an export folder or a utility result (JSON of `medgan utility --out`). "
+            "No patient identifiers appear in it; real slices "
             "appear only with --show-real-pairs."
         ),
     )
     p.add_argument(
-        "target", metavar="MODEL_OR_EXPORT", help="a .safetensors model or an export folder"
+        "target",
+        metavar="TARGET",
+        help="a .safetensors model, an export folder or a utility result .json",
     )
     p.add_argument(
-        "--out", metavar="FILE", help="report file (default: next to the model / in the export)"
+        "--out",
+        metavar="FILE",
+        help="report file (default: next to the model or result / in the export)",
     )
     p.add_argument("--model", metavar="MODEL",
                    help="export report: the model that made it (shows rejected samples)")  # fmt: skip
@@ -63,7 +71,13 @@ def _real_images(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     kind = report_kind(args.target)
     options: dict[str, Any] = {}
-    if kind == "model":
+    if kind == "utility":
+        if args.show_real_pairs or args.data or args.model or args.series:
+            raise MedganError(
+                "--model, --data, --series and --show-real-pairs apply to export reports only.",
+                advice="A utility report shows scores only; give just the result JSON.",
+            )
+    elif kind == "model":
         if args.show_real_pairs or args.data or args.model:
             raise MedganError(
                 "--model, --data and --show-real-pairs apply to export reports only.",

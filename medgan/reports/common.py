@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from medgan.core.errors import MedganError
 
-# Default report file per kind: next to a model, inside an export folder. A utility-study
-# report (issue 12) adds its kind here and one builder returning sections.
-REPORT_NAMES = {"model": "{stem}.report.html", "export": "report.html"}
+# Default report file per kind: next to a model or a utility result JSON, inside an export.
+REPORT_NAMES = {
+    "model": "{stem}.report.html",
+    "export": "report.html",
+    "utility": "{stem}.report.html",
+}
 
 
 class ReportError(MedganError):

@@ -162,3 +162,51 @@ def image_sheet(
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
     return _png(fig)
+
+
+def intervals(
+    labels: Sequence[str],
+    means: Sequence[float],
+    lows: Sequence[float],
+    highs: Sequence[float],
+    *,
+    xlabel: str,
+    colors: Sequence[str] | None = None,
+) -> bytes:
+    """A forest plot: one row per label, the mean as a dot and its interval as a bar, with the
+    zero line (no difference) marked."""
+    fig, ax = _figure(6.4, 0.8 + 0.42 * max(1, len(labels)))
+    y = np.arange(len(labels))
+    for k, (m, lo, hi) in enumerate(zip(means, lows, highs, strict=True)):
+        color = colors[k] if colors else _COLORS[0]
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.plot([lo, hi], [k, k], color=color, linewidth=3, solid_capstyle="butt")
+        ax.plot([m], [k], marker="o", color=color, markersize=7)
+        ax.annotate(f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]", (m, k), xytext=(0, 7),
+                    textcoords="offset points", ha="center", fontsize=7)  # fmt: skip
+    ax.axvline(0.0, color="#5b6670", linestyle="--", linewidth=1)
+    ax.set_yticks(y, labels)
+    ax.set_ylim(len(labels) - 0.4, -0.7)
+    ax.set_xlabel(xlabel)
+    ax.grid(alpha=0.3, axis="x")
+    return _png(fig)
+
+
+def learning_curve(
+    fractions: Sequence[float],
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    ylabel: str,
+) -> bytes:
+    """Mean ± sd (error bars) against the share of real patients used, one line per arm."""
+    fig, ax = _figure(6.4, 3.4)
+    for k, (name, (means, sds)) in enumerate(series.items()):
+        ax.errorbar(fractions, means, yerr=sds, marker="o", capsize=3, linewidth=1.4,
+                    color=_COLORS[k % len(_COLORS)] if k < len(_COLORS) else None,
+                    label=name)  # fmt: skip
+    ax.set_xlabel("share of each fold's training patients used")
+    ax.set_ylabel(ylabel)
+    ax.set_xticks(list(fractions))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return _png(fig)

@@ -1,5 +1,5 @@
-"""Write a report: pick the kind from the target (a model file or an export folder), build the
-page and write it atomically. A new kind of report (e.g. a utility study) adds one entry to
+"""Write a report: pick the kind from the target (a model file, an export folder or a utility
+result JSON), build the page and write it atomically. A new kind of report (e.g. a utility study) adds one entry to
 ``REPORT_NAMES`` (:mod:`medgan.reports.common`) and one builder returning sections (see
 :mod:`medgan.reports.html`).
 """
@@ -20,7 +20,8 @@ __all__ = ["REPORT_NAMES", "ReportError", "default_output", "report_kind", "writ
 
 
 def report_kind(target: str | os.PathLike[str]) -> str:
-    """``"model"`` for a ``.safetensors`` file, ``"export"`` for a folder with a manifest."""
+    """``"model"`` for a ``.safetensors`` file, ``"export"`` for a folder with a manifest,
+    ``"utility"`` for a ``.json`` result of ``medgan utility``."""
     p = Path(target)
     if p.is_dir():
         if (p / "manifest.json").is_file():
@@ -32,19 +33,25 @@ def report_kind(target: str | os.PathLike[str]) -> str:
         )
     if p.is_file() and p.suffix == ".safetensors":
         return "model"
+    if p.is_file() and p.suffix.lower() == ".json":
+        from medgan.reports.utility_report import read_result
+
+        read_result(p)  # a clear message when it is some other JSON
+        return "utility"
     if not p.exists():
         raise ReportError(f"{p} does not exist.", advice="Check the path.")
     raise ReportError(
-        f"{p} is neither a model file (.safetensors) nor an export folder.",
-        advice="Give a model file or an export folder.",
+        f"{p} is neither a model file (.safetensors), an export folder nor a utility result "
+        "(.json).",
+        advice="Give a model file, an export folder or the JSON of `medgan utility --out`.",
     )
 
 
 def default_output(target: str | os.PathLike[str], kind: str) -> Path:
-    """Next to the model (``head.report.html``) or inside the export (``report.html``)."""
+    """Next to the model or result (``head.report.html``) or inside the export (``report.html``)."""
     p = Path(target)
-    if kind == "model":
-        return p.with_name(REPORT_NAMES["model"].format(stem=p.stem))
+    if kind in ("model", "utility"):
+        return p.with_name(REPORT_NAMES[kind].format(stem=p.stem))
     return p / REPORT_NAMES[kind]
 
 
@@ -71,13 +78,21 @@ def write_report(
     out: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Path:
-    """Build and write the report for a model file or an export folder; returns its path.
+    """Build and write the report for a model file, an export folder or a utility result;
+    returns its path.
 
     ``options`` go to the builder: for a model ``fresh_samples``; for an export ``model``
-    (path, to show rejected samples and pairs), ``real_images`` and ``show_real_pairs``.
+    (path, to show rejected samples and pairs), ``real_images`` and ``show_real_pairs``; a
+    utility result takes none.
     """
     kind = report_kind(target)
-    if kind == "model":
+    if kind == "utility":
+        from medgan.reports.utility_report import utility_report_html
+
+        if options:
+            raise ReportError(f"A utility report takes no options ({', '.join(options)}).")
+        page = utility_report_html(target)
+    elif kind == "model":
         from medgan.reports.model_report import model_report_html
 
         page = model_report_html(target, **options)
