@@ -1,5 +1,5 @@
-""""Report…" on the Train page (after saving a model) and on the Export page (after an
-export): the report is written in a worker and opened in the browser; the Train page's
+""""Report…" on the Train page (after saving a model), the Export page (after an export) and
+the Utility page (after a run): the report is written in a worker and opened in the browser; the Train page's
 optional TensorBoard/CSV logging writes into the run folder."""
 
 from __future__ import annotations
@@ -88,6 +88,53 @@ def test_export_page_report_after_an_export(qtbot, tmp_path):
         assert opened == [str(tmp_path / "out" / "report.html")]
         text = Path(opened[0]).read_text(encoding="utf-8")
         assert '<section id="checksums">' in text and "No real patient slice is shown" in text
+        qtbot.waitUntil(page.report_button.isEnabled, timeout=5000)
+    finally:
+        page.shutdown()
+        error_dialog.close_all()
+
+
+def test_utility_page_report_after_a_run(qtbot, tmp_path):
+    from medgan.dataset.training_set import TrainingSet, TrainingSetConfig
+    from medgan.dicom.window import Window
+    from medgan.utility.records import UtilityConfig
+    from medgan.workflows.utility import UtilityRequest
+    from tests.core._utility_data import good_synthetic, separable_data
+    from ui.pages.utility_page import UtilityPage
+
+    data = separable_data(n_patients=6, per_class=3)
+    ts = TrainingSet(data.images, data.keys, Window(40.0, 80.0), None, TrainingSetConfig(),
+                     labels=data.labels, class_names=data.class_names)  # fmt: skip
+    state = AppState()
+    state.set_training_set(ts)
+    page = UtilityPage(state)
+    qtbot.addWidget(page)
+    page.results_dir = tmp_path / "results"
+    opened: list[str] = []
+    page.open_url = lambda url: opened.append(url.toLocalFile()) or True
+    try:
+        assert not page.report_button.isEnabled()  # no result yet
+        config = UtilityConfig(seeds=1, folds=3, steps=4, batch_size=8, bootstrap=100,
+                               device="cpu")  # fmt: skip
+        assert page.start(UtilityRequest(config, data=page.build_request().data,
+                                         synthetic=good_synthetic()))  # fmt: skip
+        qtbot.waitUntil(lambda: not page.is_busy() and page.result is not None, timeout=60000)
+        assert page.report_button.isEnabled()
+        page.report_button.click()  # unsaved: saved into results_dir first, then the report
+        qtbot.waitUntil(lambda: bool(opened), timeout=30000)
+        report = Path(opened[0])
+        assert report == page.last_report and report.parent == tmp_path / "results"
+        assert report.name.endswith(".report.html") and page.saved_json is not None
+        assert report == page.saved_json.with_name(page.saved_json.stem + ".report.html")
+        text = report.read_text(encoding="utf-8")
+        assert '<section id="verdict">' in text and '<section id="controls">' in text
+        qtbot.waitUntil(page.report_button.isEnabled, timeout=5000)
+
+        opened.clear()  # after "Save result…": the report goes next to the chosen JSON
+        page.save(tmp_path / "mine.json")
+        page.report_button.click()
+        qtbot.waitUntil(lambda: bool(opened), timeout=30000)
+        assert opened == [str(tmp_path / "mine.report.html")]
         qtbot.waitUntil(page.report_button.isEnabled, timeout=5000)
     finally:
         page.shutdown()

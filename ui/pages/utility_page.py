@@ -1,7 +1,8 @@
 """The "Does it help?" page: would adding synthetic slices make a downstream model better on
 new patients? Pick the task, the synthetic set, arms (ratios), budget; run it in a worker;
 see mean ± sd per arm with the paired intervals, the verdict in words and the controls; save
-the result as JSON and the plot as PNG. The job is :func:`medgan.workflows.utility.run_utility`.
+the result as JSON and the plot as PNG, and write its HTML report ("Report…", opened in the
+browser). The job is :func:`medgan.workflows.utility.run_utility`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QPixmap
+from PySide6.QtCore import QStandardPaths, Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -50,6 +51,19 @@ def utility_job(request: Any, *, progress: Any = None, cancel: threading.Event |
     return result, figure_png(result)
 
 
+def default_results_dir() -> Path:
+    """Where the Report button saves a result that was not saved yet."""
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".medgan-studio") / "utility"
+
+
+def utility_report_job(json_path: str) -> str:
+    """Worker body: write the HTML report next to the saved result JSON; returns its path."""
+    from medgan.reports import write_report
+
+    return str(write_report(json_path))
+
+
 def _floats(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in text.replace(" ", "").split(",") if v)
 
@@ -63,6 +77,11 @@ class UtilityPage(Page):
         self.handle: WorkerHandle | None = None
         self.result: Any = None
         self.png: bytes = b""
+        self.saved_json: Path | None = None  # where the current result was saved
+        self.results_dir = default_results_dir()
+        self.last_report: Path | None = None
+        self.open_url: Any = QDesktopServices.openUrl  # tests replace it
+        self._reporting = False
         self._started = 0.0
         self._eta: float | None = None
         self._build()
@@ -130,7 +149,13 @@ class UtilityPage(Page):
         self.cancel_button.clicked.connect(self.cancel)
         self.save_button = QPushButton("Save result…")
         self.save_button.clicked.connect(self._save_dialog)
-        for b in (self.run_button, self.cancel_button, self.save_button):
+        self.report_button = QPushButton("Report…")
+        self.report_button.setToolTip(
+            "Write a self-contained HTML report of the result (next to its JSON; an unsaved "
+            "result is saved first) and open it in your browser"
+        )
+        self.report_button.clicked.connect(self.write_utility_report)
+        for b in (self.run_button, self.cancel_button, self.save_button, self.report_button):
             buttons.addWidget(b)
         form.addRow(buttons)
         self.progress = QProgressBar()
@@ -182,6 +207,9 @@ class UtilityPage(Page):
         self.run_button.setEnabled(not busy and ts is not None and hasattr(ts, "patient_keys"))
         self.cancel_button.setEnabled(busy)
         self.save_button.setEnabled(not busy and self.result is not None)
+        self.report_button.setEnabled(
+            not busy and self.result is not None and not self._reporting
+        )
 
     def is_busy(self) -> bool:
         return self.handle is not None and self.handle.is_running()
@@ -277,6 +305,7 @@ class UtilityPage(Page):
 
     def _on_result(self, value: Any) -> None:
         self.result, self.png = value
+        self.saved_json = None
         self.show_result(self.result, self.png)
 
     def show_result(self, result: Any, png: bytes) -> None:
@@ -320,5 +349,40 @@ class UtilityPage(Page):
         atomic_write_json(json_path, self.result.to_dict(), indent=2)
         with atomic_path(png_path) as tmp:
             tmp.write_bytes(self.png)
+        self.saved_json = json_path
         self.status.setText(f"Saved {json_path.name} and {png_path.name}.")
         return json_path, png_path
+
+    def write_utility_report(self) -> WorkerHandle | None:
+        """Write the result's HTML report in a worker and open it in the browser (an unsaved
+        result is first saved into ``results_dir``)."""
+        if self.result is None or self._reporting or self.is_busy():
+            return None
+        if self.saved_json is None or not self.saved_json.is_file():
+            try:
+                self.results_dir.mkdir(parents=True, exist_ok=True)
+                self.save(self.results_dir / time.strftime("utility-%Y%m%d-%H%M%S.json"))
+            except OSError as exc:
+                self._fail(f"The result could not be saved for its report: {exc}.",
+                           "Save it with “Save result…” to a writable folder first.")  # fmt: skip
+                return None
+        assert self.saved_json is not None
+        worker = FunctionWorker(utility_report_job, str(self.saved_json), name="utility-report",
+                                progress_kw=None, cancel_kw=None)  # fmt: skip
+        self._reporting = True
+        self.status.setText("Writing the utility report…")
+
+        def done(written: str) -> None:
+            self.last_report = Path(written)
+            self.status.setText(f"Report written to {written}")
+            self.open_url(QUrl.fromLocalFile(written))
+
+        def failed(message: str, advice: str) -> None:
+            self._fail(f"The report could not be written. {message}", advice)
+
+        def finished() -> None:
+            self._reporting = False
+            self._update_buttons()
+
+        self._update_buttons()
+        return start_worker(worker, self, on_result=done, on_failed=failed, on_finished=finished)
