@@ -548,8 +548,8 @@ def test_no_marker_or_patient_key_reaches_the_utility_result(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """``medgan utility`` on a marked, labelled study (4 patients, a "none" and a "lesion"
-    series each): its JSON, plot, checkpoints, output and logs hold no marker, UID or hashed
-    patient key."""
+    series each): its JSON, plot, report, checkpoints, output and logs hold no marker, UID or
+    hashed patient key."""
     from PIL import Image
 
     from medgan.core.privacy import hash_id
@@ -586,13 +586,19 @@ def test_no_marker_or_patient_key_reaches_the_utility_result(
             "--plot", str(plot)]  # fmt: skip
     assert main(argv) == 0, capsys.readouterr().err
     assert '"medgan-utility"' in out.read_text() and plot.stat().st_size > 0
-    files = [out, plot] + [p for p in ckpt.rglob("*") if p.is_file()]
+    assert main(["report", str(out)]) == 0  # the utility report (HTML, embedded PNGs)
+    report = tmp_path / "utility.report.html"
+    files = [out, plot, report] + [p for p in ckpt.rglob("*") if p.is_file()]
     assert len(files) > 4  # state + per-run records
     captured = capsys.readouterr()
     assert "Verdict" in captured.out
     needles = markers + uids + keys
     for path in files:
         _assert_clean(str(path.relative_to(tmp_path)), _blobs(path), needles)
+    (tmp_path / "scratch").mkdir()
+    embedded = _embedded_png_blobs(report.read_bytes(), tmp_path / "scratch")
+    assert embedded  # the report's figures, decompressed
+    _assert_clean("the utility report's figures", embedded, needles)
     log_text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     _assert_clean("the utility logs", [log_text.encode()], needles)
     _assert_clean("the utility output", [captured.out.encode(), captured.err.encode()], needles)
