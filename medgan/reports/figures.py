@@ -7,7 +7,7 @@ pyplot's global state and report writing is safe from a worker thread.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -194,7 +194,7 @@ def intervals(
 
 def learning_curve(
     fractions: Sequence[float],
-    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     *,
     ylabel: str,
 ) -> bytes:
