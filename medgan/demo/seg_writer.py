@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from medgan.core.logs import quiet_identifying_loggers
 from medgan.demo.params import LESION_KINDS
+
+quiet_identifying_loggers()  # highdicom logs source UIDs at INFO
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

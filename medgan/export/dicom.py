@@ -23,10 +23,12 @@ from pydicom.filewriter import write_data_element, write_dataset
 from pydicom.tag import Tag
 from pydicom.uid import generate_uid
 
+from medgan.core.logs import quiet_identifying_loggers
 from medgan.export.base import SYNTHETIC_NOTICE, SliceRecord, Writer, WriterContext
 from medgan.export.values import dicom_rescale, to_dicom_stored
 
 log = logging.getLogger(__name__)
+quiet_identifying_loggers()  # highdicom logs source UIDs at INFO
 
 _STANDARD_MODALITIES = {"CT", "MR", "PT", "NM", "CR", "DX", "MG", "US", "XA", "RF", "OT"}
 _SERIES_NUMBER = {"synthetic": 1, "real": 2}

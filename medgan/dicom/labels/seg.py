@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from medgan.core.logs import quiet_identifying_loggers
 from medgan.dicom.labels.match import Hit, ImageLookup
 from medgan.dicom.labels.records import LabelProblem, LabelSet, SeriesMasks
 
 log = logging.getLogger(__name__)
+quiet_identifying_loggers()  # highdicom logs source UIDs at INFO
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 LABELMAP_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.7"  # Label Map Segmentation Storage

@@ -17,8 +17,11 @@ import numpy as np
 import pydicom
 from pydicom.uid import generate_uid
 
+from medgan.core.logs import quiet_identifying_loggers
 from medgan.export.base import SliceRecord, WriterContext
 from medgan.export.dicom import DicomWriter
+
+quiet_identifying_loggers()  # highdicom logs source UIDs at INFO
 
 _SEG_SERIES_NUMBER = {"synthetic": 3, "real": 4}
 
