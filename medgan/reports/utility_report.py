@@ -169,10 +169,23 @@ def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
         if isinstance(v, dict):
             out += _flat(v, f"{prefix}{k} / ")
         elif isinstance(v, (list, tuple)):
-            out.append((name, ", ".join(map(str, v)) or None))
+            out.append((name, "; ".join(_brief(x) for x in v) or None))
         else:
             out.append((name, v))
     return out
+
+
+def _brief(value: Any) -> str:
+    """A list item in words: a dict as ``key value, ...`` (e.g. one per-fold GAN)."""
+    if isinstance(value, dict):
+        return ", ".join(f"{str(k).replace('_', ' ')} {v}" for k, v in value.items())
+    return str(value)
+
+
+def _plotted(doc: dict[str, Any], metrics: list[str]) -> list[str]:
+    """The metrics drawn as figures: the primary one and one threshold-free companion."""
+    extra = [m for m in ("balanced_accuracy", "hd95") if m in metrics and m != metrics[0]]
+    return metrics[:1] + (extra or metrics[1:2])[:1]
 
 
 def _all_arms(doc: dict[str, Any]) -> set[str]:
@@ -220,7 +233,7 @@ def intervals_section(doc: dict[str, Any]) -> Section:
         comps = _comparisons(doc, fraction, m)
         if not comps:
             continue
-        if m in metrics[:2]:
+        if m in _plotted(doc, metrics):
             png = figures.intervals([c["arm"] for c in comps],
                                     [_num(c.get("mean_diff")) for c in comps],
                                     [_num(c.get("ci_low")) for c in comps],
@@ -242,8 +255,8 @@ def intervals_section(doc: dict[str, Any]) -> Section:
 def controls_section(doc: dict[str, Any]) -> Section:
     s = Section("controls", "Controls")
     ctl, trusted = doc.get("controls") or {}, bool(doc.get("trustworthy", True))
-    s.add(notice("The controls behaved: the test can tell a real gain from noise."
-                 if trusted else "The controls MISBEHAVED: do not trust this result.",
+    s.add(notice("The controls behaved: shuffled labels did not help and extra real patients "
+                 "did not hurt." if trusted else "The controls MISBEHAVED: do not trust this result.",
                  warn=not trusted))  # fmt: skip
     rows = []
     for key, title in _CONTROLS:
@@ -272,7 +285,7 @@ def learning_section(doc: dict[str, Any]) -> Section | None:
         return None
     s = Section("learning", "Learning curve")
     summary, figs = doc.get("summary") or {}, []
-    for m in _metrics(doc)[:2]:
+    for m in _plotted(doc, _metrics(doc)):
         series: dict[str, tuple[list[float], list[float]]] = {}
         for arm in _arm_order(doc, _all_arms(doc)):
             st = [summary[f].get(arm, {}).get(m) for f in fractions]
