@@ -13,13 +13,6 @@ Discriminator: the ``default`` spectral-norm residual D on image and mask channe
 plus the projection term of Miyato & Koyama 2018: ``logit = ψ(h) + ⟨embed(y), h⟩`` with ``h``
 the pooled last features and a spectrally normalized class embedding.
 
-Small masks: a lesion covers about 1 % of a demo slice, so through the convolutions alone an
-all-background mask looks almost like a real one and G's easiest answer is to draw none (0 % of
-generated slices had a mask after 3 CPU minutes, docs/benchmarks.md). A paired D therefore also
-sees a summary of each mask channel — its largest value (is there a segment at all?) and the
-square root of its covered area (how big?) — through a small spectral-norm MLP added to the
-logit (:class:`MaskSummary`). D files written before it lack those weights and load without it.
-
 Mask encoding: a real mask (integer labels, 0 = background) becomes one channel per segment,
 +1 inside that segment and −1 elsewhere (:func:`masks_to_channels`); generated channels go back
 to integer labels by :func:`channels_to_masks` (the strongest channel above 0, else background),
@@ -27,8 +20,6 @@ so masks are never blurred.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 from torch import nn
@@ -161,34 +152,12 @@ class LabelledGenerator(nn.Module):
         return torch.cat([image, self.to_mask(x)], dim=1)
 
 
-def _sn_linear(n_in: int, n_out: int) -> nn.Module:
-    return nn.utils.parametrizations.spectral_norm(nn.Linear(n_in, n_out))
-
-
-class MaskSummary(nn.Module):
-    """Mask channels (B, K, R, R) in [-1, 1] → a logit term (B,) from each channel's largest
-    value and the square root of its covered area."""
-
-    def __init__(self, n_segments: int, hidden: int = 16) -> None:
-        super().__init__()
-        self.mlp = nn.Sequential(
-            _sn_linear(2 * n_segments, hidden), nn.LeakyReLU(0.2), _sn_linear(hidden, 1)
-        )
-
-    def forward(self, masks: torch.Tensor) -> torch.Tensor:
-        area = ((masks.float() + 1.0) * 0.5).mean(dim=(2, 3))
-        stats = torch.cat([masks.float().amax(dim=(2, 3)), (area + 1e-4).sqrt()], dim=1)
-        return self.mlp(stats.to(masks.dtype)).reshape(-1)
-
-
 class ProjectionDiscriminator(nn.Module):
     """(x (B, channels + n_segments, R, R), y (B,) or None) → logits (B,).
 
     Without ``y`` the projection term is left out (the unconditional part of the logit). An
     image-only input to a paired D gets empty mask channels (−1), so realism scorers that pass
-    images alone still run; they then judge the image as if it had no segment (and the mask
-    summary term is left out: there is no mask to judge). ``mask_summary`` False builds the D
-    without :class:`MaskSummary`, as loading a state dict that lacks its weights does.
+    images alone still run; they then judge the image as if it had no segment.
     """
 
     def __init__(
@@ -198,12 +167,9 @@ class ProjectionDiscriminator(nn.Module):
         width: int = DEFAULT_WIDTH,
         n_classes: int = 1,
         n_segments: int = 0,
-        *,
-        mask_summary: bool = True,
     ) -> None:
         super().__init__()
         levels = check_resolution(resolution)
-        self.image_channels = channels
         self.in_channels = channels + n_segments
         self.n_classes = n_classes
         sizes = [2**i for i in range(levels, 1, -1)]
@@ -220,15 +186,8 @@ class ProjectionDiscriminator(nn.Module):
             if n_classes > 1
             else None
         )
-        self.mask_summary: MaskSummary | None = (
-            MaskSummary(n_segments) if n_segments > 0 and mask_summary else None
-        )
-        self.register_load_state_dict_post_hook(_without_summary_if_absent)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        summary: torch.Tensor | None = None
-        if self.mask_summary is not None and x.shape[1] == self.in_channels:
-            summary = self.mask_summary(x[:, self.image_channels :])
         if x.shape[1] < self.in_channels:
             pad = x.new_full((x.shape[0], self.in_channels - x.shape[1], *x.shape[2:]), -1.0)
             x = torch.cat([x, pad], dim=1)
@@ -239,18 +198,7 @@ class ProjectionDiscriminator(nn.Module):
         if self.embed is not None and y is not None:
             pooled = h.sum(dim=(2, 3))
             logit = logit + (self.embed(y.long()).to(pooled.dtype) * pooled).sum(dim=1)
-        if summary is not None:
-            logit = logit + summary.to(logit.dtype)
         return logit
-
-
-def _without_summary_if_absent(module: nn.Module, incompatible: Any) -> None:
-    """A D saved before :class:`MaskSummary` existed: drop the summary instead of failing."""
-    missing = [k for k in incompatible.missing_keys if "mask_summary." in k]
-    if missing and isinstance(module, ProjectionDiscriminator) and module.mask_summary is not None:
-        module.mask_summary = None
-        for key in missing:
-            incompatible.missing_keys.remove(key)
 
 
 def build_labelled(

@@ -9,7 +9,7 @@ import torch
 
 from medgan.core.errors import DataError
 from medgan.generate.sampling import generate
-from medgan.models.labelled import ProjectionDiscriminator, build_labelled, channels_to_masks
+from medgan.models.labelled import channels_to_masks
 from medgan.models.modelfile import read_metadata
 from medgan.train.augment import Augmenter
 from medgan.train.events import QualityMeasured, SampleGrid, TrainStarted
@@ -234,7 +234,8 @@ def test_a_labelled_run_resumes_and_refuses_other_classes(tmp_path):
 
 def test_paired_masks_cover_the_generated_disc():
     """A short CPU run on discs whose mask is the disc: the generated masks are not empty and
-    match the generated disc (Dice > 0.5 for most samples; about 15 s on a 2-core VM)."""
+    match the generated disc (Dice > 0.5 for most samples; about 16 s on an idle 2-core VM).
+    A big mask is learnt; the demo's small lesions are not yet (docs/benchmarks.md)."""
     images, _, masks = _discs(32, [0.8], seed=1)
     cfg = small("paired", steps=200, batch_size=16, quality_every=0, sample_every=1000)
     known = np.ones(len(images), bool)
@@ -250,13 +251,3 @@ def test_paired_masks_cover_the_generated_disc():
     inter = (drawn & disc).sum(axis=(1, 2))
     dice = 2 * inter / np.maximum(1, drawn.sum(axis=(1, 2)) + disc.sum(axis=(1, 2)))
     assert (dice > 0.5).mean() >= 0.8, np.round(dice, 2)
-
-
-def test_a_paired_discriminator_saved_before_the_mask_summary_still_loads():
-    _, new = build_labelled(32, width=8, n_segments=2)
-    assert new.mask_summary is not None
-    old = ProjectionDiscriminator(32, 1, 8, 1, 2, mask_summary=False)
-    new.load_state_dict(old.state_dict(), strict=True)  # older model files lack its weights
-    assert new.mask_summary is None
-    x = torch.randn(2, 3, 32, 32)
-    assert torch.equal(new(x), old(x)) and new(x[:, :1]).shape == (2,)
