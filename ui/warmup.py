@@ -24,8 +24,11 @@ log = logging.getLogger(__name__)
 IMPORT_LOCK = threading.RLock()
 _data_stack_loaded = False
 
+# highdicom: the demo study's SEG writer and the label readers need it, and its import parses
+# large JSON tables of the standard while holding the interpreter lock (~200 ms).
 DATA_STACK = ("pydicom", "scipy.ndimage", "medgan.dicom.index", "medgan.dicom.decode",
-              "medgan.dicom.window", "medgan.dataset.training_set", "medgan.demo.study")
+              "medgan.dicom.window", "medgan.dataset.training_set", "medgan.demo.study",
+              "highdicom", "medgan.demo.seg_writer", "medgan.dicom.labels.load")
 
 
 # Imported by the warm-up after torch: what training, generation, scoring and export load.

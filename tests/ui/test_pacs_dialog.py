@@ -12,6 +12,7 @@ from pathlib import Path
 import keyring
 import pytest
 from keyring.backends import fail
+from PySide6.QtCore import QItemSelectionModel
 
 from medgan.pacs.profiles import profiles_path
 from tests.orthanc import OrthancServer, memory_keyring, orthanc_missing, start_orthanc
@@ -60,6 +61,13 @@ def _fill_web_profile(editor: ProfileEditor, server: OrthancServer, name: str = 
     editor.secret.setText(server.password)
 
 
+def _select_row(table, row: int) -> None:  # type: ignore[no-untyped-def]
+    """Select exactly ``row``. ``QTableView.selectRow`` honours the keyboard modifiers Qt
+    believes are held, and a key event left by an earlier test can make it toggle instead."""
+    flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+    table.selectionModel().select(table.model().index(row, 0), flags)
+
+
 def _wait_idle(qtbot, dialog) -> None:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=90000)
 
@@ -88,13 +96,13 @@ def test_search_and_retrieve_open_the_series_on_the_data_page(qtbot, orthanc, mo
     _wait_idle(qtbot, dialog)
     assert dialog.table.rowCount() == 1
     assert dialog.table.item(0, 0).text() == "DEMO PATIENT02"  # names shown here only
-    dialog.table.selectRow(0)
+    _select_row(dialog.table, 0)
     assert dialog.series_button.isEnabled() and dialog.retrieve_button.isEnabled()
     dialog.show_series_of_selected()
     _wait_idle(qtbot, dialog)
     ct_rows = [r for r in range(dialog.table.rowCount()) if dialog.table.item(r, 4).text() == "CT"]
     assert ct_rows and dialog.hits[ct_rows[0]].level == "series"
-    dialog.table.selectRow(ct_rows[0])
+    _select_row(dialog.table, ct_rows[0])
     data = window.pages["data"]
     with qtbot.waitSignal(data.scan_finished, timeout=90000):
         dialog.retrieve()
