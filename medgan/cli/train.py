@@ -15,12 +15,12 @@ import os
 import signal
 import sys
 import threading
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from medgan.cli.labels import add_label_arguments
-from medgan.core.errors import DataError, MedganError
+from medgan.core.errors import MedganError
+from medgan.workflows.dataset import select_series as workflow_select_series
 from medgan.workflows.training import TrainOutcome, TrainRequest, train_and_save
 
 log = logging.getLogger(__name__)
@@ -164,43 +164,11 @@ def register(subparsers: Any) -> None:
 
 
 def select_series(result: Any, wanted: list[str] | None) -> list[Any]:
-    """Series named by UID (or unique prefix), else all trainable ones of the main modality."""
-    if wanted:
-        chosen = []
-        for uid in wanted:
-            matches = [s for s in result.series if s.series_uid == uid] or [
-                s for s in result.series if s.series_uid.startswith(uid)
-            ]
-            if len(matches) != 1:
-                raise DataError(
-                    f"{'No' if not matches else 'More than one'} series matches {uid!r}.",
-                    advice="Run `medgan scan DIR` to list the series UIDs.",
-                )
-            if not matches[0].trainable:
-                raise DataError(f"Series {uid} cannot be trained on: {matches[0].reason}.")
-            chosen.append(matches[0])
-        return chosen
-    trainable = [s for s in result.series if s.trainable]
-    if not trainable:
-        reasons = sorted({s.reason or "not trainable" for s in result.series})
-        raise DataError(
-            f"No trainable series in the folder ({len(result.series)} series found"
-            + (f": {'; '.join(reasons)}" if reasons else "")
-            + ").",
-            advice="Check the folder with `medgan scan DIR`.",
-        )
-    counts: Counter[str] = Counter()
-    for s in trainable:
-        counts[s.modality or "OT"] += s.n_images
-    modality = counts.most_common(1)[0][0]
-    chosen = [s for s in trainable if (s.modality or "OT") == modality]
-    if len(chosen) < len(trainable):
-        others = ", ".join(sorted(set(counts) - {modality}))
-        print(
-            f"Using the {len(chosen)} {modality} series; leaving out {others} "
-            "(one model per modality).",
-            file=sys.stderr,
-        )
+    """Series named by UID (or unique prefix), else all trainable ones of the main modality
+    (:func:`medgan.workflows.dataset.select_series`); its notes go to stderr."""
+    chosen, notes = workflow_select_series(result, wanted)
+    for note in notes:
+        print(note, file=sys.stderr)
     return chosen
 
 
