@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from medgan.demo.anatomy import ellipsoid, subdural_thickness
+from medgan.demo.anatomy import ellipsoid
 from medgan.demo.params import LESION_KINDS, HeadParams, SmoothField
-from medgan.demo.phantom import _headbounding_box, _rotation
+from medgan.demo.phantom import head_bounding_box, head_geometry
 
 _CHUNK = 8
 
@@ -33,7 +33,7 @@ def lesion_label_volume(
     reach = max(p.semi_axes) * 1.12 + 18.0  # the same crop as render_head: the head's box
     for k0 in range(0, zs.size, _CHUNK):
         zsl = slice(k0, min(k0 + _CHUNK, zs.size))
-        box = _headbounding_box(p, xs, ys, zs[zsl], reach)
+        box = head_bounding_box(p, xs, ys, zs[zsl], reach)
         if box is None:
             continue
         ysl, xsl = box
@@ -44,28 +44,9 @@ def lesion_label_volume(
 def _block(
     p: HeadParams, bumps: np.ndarray, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray
 ) -> np.ndarray:
-    rot = _rotation(p.yaw, p.pitch, p.roll).T.astype(np.float32)  # world → head
-    dx = (xs - p.center[0])[None, None, :]
-    dy = (ys - p.center[1])[None, :, None]
-    dz = (zs - p.center[2])[:, None, None]
-    u = rot[0, 0] * dx + rot[0, 1] * dy + rot[0, 2] * dz
-    v = rot[1, 0] * dx + rot[1, 1] * dy + rot[1, 2] * dz
-    w = rot[2, 0] * dx + rot[2, 1] * dy + rot[2, 2] * dz
-    a, b, c = p.semi_axes
-    a_eff = a * (1.0 + 0.07 * np.clip(v / b, -1.0, 1.0))
-    f = ((u / a_eff) ** 2 + (v / b) ** 2 + (w / c) ** 2) * (1.0 + 0.025 * bumps)
-    grad = 2.0 * np.sqrt((u / a**2) ** 2 + (v / b**2) ** 2 + (w / c**2) ** 2) + 1e-6
-    depth = (1.0 - f) / grad
-    rad = np.sqrt(u * u + v * v + w * w) + 1e-3
-    lateral = (u / rad) ** 2
-    low = 1.0 / (1.0 + np.exp((w - 0.4 * c) / 6.0))
-    front = 1.0 / (1.0 + np.exp((v - 0.25 * b) / 8.0))
-    scalp = p.scalp_mm * (1.0 + 1.3 * lateral * low * front)
-    skull = p.skull_mm * (1.0 - 0.45 * lateral + 0.15 * (v / rad) ** 2) * (1.0 + 0.08 * bumps)
-    inner_skull = scalp + skull
-    subdural = subdural_thickness(u, v, w, rad, p.lesions)
-    brain_top = inner_skull + p.csf_mm + (subdural if subdural is not None else 0.0)
-    brain = depth - brain_top > 0
+    g = head_geometry(p, bumps, xs, ys, zs)
+    u, v, w, depth, inner_skull, subdural = g.u, g.v, g.w, g.depth, g.inner_skull, g.subdural
+    brain = g.cortex_depth > 0
     labels = np.zeros(u.shape, np.uint8)
     if subdural is not None:
         labels[(depth > inner_skull + 0.3) & (depth <= inner_skull + subdural)] = (

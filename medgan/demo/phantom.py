@@ -23,6 +23,7 @@ World coordinates are DICOM patient coordinates (LPS, mm): +x patient left, +y p
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -124,7 +125,7 @@ def _random_lesion(rng: np.random.Generator) -> Lesion:
     )
 
 
-def _rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
+def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """Head frame → world rotation (degrees)."""
     a, b, c = np.deg2rad([yaw, pitch, roll])
     rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
@@ -177,7 +178,7 @@ def render_head(
     reach = max(p.semi_axes) * 1.12 + 18.0  # skin + bumps + head holder, mm
     for k0 in range(0, zs.size, chunk):
         zsl = slice(k0, min(k0 + chunk, zs.size))
-        box = _headbounding_box(p, xs, ys, zs[zsl], reach)
+        box = head_bounding_box(p, xs, ys, zs[zsl], reach)
         if box is None:
             continue
         ysl, xsl = box
@@ -208,7 +209,7 @@ def render_head(
     return vol
 
 
-def _headbounding_box(
+def head_bounding_box(
     p: HeadParams, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray, reach: float
 ) -> tuple[slice, slice] | None:
     """In-plane index ranges that can hold the head (plus margin) for slices at ``zs``."""
@@ -216,7 +217,7 @@ def _headbounding_box(
     t, ph = np.meshgrid(np.linspace(0, 2 * np.pi, 96), np.linspace(-np.pi / 2, np.pi / 2, 48))
     a, b, c = (s * 1.12 + 18.0 for s in p.semi_axes)
     pts = np.stack([a * np.cos(ph) * np.cos(t), b * np.cos(ph) * np.sin(t), c * np.sin(ph)])
-    world = _rotation(p.yaw, p.pitch, p.roll) @ pts.reshape(3, -1) + np.reshape(p.center, (3, 1))
+    world = rotation(p.yaw, p.pitch, p.roll) @ pts.reshape(3, -1) + np.reshape(p.center, (3, 1))
     near = (world[2] > zs.min() - 8.0) & (world[2] < zs.max() + 8.0)
     if not near.any():
         return None
@@ -231,16 +232,29 @@ def _headbounding_box(
     return slice(r0, r1), slice(c0, c1)
 
 
-def _render_block(
-    p: HeadParams,
-    tex: Textures,
-    where: tuple[slice, slice, slice],
-    xs: np.ndarray,
-    ys: np.ndarray,
-    zs: np.ndarray,
-) -> np.ndarray:
-    """Noise-free anatomy (HU) of one block of the grid."""
-    rot = _rotation(p.yaw, p.pitch, p.roll).T.astype(np.float32)  # world → head
+@dataclass
+class HeadGeometry:
+    """Where a block of the grid lies in the head: head-frame coordinates (mm) and the depths
+    of the skin, skull, subdural space and cortex. Shared by the rendering and the lesion
+    masks, so that their brain edges agree."""
+
+    u: np.ndarray
+    v: np.ndarray
+    w: np.ndarray
+    depth: np.ndarray  # ≈ mm inside the skin (negative outside)
+    rad: np.ndarray
+    lateral: np.ndarray
+    scalp: np.ndarray
+    inner_skull: np.ndarray
+    subdural: np.ndarray | None
+    cortex_depth: np.ndarray  # > 0 inside the brain
+
+
+def head_geometry(
+    p: HeadParams, bumps: np.ndarray, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray
+) -> HeadGeometry:
+    """The head geometry of the block with axes ``xs``, ``ys``, ``zs`` (world mm)."""
+    rot = rotation(p.yaw, p.pitch, p.roll).T.astype(np.float32)  # world → head
     dx = (xs - p.center[0])[None, None, :]
     dy = (ys - p.center[1])[None, :, None]
     dz = (zs - p.center[2])[:, None, None]
@@ -251,11 +265,9 @@ def _render_block(
     # Outer head surface: an ellipsoid, wider at the back, with gentle irregular bumps.
     a, b, c = p.semi_axes
     a_eff = a * (1.0 + 0.07 * np.clip(v / b, -1.0, 1.0))
-    bumps = tex.bumps.block(*where)
     f = ((u / a_eff) ** 2 + (v / b) ** 2 + (w / c) ** 2) * (1.0 + 0.025 * bumps)
     grad = 2.0 * np.sqrt((u / a**2) ** 2 + (v / b**2) ** 2 + (w / c**2) ** 2) + 1e-6
     depth = (1.0 - f) / grad  # ≈ mm inside the skin (negative outside)
-    del f, grad, a_eff
 
     rad = np.sqrt(u * u + v * v + w * w) + 1e-3
     lateral = (u / rad) ** 2
@@ -269,6 +281,23 @@ def _render_block(
     subdural = subdural_thickness(u, v, w, rad, p.lesions)
     brain_top = inner_skull + p.csf_mm + (subdural if subdural is not None else 0.0)
     cortex_depth = depth - brain_top
+    return HeadGeometry(u, v, w, depth, rad, lateral, scalp, inner_skull, subdural, cortex_depth)
+
+
+def _render_block(
+    p: HeadParams,
+    tex: Textures,
+    where: tuple[slice, slice, slice],
+    xs: np.ndarray,
+    ys: np.ndarray,
+    zs: np.ndarray,
+) -> np.ndarray:
+    """Noise-free anatomy (HU) of one block of the grid."""
+    bumps = tex.bumps.block(*where)
+    g = head_geometry(p, bumps, xs, ys, zs)
+    u, v, w, depth, rad, lateral = g.u, g.v, g.w, g.depth, g.rad, g.lateral
+    scalp, inner_skull, subdural, cortex_depth = g.scalp, g.inner_skull, g.subdural, g.cortex_depth
+    b = p.semi_axes[1]
 
     out = np.full(u.shape, AIR_HU, dtype=np.float32)
     # Head holder: foam pad and a plastic shell behind the occiput.
