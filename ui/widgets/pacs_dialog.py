@@ -18,7 +18,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -39,6 +38,7 @@ from medgan.pacs.profiles import Profile, delete_profile, load_profiles
 from medgan.pacs.records import FindPage, FindQuery, Hit, RetrieveOutcome, SeriesRef
 from medgan.pacs.secrets import delete_secret
 from medgan.workflows import pacs as flows
+from ui.widgets.job_dialog import JobDialog
 from ui.widgets.pacs_profile_editor import ProfileEditor, session_secret
 from ui.workers import FunctionWorker, WorkerHandle, start_worker
 
@@ -119,7 +119,7 @@ def _retrieve_selected(
     )
 
 
-class PacsDialog(QDialog):
+class PacsDialog(JobDialog):
     """Search a server and retrieve series into the private cache."""
 
     series_ready = Signal(str)  # the folder to open
@@ -129,7 +129,6 @@ class PacsDialog(QDialog):
         self.setObjectName("PacsDialog")
         self.setWindowTitle("Open from PACS")
         self.resize(980, 620)
-        self.handle: WorkerHandle | None = None
         self.hits: list[Hit] = []
         self.page_offset = 0
         self.has_more = False
@@ -296,9 +295,6 @@ class PacsDialog(QDialog):
             self.reload_profiles()
 
     # -- jobs -----------------------------------------------------------------------------
-    def is_busy(self) -> bool:
-        return self.handle is not None and not self.handle.done
-
     def _start(
         self,
         worker: FunctionWorker,
@@ -476,17 +472,3 @@ class PacsDialog(QDialog):
         self.retrieve_button.setEnabled(not busy and bool(selected))
         self.cancel_button.setEnabled(busy)
 
-    def shutdown(self, timeout_ms: int = 10000) -> bool:
-        """Cancel a running job and wait for its thread."""
-        if self.handle is None:
-            return True
-        self.handle.cancel()
-        return self.handle.wait(timeout_ms)
-
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        self.shutdown()
-        super().closeEvent(event)
-
-    def reject(self) -> None:
-        self.shutdown()
-        super().reject()

@@ -13,7 +13,6 @@ from typing import Any
 
 from PySide6.QtWidgets import (
     QComboBox,
-    QDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -27,6 +26,7 @@ from medgan.core.errors import MedganError
 from medgan.pacs.profiles import Profile, load_profiles
 from medgan.pacs.records import SendOutcome
 from medgan.workflows import pacs as flows
+from ui.widgets.job_dialog import JobDialog
 from ui.widgets.pacs_profile_editor import ProfileEditor, session_secret
 from ui.workers import FunctionWorker, WorkerHandle, start_worker
 
@@ -48,7 +48,7 @@ def send_job(
     )
 
 
-class SendDialog(QDialog):
+class SendDialog(JobDialog):
     """Choose a server and send the export folder to it."""
 
     def __init__(self, folder: str, parent: QWidget | None = None) -> None:
@@ -56,7 +56,6 @@ class SendDialog(QDialog):
         self.setObjectName("PacsSendDialog")
         self.setWindowTitle("Send to PACS")
         self.folder = folder
-        self.handle: WorkerHandle | None = None
         self.last_outcome: SendOutcome | None = None
         self._profiles: dict[str, Profile] = {}
         self.profile_combo = QComboBox()
@@ -119,9 +118,6 @@ class SendDialog(QDialog):
         name = self.profile_combo.currentData()
         return self._profiles.get(name) if name else None
 
-    def is_busy(self) -> bool:
-        return self.handle is not None and not self.handle.done
-
     def send(self) -> WorkerHandle | None:
         p = self.current_profile()
         if p is None or self.is_busy():
@@ -164,16 +160,3 @@ class SendDialog(QDialog):
         self.profile_combo.setEnabled(not busy)
         self.new_button.setEnabled(not busy)
 
-    def shutdown(self, timeout_ms: int = 10000) -> bool:
-        if self.handle is None:
-            return True
-        self.handle.cancel()
-        return self.handle.wait(timeout_ms)
-
-    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
-        self.shutdown()
-        super().closeEvent(event)
-
-    def reject(self) -> None:
-        self.shutdown()
-        super().reject()
