@@ -31,15 +31,28 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
+def _swd_row(images: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """Mean SWD and the finest level's (texture and fine structure), x1e3."""
+    from medgan.metrics.swd import sliced_wasserstein
+
+    result = sliced_wasserstein(images, reference, seed=0, device="cpu")
+    finest = max(result.per_level)
+    return {"swd": round(result.swd, 1), "swd_fine": round(result.per_level[finest], 1)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="label of this variant (file names)")
-    parser.add_argument("--recipe", default="default", choices=("default", "dcgan"))
+    parser.add_argument("--recipe", default="default", choices=("default", "dcgan", "conditional", "paired"))
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--every", type=int, default=50, help="steps between measurements")
     parser.add_argument("--set", default="{}", help="TrainConfig overrides as JSON")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/out/recipe_study")
+    parser.add_argument("--structure", action="store_true",
+                        help="at the end, per-level SWD with floors and C2ST of the model file")
+    parser.add_argument("--structure-at", type=int, nargs="*", default=[],
+                        help="also measure structure (and save a grid) at these steps")
     args = parser.parse_args()
 
     import torch
@@ -90,7 +103,7 @@ def main() -> int:
         row = {
             "step": trainer.step,
             "train_s": round(t - clock["t0"] - clock["eval_s"], 1),
-            "swd": round(bq._swd(images, half_b), 1),
+            **_swd_row(images, half_b),
             "swd_raw_g": round(bq._swd(sample(trainer, raw=True), half_b), 1),
             "aug_p": round(trainer.augmenter.p, 3),
             "d_real": round(m.d_real, 3) if m else None,
@@ -105,11 +118,20 @@ def main() -> int:
 
     trainer: Trainer
 
+    structures: dict[int, dict] = {}
+
     def on_event(event: object) -> None:
         if isinstance(event, StepMetrics):
             last["m"] = event
             if event.step % args.every == 0:
                 measure(trainer)
+            if event.step in args.structure_at and event.step not in structures:
+                t = time.perf_counter()
+                structures[event.step] = bq._structure(trainer, g_eval, cfg.z_dim, ts)
+                bq._grid(sample(trainer), out_dir / f"{args.name}_step{event.step}.png")
+                print(args.name, "structure at", event.step, json.dumps(structures[event.step]),
+                      flush=True)
+                clock["eval_s"] += time.perf_counter() - t
 
     trainer = Trainer(cfg, ts.images, on_event=on_event)
     measure(trainer)
@@ -118,8 +140,17 @@ def main() -> int:
     if rows[-1]["step"] != trainer.step:
         measure(trainer)
     bq._grid(sample(trainer), out_dir / f"{args.name}_final.png")
+    from safetensors.torch import save_file
+
+    model = trainer.model_state()["generator"]
+    save_file({k: v.contiguous() for k, v in model.items()}, out_dir / f"{args.name}_G.safetensors")
+    structure = bq._structure(trainer, g_eval, cfg.z_dim, ts) if args.structure else None
+    if structure:
+        print(args.name, "structure", json.dumps(structure), flush=True)
     (out_dir / f"{args.name}.json").write_text(
-        json.dumps({"name": args.name, "settings": overrides, "rows": rows, "best": best})
+        json.dumps({"name": args.name, "settings": overrides, "rows": rows, "best": best,
+                    "steps": trainer.step, "structure": structure,
+                    "structure_at": {str(k): v for k, v in structures.items()}})
     )
     print(f"{args.name}: best SWD {best['swd']} at step {best['step']}; last {rows[-1]['swd']}")
     return 0

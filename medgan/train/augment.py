@@ -75,13 +75,55 @@ def cutout(x: torch.Tensor, p: float, gen: torch.Generator, ratio: float = 0.5) 
     return x * (1 - hole) + FILL * hole
 
 
+def flip(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Mirror left–right (axial slices of a head are close to symmetric; masks move along)."""
+    coin = _coin(p, x.shape[0], gen, x.device).view(-1, 1, 1, 1).to(x.dtype)
+    return x * (1 - coin) + x.flip(-1) * coin
+
+
+def rotate(
+    x: torch.Tensor,
+    p: float,
+    gen: torch.Generator,
+    image_channels: int | None = None,
+    max_degrees: float = 15.0,
+    max_scale: float = 0.1,
+) -> torch.Tensor:
+    """Rotate by up to ``max_degrees`` and scale by up to ±``max_scale`` about the centre.
+
+    Image channels are resampled bilinearly; mask channels (after ``image_channels``) by
+    nearest neighbour, so they stay exactly ±1 and aligned. Outside the slice is black (−1).
+    """
+    b = x.shape[0]
+    coin = _coin(p, b, gen, x.device)
+    u = torch.rand(b, 2, generator=gen, device=x.device) * 2 - 1
+    angle = u[:, 0] * coin * (max_degrees * torch.pi / 180.0)
+    scale = 1.0 + u[:, 1] * coin * max_scale
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    zero = torch.zeros_like(cos)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+
+    def warp(t: torch.Tensor, mode: str) -> torch.Tensor:
+        # shift by −FILL so the zero padding of grid_sample is black (FILL) after shifting back
+        return F.grid_sample(t - FILL, grid, mode=mode, align_corners=False) + FILL
+
+    ic = image_channels
+    if ic is None or x.shape[1] <= ic:
+        return warp(x, "bilinear")
+    return torch.cat([warp(x[:, :ic], "bilinear"), warp(x[:, ic:], "nearest")], dim=1)
+
+
 TRANSFORMS = {
+    "flip": flip,
+    "rotate": rotate,
     "brightness": brightness,
     "contrast": contrast,
     "translation": translation,
     "cutout": cutout,
 }
-ORDER = ("brightness", "contrast", "translation", "cutout")
+ORDER = ("flip", "rotate", "brightness", "contrast", "translation", "cutout")
+GEOMETRIC_WITH_MASK = ("rotate",)  # transforms told which channels are masks
 INTENSITY = ("brightness", "contrast")
 
 
@@ -127,6 +169,8 @@ class Augmenter:
         for name in self.policy:
             if split and name in INTENSITY:
                 x = torch.cat([TRANSFORMS[name](x[:, :ic], self.p, gen), x[:, ic:]], dim=1)
+            elif name in GEOMETRIC_WITH_MASK:
+                x = rotate(x, self.p, gen, image_channels=ic)
             else:
                 x = TRANSFORMS[name](x, self.p, gen)
         return x

@@ -21,7 +21,16 @@ from medgan.core.errors import TrainingError
 RECIPE_NAMES: tuple[str, ...] = ("default", "dcgan", "conditional", "paired")
 RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 256)
 LOSSES: tuple[str, ...] = ("bce", "hinge", "nonsat")
-AUGMENTATIONS: tuple[str, ...] = ("translation", "cutout", "brightness", "contrast")
+AUGMENTATIONS: tuple[str, ...] = (
+    "translation",
+    "cutout",
+    "brightness",
+    "contrast",
+    "flip",
+    "rotate",
+)
+# The small-data recipes' policy (docs/recipes.md): cutout is available but off.
+DEFAULT_AUGMENT: tuple[str, ...] = ("translation", "cutout", "brightness", "contrast")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 AMP_MODES: tuple[str, ...] = ("auto", "bf16", "off")
 
@@ -56,7 +65,7 @@ class TrainConfig:
     width: int | None = None  # base channel count; None = the recipe's default
     loss: str = "hinge"
     # Differentiable augmentation of real and fake images in both steps (DiffAugment).
-    augment: tuple[str, ...] = AUGMENTATIONS
+    augment: tuple[str, ...] = DEFAULT_AUGMENT
     augment_p: float = 0.0  # starting probability per augmentation and image
     ada_target: float | None = 0.6  # adapt p so that E[sign(D(real))] ≈ target; None = fixed p
     ada_interval: int = 4  # steps between adjustments
@@ -126,7 +135,7 @@ class TrainConfig:
                 lr_g=2e-4,
                 lr_d=4e-4,
                 betas=(0.5, 0.99),
-                augment=AUGMENTATIONS,
+                augment=DEFAULT_AUGMENT,
                 augment_p=0.0,
                 ada_target=0.6,
                 ema_decay=0.999,

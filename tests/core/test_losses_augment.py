@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from medgan.train import losses
-from medgan.train.augment import Augmenter, cutout, translation
+from medgan.train.augment import Augmenter, cutout, flip, rotate, translation
 
 
 def test_dcgan_losses_match_the_formulas():
@@ -121,3 +121,39 @@ def test_lecam_penalty_anchors_and_state_round_trip():
     x, y = torch.tensor([0.5, 1.5]), torch.tensor([0.0, -3.0])
     assert again.penalty(x, y).item() == lecam.penalty(x, y).item()
     assert losses.LeCam().state_dict() == {"real": None, "fake": None}
+
+
+def test_flip_mirrors_left_right_and_is_identity_at_zero():
+    x = torch.rand(8, 2, 6, 6)
+    assert flip(x, 0.0, torch.Generator().manual_seed(0)).equal(x)
+    y = flip(x, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(y, x.flip(-1))
+
+
+def test_rotate_moves_image_and_mask_together():
+    """Rotation and scaling of an off-centre square: the mask (nearest) stays exactly ±1 and
+    covers the same place as the bilinearly resampled image (Dice, centroid)."""
+    x = torch.full((16, 2, 32, 32), -1.0)
+    x[:, :, 4:12, 18:26] = 1.0  # top right square in image and mask
+    turned = rotate(x, 1.0, torch.Generator().manual_seed(0), image_channels=1, max_degrees=90)
+    image, mask = turned[:, 0] > 0, turned[:, 1] > 0
+    assert set(torch.unique(turned[:, 1]).tolist()) <= {-1.0, 1.0}
+    dice = 2 * (image & mask).flatten(1).sum(1) / (image.flatten(1).sum(1) + mask.flatten(1).sum(1))
+    assert dice.min() > 0.85
+    grid = torch.stack(torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij"))
+
+    def centroid(m: torch.Tensor) -> torch.Tensor:
+        w = m.float().unsqueeze(1)
+        return (grid * w).flatten(2).sum(2) / w.flatten(2).sum(2)
+
+    assert (centroid(image) - centroid(mask)).abs().max() < 0.75
+    assert (centroid(mask) - centroid(x[:, 1] > 0)).abs().max() > 2  # it did move
+    assert rotate(x, 0.0, torch.Generator(), image_channels=1).equal(x)
+
+
+def test_rotate_is_differentiable_and_keeps_black_outside():
+    x = torch.full((4, 1, 16, 16), -1.0, requires_grad=True)
+    y = rotate(x, 1.0, torch.Generator().manual_seed(1))
+    assert torch.allclose(y, torch.full_like(y, -1.0))  # black stays black, also at the border
+    (y * torch.rand_like(y)).sum().backward()
+    assert x.grad is not None

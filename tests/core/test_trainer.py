@@ -314,7 +314,7 @@ def test_config_defaults_round_trip_and_clear_errors():
         ({"resolution": 48}, "'resolution'"),
         ({"steps": None, "minutes": None}, "No training budget"),
         ({"loss": "wasserstein"}, "'loss'"),
-        ({"augment": ["rotate"]}, "'augment'"),
+        ({"augment": ["elastic"]}, "'augment'"),
         ({"device": "tpu"}, "'device'"),
         ({"lr_g": float("nan")}, "'lr_g'"),
         ({"colour": 1}, "Unknown training setting"),

@@ -400,7 +400,7 @@ def make_train_config(values: dict[str, Any], **overrides: Any) -> Any:
     ``overrides`` (e.g. ``checkpoint_dir``, ``sample_every``) win over the form.
     Raises ``TrainConfigError`` (a ``MedganError``) with advice when a value is out of range.
     """
-    from medgan.train.config import AUGMENTATIONS, TrainConfig
+    from medgan.train.config import DEFAULT_AUGMENT, TrainConfig
 
     v = dict(values)
     augment = v.pop("augment", "adaptive")
@@ -408,9 +408,9 @@ def make_train_config(values: dict[str, Any], **overrides: Any) -> Any:
     if augment == "off":
         aug = {"augment": (), "ada_target": None, "augment_p": 0.0}
     elif augment == "fixed":
-        aug = {"augment": AUGMENTATIONS, "ada_target": None, "augment_p": FIXED_AUGMENT_P}
+        aug = {"augment": DEFAULT_AUGMENT, "ada_target": None, "augment_p": FIXED_AUGMENT_P}
     else:
-        aug = {"augment": AUGMENTATIONS, "ada_target": 0.6, "augment_p": 0.0}
+        aug = {"augment": DEFAULT_AUGMENT, "ada_target": 0.6, "augment_p": 0.0}
     recipe = v.pop("recipe", "default")
     fields = {
         "resolution": v.get("resolution"),
