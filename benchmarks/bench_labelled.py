@@ -12,6 +12,11 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_labelled.py --data DEMO_DIR --minutes 10 --out result.json
+    .venv/bin/python benchmarks/bench_labelled.py --data DEMO_DIR --only pairs --steps 1900
+
+``--steps`` gives every arm a step budget instead of minutes (results that do not depend on
+the machine's load; the per-class ``default`` models share it as they share the minutes);
+``--only`` runs one part. ``--grid PNG`` writes generated pairs with their mask outlines.
 """
 
 from __future__ import annotations
@@ -49,13 +54,23 @@ def _lesion_labels(ts: Any) -> tuple[np.ndarray, tuple[str, ...]]:
     return y, ("no lesion", "lesion")
 
 
-def _train(recipe: str, images: np.ndarray, minutes: float, seed: int, **labelled: Any) -> Any:
+Budget = tuple[float | None, int | None]
+"""(minutes, steps) of one arm: exactly one is set."""
+
+
+def _share(budget: Budget, parts: int) -> Budget:
+    minutes, steps = budget
+    return (None if minutes is None else minutes / parts, None if steps is None else steps // parts)
+
+
+def _train(recipe: str, images: np.ndarray, budget: Budget, seed: int, **labelled: Any) -> Any:
     from medgan.train.config import TrainConfig
     from medgan.train.trainer import Trainer
 
+    minutes, steps = budget
     cfg = TrainConfig.for_recipe(
-        recipe, resolution=64, steps=None, minutes=minutes, seed=seed, device="cpu",
-        quality_every=50, width=16,
+        recipe, resolution=64, steps=steps, minutes=None if steps else minutes, seed=seed,
+        device="cpu", quality_every=50, width=16,
     )  # fmt: skip
     trainer = Trainer(cfg, images, **labelled)
     result = trainer.run()
@@ -85,7 +100,7 @@ def _swd(a: np.ndarray, b: np.ndarray) -> float:
     return round(float(sliced_wasserstein(a, b, seed=0).swd), 2)
 
 
-def bench_classes(ts: Any, minutes: float, n: int, seed: int) -> dict[str, Any]:
+def bench_classes(ts: Any, budget: Budget, n: int, seed: int) -> dict[str, Any]:
     from medgan.curate.label_fidelity import label_fidelity
 
     y, names = _lesion_labels(ts)
@@ -95,14 +110,14 @@ def bench_classes(ts: Any, minutes: float, n: int, seed: int) -> dict[str, Any]:
     arms: dict[str, dict[int, np.ndarray]] = {"conditional": {}, "default per class": {}}
     timing: dict[str, Any] = {}
     t0 = time.perf_counter()
-    trainer, res = _train("conditional", images, minutes, seed, labels=y, class_names=names)
+    trainer, res = _train("conditional", images, budget, seed, labels=y, class_names=names)
     timing["conditional"] = {"seconds": round(time.perf_counter() - t0, 1), "steps": res.step}
     for k in range(2):
         arms["conditional"][k] = _sample(trainer, n, seed + k, cls=k)[0]
     steps = []
     t0 = time.perf_counter()
     for k in range(2):
-        tr, res = _train("default", images[y == k], minutes / 2, seed)
+        tr, res = _train("default", images[y == k], _share(budget, 2), seed)
         steps.append(res.step)
         arms["default per class"][k] = _sample(tr, n, seed + k)[0]
     timing["default per class"] = {"seconds": round(time.perf_counter() - t0, 1), "steps": steps}
@@ -128,8 +143,10 @@ def bench_classes(ts: Any, minutes: float, n: int, seed: int) -> dict[str, Any]:
     return out
 
 
-def _segmenter(images: np.ndarray, masks: np.ndarray, seconds: float, seed: int) -> Any:
-    """A small MONAI UNet trained on real (image, lesion) pairs for ``seconds``."""
+def _segmenter(
+    images: np.ndarray, masks: np.ndarray, seconds: float, seed: int, steps: int | None = None
+) -> Any:
+    """A small MONAI UNet trained on real (image, lesion) pairs for ``seconds`` (or ``steps``)."""
     import torch
     from monai.losses import DiceCELoss
     from monai.networks.nets import UNet
@@ -143,16 +160,17 @@ def _segmenter(images: np.ndarray, masks: np.ndarray, seconds: float, seed: int)
     t = torch.from_numpy((masks > 0).astype(np.float32))[:, None]
     gen = torch.Generator().manual_seed(seed)
     end = time.perf_counter() + seconds
-    steps = 0
-    while time.perf_counter() < end:
+    n = 0
+    while (steps is None and time.perf_counter() < end) or (steps is not None and n < steps):
         idx = torch.randint(0, len(x), (32,), generator=gen)
         opt.zero_grad()
         loss = loss_fn(net(x[idx]), t[idx])
         loss.backward()
         opt.step()
-        steps += 1
+        n += 1
     net.eval()
-    log.info("segmenter: %d steps", steps)
+    log.info("segmenter: %d steps", n)
+    net.trained_steps = n
     return net
 
 
@@ -171,34 +189,75 @@ def _segment(net: Any, images: np.ndarray) -> np.ndarray:
         return (net(torch.from_numpy(images)[:, None])[:, 0] > 0).numpy()
 
 
-def bench_pairs(ts: Any, minutes: float, n: int, seed: int, seg_seconds: float) -> dict[str, Any]:
+def write_grid(path: str, images: np.ndarray, masks: np.ndarray, cols: int = 8) -> None:
+    """A PNG of image + mask pairs: each image (4× up) with its segments' outlines in colour."""
+    from PIL import Image
+
+    from medgan.models.modelfile import segment_colours
+
+    scale, n = 4, len(images)
+    rows = (n + cols - 1) // cols
+    r = images.shape[-1] * scale
+    canvas = np.zeros((rows * (r + 2), cols * (r + 2), 3), np.uint8)
+    palette = np.asarray(segment_colours(int(masks.max(initial=0)) + 1), np.uint8)
+    for i in range(n):
+        grey = ((images[i].clip(-1, 1) + 1) * 127.5).astype(np.uint8).repeat(scale, 0)
+        rgb = np.repeat(grey.repeat(scale, 1)[..., None], 3, axis=2)
+        m = masks[i].repeat(scale, 0).repeat(scale, 1)
+        edge = np.zeros_like(m, bool)  # a pixel of a segment next to another label
+        edge[1:] |= m[1:] != m[:-1]
+        edge[:-1] |= m[:-1] != m[1:]
+        edge[:, 1:] |= m[:, 1:] != m[:, :-1]
+        edge[:, :-1] |= m[:, :-1] != m[:, 1:]
+        edge &= m > 0
+        rgb[edge] = palette[m[edge] - 1]
+        y, x = (i // cols) * (r + 2), (i % cols) * (r + 2)
+        canvas[y : y + r, x : x + r] = rgb
+    Image.fromarray(canvas).save(path)
+
+
+def bench_pairs(
+    ts: Any,
+    budget: Budget,
+    n: int,
+    seed: int,
+    seg_seconds: float,
+    grid: str | None = None,
+    seg_steps: int | None = None,
+) -> dict[str, Any]:
     from medgan.curate.masks import mask_plausibility, mask_ranges
 
     known = ts.mask_known
     images, masks = ts.images[known], ts.masks[known]
     t0 = time.perf_counter()
     trainer, res = _train(
-        "paired", images, minutes, seed, masks=masks, mask_known=np.ones(len(images), bool),
+        "paired", images, budget, seed, masks=masks, mask_known=np.ones(len(images), bool),
         segment_names=tuple(ts.segment_names),
     )  # fmt: skip
     seconds = round(time.perf_counter() - t0, 1)
     synth, synth_masks = _sample(trainer, n, seed)
+    if grid:
+        write_grid(grid, synth[:32], synth_masks[:32])
     ranges = mask_ranges(masks)
     plaus = mask_plausibility(synth_masks, synth, ranges, tuple(ts.segment_names))
     real_plaus = mask_plausibility(masks, images, ranges, tuple(ts.segment_names))
-    net = _segmenter(images, masks, seg_seconds, seed)
+    net = _segmenter(images, masks, seg_seconds, seed, seg_steps)
     d_synth = _dice(_segment(net, synth), synth_masks > 0)
     d_real = _dice(_segment(net, images), masks > 0)
     return {
         "segments": list(ts.segment_names),
         "training_pairs": int(len(images)),
         "timing": {"seconds": seconds, "steps": res.step},
+        "sampled_from": "the final EMA generator (trainer.model_generator)",
         "generated_with_mask_share": round(float((synth_masks > 0).any((1, 2)).mean()), 3),
         "real_with_mask_share": round(float((masks > 0).any((1, 2)).mean()), 3),
         "mask_plausible_share": round(float(np.mean(plaus["mask_plausible"])), 3),
         "real_mask_plausible_share": round(float(np.mean(real_plaus["mask_plausible"])), 3),
         "segmenter_dice_on_generated": round(float(np.nanmean(d_synth)), 3),
         "segmenter_dice_on_its_real_training_pairs": round(float(np.nanmean(d_real)), 3),
+        "segmenter_steps": int(net.trained_steps),
+        "generated_mask_pixel_share": round(float((synth_masks > 0).mean()), 5),
+        "real_mask_pixel_share": round(float((masks > 0).mean()), 5),
         "n_generated_with_any_lesion": int(np.isfinite(d_synth).sum()),
     }
 
@@ -207,23 +266,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--minutes", type=float, default=10.0, help="budget per arm")
+    parser.add_argument("--steps", type=int, default=None, help="step budget per arm (not minutes)")
+    parser.add_argument("--only", choices=("classes", "pairs"), default=None)
+    parser.add_argument("--grid", default=None, help="PNG of generated pairs with mask outlines")
     parser.add_argument("--n", type=int, default=128, help="samples per class")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seg-seconds", type=float, default=60.0)
+    parser.add_argument("--seg-steps", type=int, default=None, help="segmenter steps (not seconds)")
     parser.add_argument("--out", default="bench_labelled.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t0 = time.perf_counter()
     ts = _training_set(args.data)
+    budget: Budget = (None, args.steps) if args.steps else (args.minutes, None)
     result: dict[str, Any] = {
-        "minutes_per_arm": args.minutes,
+        "minutes_per_arm": None if args.steps else args.minutes,
+        "steps_per_arm": args.steps,
+        "seed": args.seed,
         "resolution": 64,
         "device": "cpu",
         "torch_threads": __import__("torch").get_num_threads(),
         "load_average_start": list(os.getloadavg()),
     }
-    result["classes"] = bench_classes(ts, args.minutes, args.n, args.seed)
-    result["pairs"] = bench_pairs(ts, args.minutes, args.n, args.seed, args.seg_seconds)
+    if args.only in (None, "classes"):
+        result["classes"] = bench_classes(ts, budget, args.n, args.seed)
+    if args.only in (None, "pairs"):
+        result["pairs"] = bench_pairs(
+            ts, budget, args.n, args.seed, args.seg_seconds, args.grid, args.seg_steps
+        )
     result["load_average_end"] = list(os.getloadavg())
     result["wall_seconds"] = round(time.perf_counter() - t0, 1)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -7,7 +7,12 @@ normalization is class-conditional — after PixelNorm, a per-class gain and bia
 identity) scale the features (conditional normalization, de Vries et al. 2017). With
 ``n_segments`` > 0 a second 3×3 head draws one tanh channel per segment next to the image
 (joint image + label synthesis, Bowles et al. 2018): ``forward`` returns
-``(B, channels + n_segments, R, R)``.
+``(B, channels + n_segments, R, R)``. The mask channels leave G already hard — exactly the
+±1 one-hot encoding of :func:`channels_to_masks` of the tanh head — with the tanh's gradient
+passed straight through (Bengio et al. 2013): D then cannot tell a generated mask from a real
+one by its soft values (a real background is exactly −1, a tanh never is), which otherwise
+drives every mask pre-activation negative until the small lesions of a real study are lost
+(docs/benchmarks.md, issue 11).
 
 Discriminator: the ``default`` spectral-norm residual D on image and mask channels together,
 plus the projection term of Miyato & Koyama 2018: ``logit = ψ(h) + ⟨embed(y), h⟩`` with ``h``
@@ -44,6 +49,18 @@ def masks_to_channels(masks: torch.Tensor, n_segments: int) -> torch.Tensor:
     """Integer masks (B, R, R) → (B, n_segments, R, R) with +1 inside segment k, −1 outside."""
     ks = torch.arange(1, n_segments + 1, device=masks.device).view(1, -1, 1, 1)
     return (masks.long().unsqueeze(1) == ks).float() * 2.0 - 1.0
+
+
+def hard_mask_channels(soft: torch.Tensor) -> torch.Tensor:
+    """Soft mask channels (B, K, R, R) → the ±1 channels of their integer masks, same dtype.
+
+    The forward value is ``masks_to_channels(channels_to_masks(soft))``; the gradient is the
+    identity to ``soft`` (straight-through), so G learns where to move the tanh head.
+    """
+    best, idx = soft.detach().max(dim=1, keepdim=True)
+    ks = torch.arange(soft.shape[1], device=soft.device).view(1, -1, 1, 1)
+    hard = ((idx == ks) & (best > 0)).to(soft.dtype) * 2 - 1
+    return hard + (soft - soft.detach())  # x − x is exactly 0: the values stay exactly ±1
 
 
 def channels_to_masks(channels: torch.Tensor) -> torch.Tensor:
@@ -149,7 +166,7 @@ class LabelledGenerator(nn.Module):
         image = self.to_image(x)
         if self.to_mask is None:
             return image
-        return torch.cat([image, self.to_mask(x)], dim=1)
+        return torch.cat([image, hard_mask_channels(self.to_mask(x))], dim=1)
 
 
 class ProjectionDiscriminator(nn.Module):

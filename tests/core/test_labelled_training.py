@@ -235,7 +235,7 @@ def test_a_labelled_run_resumes_and_refuses_other_classes(tmp_path):
 def test_paired_masks_cover_the_generated_disc():
     """A short CPU run on discs whose mask is the disc: the generated masks are not empty and
     match the generated disc (Dice > 0.5 for most samples; about 16 s on an idle 2-core VM).
-    A big mask is learnt; the demo's small lesions are not yet (docs/benchmarks.md)."""
+    Small masks (lesions of about 1 % of the pixels): tests/core/test_paired_masks.py."""
     images, _, masks = _discs(32, [0.8], seed=1)
     cfg = small("paired", steps=200, batch_size=16, quality_every=0, sample_every=1000)
     known = np.ones(len(images), bool)
