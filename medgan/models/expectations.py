@@ -34,21 +34,23 @@ GFLOP_PER_IMAGE: dict[tuple[str, int], float] = {
 }
 
 # Sustained GFLOP/s of the training loop (bf16 where native, channels_last, probes included).
-# CPU: the default recipe at 64² ran 38.6 img/s on one thread of an idle AMD EPYC core
-# (docs/benchmarks.md, quality against time) = 149 GFLOP/s by the count above; more threads
-# a second thread added 25 % (two cores: ~48 img/s, issue 14's measurement of 94 GFLOP/s at
-# its 1.95 GFLOP per image); that gain per extra thread is assumed beyond two.
-CPU_GFLOPS_ONE_THREAD = 149.0
-CPU_EXTRA_THREAD_EFFICIENCY = 0.25
+# CPU: the default recipe at 64² on the demo ran 54.0 img/s on one thread and 101.5 img/s on
+# two of the idle 2-core AMD EPYC dev VM (benchmarks/bench_default_rate.py, docs/benchmarks.md)
+# = 208 and 391 GFLOP/s by the count above: a second thread added 88 %; that gain per extra
+# thread is assumed beyond two (likely optimistic on bigger machines).
+CPU_GFLOPS_ONE_THREAD = 208.0
+CPU_EXTRA_THREAD_EFFICIENCY = 0.88
 # GPUs: NOT MEASURED in this project yet (no GPU run recorded). Assumed effective rates for
 # small GAN networks (a few % of the cards' bf16 peak), to be replaced by bench figures.
 ASSUMED_GFLOPS = {"cuda": 30_000.0, "mps": 1_500.0}
 
-# Images seen before samples show internal structure (beating the structure-erased reference,
-# docs/evaluation.md). The evidence is a lower bound: 10 minutes of default at 64² on two CPU
-# cores (23-29 thousand images) still gave outline-only blobs on third-party brain MR
-# (issue 14). Larger images are assumed to need at least as many.
-STRUCTURE_IMAGES_LOWER_BOUND = 30_000
+# Images seen before samples show internal structure (finest-level SWD and C2ST AUC both below
+# the structure-erased reference, docs/evaluation.md), measured with the default recipe on the
+# version-3 demo at 64² (docs/recipes.md, "Structure on the harder demo"; docs/benchmarks.md):
+# not yet after 2,176 steps (70 thousand images: heads with skull and coarse shading, C2ST AUC
+# 0.98), yes after 4,352 (139 thousand: posterior fossa, skull base, CT grain; AUC 0.79 against
+# the reference's 0.93-0.97). Larger images are assumed to need at least as many.
+STRUCTURE_IMAGES = 140_000
 
 
 @dataclass(frozen=True)
@@ -71,16 +73,16 @@ class Expectation:
             return f"No cost figure for {self.recipe} at {self.resolution}²."
         speed = f"≈ {self.img_per_s:,.0f} img/s" + ("" if self.measured else " (assumed)")
         need = (
-            f"Samples typically show only the outline before ~{STRUCTURE_IMAGES_LOWER_BOUND:,} "
-            f"images (≥ {self.minutes_to_structure_at_least:,.0f} min here)"
+            f"Samples typically show only the outline before ~{STRUCTURE_IMAGES:,} "
+            f"images (≈ {self.minutes_to_structure_at_least:,.0f} min here)"
         )
         if self.images_in_budget is None:
             return f"{speed}. {need}."
         seen = f"this budget shows the networks ≈ {self.images_in_budget:,.0f} images"
         if self.reaches_structure is False:
             return (
-                f"{speed}; {seen}. {need}: expect smooth blobs with the right outline, not "
-                "anatomy. Use a GPU, a longer budget or a lower resolution."
+                f"{speed}; {seen}. {need}: expect the outline and skull with smooth blobs "
+                "inside, not anatomy. Use a GPU or a longer budget."
             )
         return f"{speed}; {seen}. {need}: internal structure can appear in this budget."
 
@@ -126,8 +128,8 @@ def expect(
         images = float(steps * batch_size)
     else:
         images = None
-    need_min = STRUCTURE_IMAGES_LOWER_BOUND / img_s / 60.0
-    reaches = None if images is None else images >= STRUCTURE_IMAGES_LOWER_BOUND
+    need_min = STRUCTURE_IMAGES / img_s / 60.0
+    reaches = None if images is None else images >= STRUCTURE_IMAGES
     return Expectation(
         recipe, int(resolution), kind, gflop, rate, measured, img_s, images,
         math.ceil(need_min * 10) / 10, reaches,
