@@ -119,7 +119,8 @@ def test_utility_page_report_after_a_run(qtbot, tmp_path):
         assert page.start(UtilityRequest(config, data=page.build_request().data,
                                          synthetic=good_synthetic()))  # fmt: skip
         qtbot.waitUntil(lambda: not page.is_busy() and page.result is not None, timeout=60000)
-        assert page.report_button.isEnabled()
+        # the buttons follow in the worker's queued "finished" slot, a moment later
+        qtbot.waitUntil(page.report_button.isEnabled, timeout=5000)
         page.report_button.click()  # unsaved: saved into results_dir first, then the report
         qtbot.waitUntil(lambda: bool(opened), timeout=30000)
         report = Path(opened[0])
