@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from medgan.train.config import TrainConfig
+from medgan.train.trainer import Trainer
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +53,18 @@ def assert_same_state(a: dict, b: dict) -> None:
         assert a[part].keys() == b[part].keys()
         for key in a[part]:
             assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs"
+
+
+def train_paired_and_sample(
+    images: np.ndarray, masks: np.ndarray, segment: str, steps: int, n: int = 64
+) -> torch.Tensor:
+    """Train ``paired`` (batch 16, no probes) on image + mask pairs; ``n`` EMA samples
+    (B, 1 + 1, R, R) from fixed noise (seed 7)."""
+    cfg = small("paired", steps=steps, batch_size=16, quality_every=0, sample_every=1000)
+    known = np.ones(len(images), bool)
+    trainer = Trainer(cfg, images, masks=masks, mask_known=known, segment_names=(segment,))
+    assert trainer.run().status == "finished"
+    g = trainer.model_generator.eval()
+    z = torch.randn(n, cfg.z_dim, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        return g(z)

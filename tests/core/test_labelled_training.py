@@ -16,7 +16,11 @@ from medgan.train.events import QualityMeasured, SampleGrid, TrainStarted
 from medgan.train.labelled import BatchSampler, prepare_labelled
 from medgan.train.trainer import Trainer
 from medgan.workflows.training import TrainRequest, train_and_save
-from tests.core._train_data import one_thread, small  # noqa: F401 - autouse fixture
+from tests.core._train_data import (  # noqa: F401 - autouse fixture
+    one_thread,
+    small,
+    train_paired_and_sample,
+)
 
 
 def _discs(n: int, levels: list[float], seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -237,14 +241,7 @@ def test_paired_masks_cover_the_generated_disc():
     match the generated disc (Dice > 0.5 for most samples; about 16 s on an idle 2-core VM).
     Small masks (lesions of about 1 % of the pixels): tests/core/test_paired_masks.py."""
     images, _, masks = _discs(32, [0.8], seed=1)
-    cfg = small("paired", steps=200, batch_size=16, quality_every=0, sample_every=1000)
-    known = np.ones(len(images), bool)
-    trainer = Trainer(cfg, images, masks=masks, mask_known=known, segment_names=("disc",))
-    assert trainer.run().status == "finished"
-    g = trainer.model_generator.eval()
-    z = torch.randn(64, cfg.z_dim, generator=torch.Generator().manual_seed(7))
-    with torch.no_grad():
-        out = g(z)
+    out = train_paired_and_sample(images, masks, "disc", steps=200)
     drawn = channels_to_masks(out[:, 1:]).numpy() > 0
     disc = out[:, 0].numpy() > 0  # the generated disc (0.8 on a −1 background)
     assert drawn.any(axis=(1, 2)).mean() >= 0.9  # masks are not empty
