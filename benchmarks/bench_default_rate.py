@@ -2,9 +2,11 @@
 the figure behind the Train page's time estimates (``medgan.models.expectations``).
 
 Trains on the demo study at 64² on the CPU for ``--seconds`` per variant (after a warm-up),
-alternating the current recipe with the settings before the structure study (cutout, LeCam
-0.3, ADA speed 20k; docs/recipes.md) for ``--rounds`` rounds, and reports the best round of each
-with its GFLOP/s by the counted FLOPs. Run it on a quiet machine:
+alternating the current recipe with its discriminator in the older layout (both convolutions of
+each block at full resolution, ``d_block="full"``) and with the settings before the structure
+study (that layout plus cutout, LeCam 0.3, ADA speed 20k; docs/recipes.md) for ``--rounds``
+rounds, and reports the best round of each with its GFLOP/s by the counted FLOPs. Run it on a
+quiet machine:
 
     .venv/bin/python benchmarks/bench_default_rate.py --threads 2 --seconds 40
 """
@@ -24,7 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+FULL_D = {"d_block": "full"}
 BEFORE_STUDY = {
+    "d_block": "full",
     "augment": ("translation", "cutout", "brightness", "contrast"),
     "lecam_weight": 0.3,
     "ada_speed_images": 20_000,
@@ -75,20 +79,23 @@ def main() -> int:
     from medgan.models.flops import step_gflop_per_image
 
     images = bq._training_set().images
-    gflop = step_gflop_per_image("default", 64)
-    best = {"now": 0.0, "before the study": 0.0}
+    variants = {"now": {}, "full-resolution D blocks": FULL_D, "before the study": BEFORE_STUDY}
+    gflop = {
+        name: step_gflop_per_image("default", 64, d_block=str(v.get("d_block", "half")))
+        for name, v in variants.items()
+    }
+    best = dict.fromkeys(variants, 0.0)
     for _ in range(args.rounds):
-        best["now"] = max(best["now"], _rate(images, {}, args.seconds))
-        best["before the study"] = max(
-            best["before the study"], _rate(images, BEFORE_STUDY, args.seconds)
-        )
+        for name, overrides in variants.items():
+            best[name] = max(best[name], _rate(images, overrides, args.seconds))
     load = os.getloadavg()[0]
     print(f"{cpu_name()} ({platform.machine()}), torch {torch.__version__}, "
           f"{args.threads} threads, load average {load:.2f} at the end")  # fmt: skip
     for name, rate in best.items():
-        print(f"default ({name}): {rate:.1f} img/s = {rate * gflop:.0f} GFLOP/s "
-              f"({gflop:.3f} GFLOP per image)")  # fmt: skip
-    print(f"ratio now / before: {best['now'] / best['before the study']:.3f}")
+        print(f"default ({name}): {rate:.1f} img/s = {rate * gflop[name]:.0f} GFLOP/s "
+              f"({gflop[name]:.3f} GFLOP per image)")  # fmt: skip
+    for name in list(variants)[1:]:
+        print(f"ratio now / {name}: {best['now'] / best[name]:.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps({"img_per_s": best, "gflop_per_image": gflop,
                                                "threads": args.threads, "load": load}))  # fmt: skip

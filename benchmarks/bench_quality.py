@@ -142,7 +142,7 @@ def worker(
         sample_every=10**9,
         checkpoint_dir=None,
     )
-    g_eval, _ = build_models(recipe, RES, z_dim=cfg.z_dim, width=width)
+    g_eval, _ = build_models(recipe, RES, z_dim=cfg.z_dim, width=width, **cfg.network_options())
     g_eval.eval()
     z = torch.from_numpy(sample_noise(1234, np.arange(n_eval), cfg.z_dim))
     stop = threading.Event()

@@ -82,7 +82,9 @@ def main() -> int:
         **overrides,
     )
     width = cfg.width or RECIPES[args.recipe].default_width
-    g_eval, _ = build_models(args.recipe, bq.RES, z_dim=cfg.z_dim, width=width)
+    g_eval, _ = build_models(
+        args.recipe, bq.RES, z_dim=cfg.z_dim, width=width, **cfg.network_options()
+    )
     g_eval.eval()
     z = torch.from_numpy(sample_noise(1234, np.arange(len(half_a)), cfg.z_dim))
     rows: list[dict[str, float | int | None]] = []

@@ -258,10 +258,7 @@ def _train_config(
         overrides["width"] = args.width
     if init_meta is not None:
         overrides.update(
-            z_dim=init_meta.z_dim,
-            channels=init_meta.channels,
-            width=init_meta.model_kwargs.get("width"),
-            freeze_d_blocks=args.freeze_d,
+            width=None, **init_meta.network_settings(), freeze_d_blocks=args.freeze_d
         )
         if args.lr_scale is not None:
             overrides["finetune_lr_scale"] = args.lr_scale

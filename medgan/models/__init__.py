@@ -19,6 +19,20 @@ if TYPE_CHECKING:
 
 SUPPORTED_RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 256)
 
+D_BLOCKS: tuple[str, ...] = ("half", "full")
+"""Where a discriminator block's second convolution works: ``half`` (after the pooling, at half
+resolution, as in StyleGAN2's discriminator: about a quarter of the arithmetic; the default) or
+``full`` (both convolutions before the pooling: the layout of files written before the option
+existed, :data:`LEGACY_D_BLOCK`). See docs/recipes.md."""
+LEGACY_D_BLOCK = "full"
+LEGACY_NETWORK_OPTIONS: dict[str, dict[str, Any]] = {
+    "default": {"d_block": LEGACY_D_BLOCK, "g_noise": False},
+    "conditional": {"d_block": LEGACY_D_BLOCK},
+    "paired": {"d_block": LEGACY_D_BLOCK},
+}
+"""Per recipe, the network options of model files and settings written before each option
+existed (the layouts they hold), filled in when such a file is read."""
+
 
 @dataclass(frozen=True)
 class Recipe:

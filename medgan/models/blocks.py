@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from medgan.models import D_BLOCKS
+
 SUPPORTED_RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 256)
 """Square image sizes the recipes build for (32 is for quick tests and previews)."""
 
@@ -86,6 +88,31 @@ class SkipExcitation(nn.Module):
         return high * self.gate(low)
 
 
+class ZNoise(nn.Module):
+    """Per-pixel noise for a generator stage, a fixed function of ``z``.
+
+    StyleGAN's noise inputs (Karras et al. 2019) give a generator a cheap source of stochastic
+    detail — here CT grain — that it otherwise has to build out of its features. The noise map
+    is a fixed random projection of ``z`` (rows ≈ orthogonal, so the pixels are ≈ independent
+    N(0, 1)), not a second random stream: a sample stays a function of its ``z`` alone, so
+    generation stays deterministic per seed and index whatever the batch. The projection is
+    rebuilt from ``seed`` (not stored); the learned per-channel weights start at 0.
+    """
+
+    def __init__(self, z_dim: int, size: int, channels: int, seed: int) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(seed)
+        proj = torch.randn(size * size, z_dim, generator=gen) / math.sqrt(z_dim)
+        self.register_buffer("proj", proj, persistent=False)
+        self.weight = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.size = size
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        proj: torch.Tensor = self.proj  # type: ignore[assignment]
+        noise = (z.to(proj.dtype) @ proj.T).view(z.shape[0], 1, self.size, self.size)
+        return x + self.weight * noise.to(x.dtype)
+
+
 class UpBlock(nn.Module):
     """Upsample ×2, 3×3 conv, BatchNorm, GLU (FastGAN-style generator stage).
 
@@ -112,17 +139,32 @@ class UpBlock(nn.Module):
 
 
 class SNDownBlock(nn.Module):
-    """Residual spectral-norm downsampling block: two 3×3 convs + 1×1 shortcut, avg-pool ×½."""
+    """Residual spectral-norm downsampling block: two 3×3 convs + 1×1 shortcut, avg-pool ×½.
 
-    def __init__(self, in_ch: int, out_ch: int) -> None:
+    ``conv_at`` "half": conv in→in, pool, conv in→out (the second conv at half resolution);
+    "full": conv in→out, conv out→out, pool. Same receptive field, same output shape.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, conv_at: str = "half") -> None:
         super().__init__()
-        self.main = nn.Sequential(
-            sn_conv(in_ch, out_ch, 3, 1, 1),
-            nn.LeakyReLU(0.2),
-            sn_conv(out_ch, out_ch, 3, 1, 1),
-            nn.LeakyReLU(0.2),
-            nn.AvgPool2d(2),
-        )
+        if conv_at not in D_BLOCKS:
+            raise ValueError(f"conv_at must be one of {', '.join(D_BLOCKS)}, got {conv_at!r}.")
+        if conv_at == "half":
+            self.main = nn.Sequential(
+                sn_conv(in_ch, in_ch, 3, 1, 1),
+                nn.LeakyReLU(0.2),
+                nn.AvgPool2d(2),
+                sn_conv(in_ch, out_ch, 3, 1, 1),
+                nn.LeakyReLU(0.2),
+            )
+        else:
+            self.main = nn.Sequential(
+                sn_conv(in_ch, out_ch, 3, 1, 1),
+                nn.LeakyReLU(0.2),
+                sn_conv(out_ch, out_ch, 3, 1, 1),
+                nn.LeakyReLU(0.2),
+                nn.AvgPool2d(2),
+            )
         self.skip = nn.Sequential(nn.AvgPool2d(2), sn_conv(in_ch, out_ch, 1, 1, 0, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ def build(
     width: int = DEFAULT_WIDTH,
     n_classes: int = 2,
     n_segments: int = 0,
+    d_block: str = "half",
 ) -> tuple[nn.Module, nn.Module]:
     """Build the class-conditional pair (``n_classes`` between 2 and 10)."""
     if not 2 <= int(n_classes) <= MAX_CLASSES:
@@ -33,4 +34,5 @@ def build(
         width=width,
         n_classes=n_classes,
         n_segments=n_segments,
+        d_block=d_block,
     )

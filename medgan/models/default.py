@@ -6,8 +6,9 @@ features gate the channels of every stage from 32² up. Two departures from Fast
 because they reach recognizable slices several times sooner on a CPU (docs/recipes.md):
 pixel-wise feature normalization (ProGAN) instead of BatchNorm, and bilinear instead of
 nearest upsampling. Discriminator: residual blocks whose convolutions all carry spectral
-normalization (Miyato et al. 2018), LeakyReLU, average-pool downsampling, and a 4×4 head to one
-logit. Channel widths stay small (``width`` 16 by default) so 64² trains in minutes on a laptop
+normalization (Miyato et al. 2018), LeakyReLU, average-pool downsampling with each block's
+second convolution at half resolution (a quarter of the arithmetic of two full-resolution
+convolutions; docs/recipes.md), and a 4×4 head to one logit. Channel widths stay small (``width`` 16 by default) so 64² trains in minutes on a laptop
 CPU; raise ``width`` on a GPU.
 """
 
@@ -21,6 +22,7 @@ from medgan.models.blocks import (
     SkipExcitation,
     SNDownBlock,
     UpBlock,
+    ZNoise,
     check_resolution,
     make_norm,
     sn_conv,
@@ -52,6 +54,7 @@ class FastGenerator(nn.Module):
         width: int = DEFAULT_WIDTH,
         upsample: str | None = None,
         norm: str | None = None,
+        g_noise: bool = False,
     ) -> None:
         super().__init__()
         levels = check_resolution(resolution)
@@ -75,17 +78,27 @@ class FastGenerator(nn.Module):
                 if s >= 32
             }
         )
+        self.noise = nn.ModuleDict(
+            {
+                str(s): ZNoise(z_dim, s, channels_at(s, width), seed=s)
+                for s in self.sizes
+                if s >= 32 and g_noise
+            }
+        )
         self.to_image = nn.Sequential(
             nn.Conv2d(channels_at(resolution, width), channels, 3, 1, 1), nn.Tanh()
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.seed(z.reshape(z.shape[0], -1, 1, 1))
+        z = z.reshape(z.shape[0], -1)
+        x = self.seed(z[:, :, None, None])
         feats = {4: x}
         for size, block in zip(self.sizes[1:], self.blocks, strict=True):
             x = block(x)
             if str(size) in self.excite:
                 x = self.excite[str(size)](feats[size // 8], x)
+            if str(size) in self.noise:
+                x = self.noise[str(size)](x, z)
             feats[size] = x
         return self.to_image(x)
 
@@ -93,14 +106,19 @@ class FastGenerator(nn.Module):
 class SNDiscriminator(nn.Module):
     """image (B, channels, R, R) → logits (B,); every convolution spectrally normalized."""
 
-    def __init__(self, resolution: int, channels: int = 1, width: int = DEFAULT_WIDTH) -> None:
+    def __init__(
+        self, resolution: int, channels: int = 1, width: int = DEFAULT_WIDTH, d_block: str = "half"
+    ) -> None:
         super().__init__()
         levels = check_resolution(resolution)
         sizes = [2**i for i in range(levels, 1, -1)]  # R, R/2, …, 4
         stem = nn.Sequential(
             sn_conv(channels, channels_at(resolution, width), 3, 1, 1), nn.LeakyReLU(0.2)
         )
-        downs = [SNDownBlock(channels_at(s, width), channels_at(s // 2, width)) for s in sizes[:-1]]
+        downs = [
+            SNDownBlock(channels_at(s, width), channels_at(s // 2, width), d_block)
+            for s in sizes[:-1]
+        ]
         self.blocks = nn.ModuleList([stem, *downs])
         c4 = channels_at(4, width)
         self.head = nn.Sequential(nn.LeakyReLU(0.2), sn_conv(c4, 1, 4, 1, 0))
@@ -112,10 +130,17 @@ class SNDiscriminator(nn.Module):
 
 
 def build(
-    resolution: int, *, z_dim: int = 128, channels: int = 1, width: int = DEFAULT_WIDTH
+    resolution: int,
+    *,
+    z_dim: int = 128,
+    channels: int = 1,
+    width: int = DEFAULT_WIDTH,
+    d_block: str = "half",
+    g_noise: bool = True,
 ) -> tuple[nn.Module, nn.Module]:
-    """Build the small-data pair."""
+    """Build the small-data pair (``d_block``: :data:`medgan.models.D_BLOCKS`; ``g_noise``:
+    per-pixel noise from ``z`` at 32² and up, :class:`~medgan.models.blocks.ZNoise`)."""
     return (
-        FastGenerator(resolution, z_dim=z_dim, channels=channels, width=width),
-        SNDiscriminator(resolution, channels=channels, width=width),
+        FastGenerator(resolution, z_dim=z_dim, channels=channels, width=width, g_noise=g_noise),
+        SNDiscriminator(resolution, channels=channels, width=width, d_block=d_block),
     )

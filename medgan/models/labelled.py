@@ -8,11 +8,13 @@ identity) scale the features (conditional normalization, de Vries et al. 2017). 
 ``n_segments`` > 0 a second 3×3 head draws one tanh channel per segment next to the image
 (joint image + label synthesis, Bowles et al. 2018): ``forward`` returns
 ``(B, channels + n_segments, R, R)``. The mask channels leave G already hard — exactly the
-±1 one-hot encoding of :func:`channels_to_masks` of the tanh head — with the tanh's gradient
-passed straight through (Bengio et al. 2013): D then cannot tell a generated mask from a real
-one by its soft values (a real background is exactly −1, a tanh never is), which otherwise
-drives every mask pre-activation negative until the small lesions of a real study are lost
-(docs/benchmarks.md, issue 11).
+±1 one-hot encoding of the head's pre-activations (the strongest channel above 0, else
+background) — with the gradient passed straight through to the pre-activations (Bengio et al.
+2013). D then cannot tell a generated mask from a real one by its soft values (a real
+background is exactly −1, a tanh never is), which otherwise drives every mask pre-activation
+negative until the small lesions of a real study are lost; and, with no tanh in the gradient's
+path, a channel pushed far negative still learns (through a tanh its gradient vanished, and
+the demo's masks froze as a few corner pixels: docs/benchmarks.md, issue 11).
 
 Discriminator: the ``default`` spectral-norm residual D on image and mask channels together,
 plus the projection term of Miyato & Koyama 2018: ``logit = ψ(h) + ⟨embed(y), h⟩`` with ``h``
@@ -51,16 +53,17 @@ def masks_to_channels(masks: torch.Tensor, n_segments: int) -> torch.Tensor:
     return (masks.long().unsqueeze(1) == ks).float() * 2.0 - 1.0
 
 
-def hard_mask_channels(soft: torch.Tensor) -> torch.Tensor:
-    """Soft mask channels (B, K, R, R) → the ±1 channels of their integer masks, same dtype.
+def hard_mask_channels(logits: torch.Tensor) -> torch.Tensor:
+    """Mask pre-activations (B, K, R, R) → the ±1 channels of their integer masks, same dtype.
 
-    The forward value is ``masks_to_channels(channels_to_masks(soft))``; the gradient is the
-    identity to ``soft`` (straight-through), so G learns where to move the tanh head.
+    The forward value is ``masks_to_channels(channels_to_masks(logits))``; the gradient is the
+    identity to ``logits`` (straight-through), so G learns where to move the head, however far
+    a channel's pre-activation is from 0.
     """
-    best, idx = soft.detach().max(dim=1, keepdim=True)
-    ks = torch.arange(soft.shape[1], device=soft.device).view(1, -1, 1, 1)
-    hard = ((idx == ks) & (best > 0)).to(soft.dtype) * 2 - 1
-    return hard + (soft - soft.detach())  # x − x is exactly 0: the values stay exactly ±1
+    best, idx = logits.detach().max(dim=1, keepdim=True)
+    ks = torch.arange(logits.shape[1], device=logits.device).view(1, -1, 1, 1)
+    hard = ((idx == ks) & (best > 0)).to(logits.dtype) * 2 - 1
+    return hard + (logits - logits.detach())  # x − x is exactly 0: the values stay exactly ±1
 
 
 def channels_to_masks(channels: torch.Tensor) -> torch.Tensor:
@@ -143,10 +146,10 @@ class LabelledGenerator(nn.Module):
         )
         c_out = channels_at(resolution, width)
         self.to_image = nn.Sequential(nn.Conv2d(c_out, channels, 3, 1, 1), nn.Tanh())
+        # The pre-activations only (hard_mask_channels); a Sequential keeps the weight names
+        # of files written when a tanh followed, whose masks are the same (tanh keeps the sign).
         self.to_mask = (
-            nn.Sequential(nn.Conv2d(c_out, n_segments, 3, 1, 1), nn.Tanh())
-            if n_segments > 0
-            else None
+            nn.Sequential(nn.Conv2d(c_out, n_segments, 3, 1, 1)) if n_segments > 0 else None
         )
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -184,6 +187,7 @@ class ProjectionDiscriminator(nn.Module):
         width: int = DEFAULT_WIDTH,
         n_classes: int = 1,
         n_segments: int = 0,
+        d_block: str = "half",
     ) -> None:
         super().__init__()
         levels = check_resolution(resolution)
@@ -193,7 +197,10 @@ class ProjectionDiscriminator(nn.Module):
         stem = nn.Sequential(
             sn_conv(self.in_channels, channels_at(resolution, width), 3, 1, 1), nn.LeakyReLU(0.2)
         )
-        downs = [SNDownBlock(channels_at(s, width), channels_at(s // 2, width)) for s in sizes[:-1]]
+        downs = [
+            SNDownBlock(channels_at(s, width), channels_at(s // 2, width), d_block)
+            for s in sizes[:-1]
+        ]
         self.blocks = nn.ModuleList([stem, *downs])
         c4 = channels_at(4, width)
         self.act = nn.LeakyReLU(0.2)
@@ -226,6 +233,7 @@ def build_labelled(
     width: int = DEFAULT_WIDTH,
     n_classes: int = 1,
     n_segments: int = 0,
+    d_block: str = "half",
 ) -> tuple[nn.Module, nn.Module]:
     """Build the pair; ``n_classes`` 1 is unconditional, ``n_segments`` 0 draws no masks."""
     if not 1 <= int(n_classes) <= MAX_CLASSES:
@@ -234,7 +242,9 @@ def build_labelled(
         raise ValueError(f"n_segments must be between 0 and {MAX_SEGMENTS}, got {n_segments}.")
     return (
         LabelledGenerator(resolution, z_dim, channels, width, int(n_classes), int(n_segments)),
-        ProjectionDiscriminator(resolution, channels, width, int(n_classes), int(n_segments)),
+        ProjectionDiscriminator(
+            resolution, channels, width, int(n_classes), int(n_segments), d_block
+        ),
     )
 
 

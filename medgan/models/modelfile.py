@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from medgan import __version__
 from medgan.core.errors import ModelFileError
 from medgan.core.fileio import atomic_path
+from medgan.models import D_BLOCKS, LEGACY_NETWORK_OPTIONS
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -33,7 +34,10 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "medgan-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Version 2 records the network options (``d_block``, ``g_noise``) in ``model_kwargs``; version-1
+# files hold the layouts from before the options (medgan.models.LEGACY_NETWORK_OPTIONS).
+OLDEST_READABLE_VERSION = 1
 SUFFIX = ".safetensors"
 PARTS = ("generator", "discriminator")
 _MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
@@ -89,6 +93,20 @@ class ModelMetadata:
         kw = self.model_kwargs if isinstance(self.model_kwargs, dict) else {}
         return int(kw.get("n_segments", 0) or 0)
 
+    def network_settings(self) -> dict[str, Any]:
+        """The training settings that fix this model's network shapes (``z_dim``, ``channels``
+        and, where recorded, ``width``, ``d_block``, ``g_noise``): what fine-tuning must take
+        over."""
+        kw = self.model_kwargs if isinstance(self.model_kwargs, dict) else {}
+        out: dict[str, Any] = {"z_dim": int(self.z_dim), "channels": int(self.channels)}
+        if kw.get("width"):
+            out["width"] = int(kw["width"])
+        if kw.get("d_block"):
+            out["d_block"] = str(kw["d_block"])
+        if isinstance(kw.get("g_noise"), bool):
+            out["g_noise"] = kw["g_noise"]
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("window", "pixel_spacing"):
@@ -136,6 +154,9 @@ class ModelMetadata:
             raise ModelFileError("The model file's metadata names no recipe.")
         _check_sizes(meta)
         _check_labels(meta)
+        if meta.format_version < 2:  # written before the network options existed
+            for key, value in LEGACY_NETWORK_OPTIONS.get(meta.recipe, {}).items():
+                meta.model_kwargs.setdefault(key, value)
         return meta
 
 
@@ -201,6 +222,12 @@ def _check_sizes(meta: ModelMetadata) -> None:
             v = meta.model_kwargs.get(key)
             if v is not None and not (isinstance(v, int) and 0 <= v <= hi):
                 problems.append(f"{key} {v!r}")
+        d_block = meta.model_kwargs.get("d_block")
+        if d_block is not None and d_block not in D_BLOCKS:
+            problems.append(f"discriminator layout {d_block!r}")
+        g_noise = meta.model_kwargs.get("g_noise")
+        if g_noise is not None and not isinstance(g_noise, bool):
+            problems.append(f"noise inputs {g_noise!r}")
     if problems:
         raise ModelFileError(
             "The model file's metadata is invalid: " + ", ".join(problems) + ".",
@@ -407,10 +434,10 @@ def _metadata_from_header(p: Path, header: dict[str, Any]) -> ModelMetadata:
         version = int(meta_raw.get("format_version", "0"))
     except ValueError:
         version = -1
-    if version != FORMAT_VERSION:
+    if not OLDEST_READABLE_VERSION <= version <= FORMAT_VERSION:
         raise ModelFileError(
-            f"{p.name} uses model format version {version}; this MedGAN Studio reads version "
-            f"{FORMAT_VERSION}.",
+            f"{p.name} uses model format version {version}; this MedGAN Studio reads versions "
+            f"{OLDEST_READABLE_VERSION} to {FORMAT_VERSION}.",
             advice="Open it with the MedGAN Studio version that wrote it, or retrain.",
         )
     try:
@@ -418,7 +445,7 @@ def _metadata_from_header(p: Path, header: dict[str, Any]) -> ModelMetadata:
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"{p.name} has invalid metadata JSON ({exc.msg}).") from exc
     meta = ModelMetadata.from_dict(data)
-    if meta.format_version != FORMAT_VERSION:
+    if meta.format_version != version:
         raise ModelFileError(f"{p.name} has inconsistent format versions in its metadata.")
     return meta
 

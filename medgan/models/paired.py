@@ -20,6 +20,7 @@ def build(
     width: int = DEFAULT_WIDTH,
     n_classes: int = 1,
     n_segments: int = 1,
+    d_block: str = "half",
 ) -> tuple[nn.Module, nn.Module]:
     """Build the image + mask pair (``n_segments`` between 1 and 8)."""
     if not 1 <= int(n_segments) <= MAX_SEGMENTS:
@@ -31,4 +32,5 @@ def build(
         width=width,
         n_classes=n_classes,
         n_segments=n_segments,
+        d_block=d_block,
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from medgan.core.errors import TrainingError
+from medgan.models import D_BLOCKS, LEGACY_NETWORK_OPTIONS
 
 RECIPE_NAMES: tuple[str, ...] = ("default", "dcgan", "conditional", "paired")
 RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 256)
@@ -36,7 +37,15 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 AMP_MODES: tuple[str, ...] = ("auto", "bf16", "off")
 
 # Fields that define the networks: a checkpoint or model file must agree on all of them.
-ARCHITECTURE_FIELDS: tuple[str, ...] = ("recipe", "resolution", "z_dim", "channels", "width")
+ARCHITECTURE_FIELDS: tuple[str, ...] = (
+    "recipe",
+    "resolution",
+    "z_dim",
+    "channels",
+    "width",
+    "d_block",
+    "g_noise",
+)
 
 
 class TrainConfigError(TrainingError, ValueError):
@@ -64,6 +73,8 @@ class TrainConfig:
     z_dim: int = 128
     channels: int = 1
     width: int | None = None  # base channel count; None = the recipe's default
+    d_block: str = "half"  # D blocks: second conv at half resolution ("full": the older layout)
+    g_noise: bool = True  # default recipe: per-pixel noise inputs from z in G (ZNoise)
     loss: str = "hinge"
     # Differentiable augmentation of real and fake images in both steps (DiffAugment).
     augment: tuple[str, ...] = DEFAULT_AUGMENT
@@ -141,7 +152,7 @@ class TrainConfig:
                 ada_target=0.6,
                 ada_speed_images=100_000,
                 ema_decay=0.999,
-                ema_rampup=0.5,
+                ema_rampup=0.2,
                 r1_gamma=0.0,
                 batch_size=32,
             )
@@ -157,6 +168,9 @@ class TrainConfig:
             )
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
+        recipe = data.get("recipe", "default")
+        legacy = LEGACY_NETWORK_OPTIONS.get(recipe, {}) if isinstance(recipe, str) else {}
+        data = {**legacy, **data}  # settings saved before the options existed
         if unknown:
             raise TrainConfigError(
                 f"Unknown training setting(s): {', '.join(unknown)}.",
@@ -252,6 +266,7 @@ class TrainConfig:
         integer("z_dim", 1, 4096)
         integer("channels", 1, 4)
         integer("width", 4, 1024, optional=True)
+        choice("d_block", D_BLOCKS)
         choice("loss", LOSSES)
         if not isinstance(self.augment, tuple) or any(a not in AUGMENTATIONS for a in self.augment):
             raise bad("augment", f"must list some of {', '.join(AUGMENTATIONS)}")
@@ -276,6 +291,7 @@ class TrainConfig:
             "keep_best",
             "balanced_classes",
             "class_pairs",
+            "g_noise",
         ):
             if not isinstance(getattr(self, flag), bool):
                 raise bad(flag, "must be true or false")
@@ -295,12 +311,22 @@ class TrainConfig:
         if not isinstance(self.extra, dict):
             raise bad("extra", "must be a mapping")
 
+    def network_options(self) -> dict[str, Any]:
+        """Extra arguments of the recipe's ``build`` from these settings (model files keep them)."""
+        if self.recipe == "dcgan":
+            return {}
+        if self.recipe == "default":
+            return {"d_block": self.d_block, "g_noise": self.g_noise}
+        return {"d_block": self.d_block}
+
     def architecture(self) -> dict[str, Any]:
         """The settings that fix network shapes (compared on resume and fine-tuning)."""
         from medgan.models import RECIPES
 
         arch = {name: getattr(self, name) for name in ARCHITECTURE_FIELDS}
         arch["width"] = self.width or RECIPES[self.recipe].default_width
+        options = self.network_options()  # None where the recipe has no such option
+        arch["d_block"], arch["g_noise"] = options.get("d_block"), options.get("g_noise")
         return arch
 
 

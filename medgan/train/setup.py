@@ -17,11 +17,11 @@ from torch import nn
 
 from medgan.core.errors import DataError, ModelFileError, TrainingError
 from medgan.train.checkpoint import Checkpoint
-from medgan.train.config import TrainConfig, TrainConfigError
+from medgan.train.config import ARCHITECTURE_FIELDS, TrainConfig, TrainConfigError
 
 log = logging.getLogger(__name__)
 
-RESUME_MUST_MATCH = ("recipe", "resolution", "z_dim", "channels", "width", "freeze_d_blocks")
+RESUME_MUST_MATCH = (*ARCHITECTURE_FIELDS, "freeze_d_blocks")
 
 
 def check_images(images: Any, config: TrainConfig) -> np.ndarray:
@@ -68,6 +68,7 @@ def build_networks(
             z_dim=config.z_dim,
             channels=config.channels,
             width=config.width,
+            **config.network_options(),
             **(model_kwargs or {}),
         )
     n_blocks = len(D.blocks)  # type: ignore[arg-type]

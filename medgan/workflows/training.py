@@ -184,6 +184,7 @@ def model_metadata(
     """
     lab = dict(labelled or {})
     model_kwargs: dict[str, Any] = {"width": int(config.width)} if config.width else {}
+    model_kwargs.update(config.network_options())
     model_kwargs.update(lab.get("model_kwargs") or {})
     clean = deidentified_summary(training_summary)
     train_config = config.to_dict()

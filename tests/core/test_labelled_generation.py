@@ -109,7 +109,7 @@ def test_an_older_model_file_without_class_tables_still_loads(tmp_path: Path) ->
     from medgan.models.modelfile import FORMAT_NAME, load_model, weights_digest
 
     torch.manual_seed(0)
-    g, d = build_models("default", 32, z_dim=16, width=8)
+    g, d = build_models("default", 32, z_dim=16, width=8, d_block="full", g_noise=False)
     flat = {f"generator.{k}": v.contiguous() for k, v in g.state_dict().items()}
     flat.update({f"discriminator.{k}": v.contiguous() for k, v in d.state_dict().items()})
     old_meta = {  # the keys a version-1 file had before this change

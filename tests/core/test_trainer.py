@@ -304,7 +304,7 @@ def test_config_defaults_round_trip_and_clear_errors():
     assert dcgan.augment == () and dcgan.ema_decay == 0 and dcgan.ada_target is None
     default = TrainConfig.for_recipe("default", minutes=10, steps=None)
     assert default.loss == "nonsat" and default.lr_d > default.lr_g and default.ema_decay > 0
-    assert default.lecam_weight > 0 and default.ema_rampup == 0.5 and default.keep_best
+    assert default.lecam_weight > 0 and default.ema_rampup == 0.2 and default.keep_best
     assert "translation" in default.augment and default.ada_target is not None
     for cfg in (dcgan, default):
         assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg

@@ -253,11 +253,7 @@ class TrainPage(Page):
             else:
                 self.init_model = path
                 self.settings.set_values({"recipe": meta.recipe, "resolution": meta.resolution})
-                width = (meta.model_kwargs or {}).get("width")
-                self._init_arch = {
-                    "z_dim": int(meta.z_dim),
-                    **({"width": int(width)} if width else {}),
-                }
+                self._init_arch = meta.network_settings()
         self.finetune_label.setText(
             f"Fine-tuning from {Path(path).name}"
             if self.init_model and path
