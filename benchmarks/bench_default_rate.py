@@ -2,9 +2,10 @@
 the figure behind the Train page's time estimates (``medgan.models.expectations``).
 
 Trains on the demo study at 64² on the CPU for ``--seconds`` per variant (after a warm-up),
-alternating the current recipe with its discriminator in the older layout (both convolutions of
-each block at full resolution, ``d_block="full"``) and with the settings before the structure
-study (that layout plus cutout, LeCam 0.3, ADA speed 20k; docs/recipes.md) for ``--rounds``
+alternating the current recipe with it without noise inputs, with the default before the FLOP
+study (both convolutions of each D block at full resolution, ``d_block="full"``, no noise
+inputs) and with the settings before the structure study (that plus cutout, LeCam 0.3, ADA
+speed 20k; docs/recipes.md) for ``--rounds``
 rounds, and reports the best round of each with its GFLOP/s by the counted FLOPs. Run it on a
 quiet machine:
 
@@ -26,9 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-FULL_D = {"d_block": "full"}
+NO_NOISE = {"g_noise": False}
+FULL_D = {"d_block": "full", "g_noise": False, "ema_rampup": 0.5}  # the default before the FLOP study
 BEFORE_STUDY = {
     "d_block": "full",
+    "g_noise": False,
+    "ema_rampup": 0.5,
     "augment": ("translation", "cutout", "brightness", "contrast"),
     "lecam_weight": 0.3,
     "ada_speed_images": 20_000,
@@ -79,7 +83,12 @@ def main() -> int:
     from medgan.models.flops import step_gflop_per_image
 
     images = bq._training_set().images
-    variants = {"now": {}, "full-resolution D blocks": FULL_D, "before the study": BEFORE_STUDY}
+    variants = {
+        "now": {},
+        "no noise inputs": NO_NOISE,
+        "full-resolution D blocks, no noise": FULL_D,
+        "before the study": BEFORE_STUDY,
+    }
     gflop = {
         name: step_gflop_per_image("default", 64, d_block=str(v.get("d_block", "half")))
         for name, v in variants.items()

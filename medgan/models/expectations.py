@@ -23,10 +23,10 @@ from dataclasses import dataclass
 # counted by torch's FlopCounterMode at each recipe's default width (medgan.models.flops;
 # tests/core/test_expectations.py checks this table against the counter).
 GFLOP_PER_IMAGE: dict[tuple[str, int], float] = {
-    ("default", 32): 2.709,
-    ("default", 64): 3.855,
-    ("default", 128): 5.007,
-    ("default", 256): 6.748,
+    ("default", 32): 1.237,
+    ("default", 64): 1.704,
+    ("default", 128): 2.176,
+    ("default", 256): 3.464,
     ("dcgan", 32): 0.376,
     ("dcgan", 64): 2.238,
     ("dcgan", 128): 10.415,
@@ -34,23 +34,26 @@ GFLOP_PER_IMAGE: dict[tuple[str, int], float] = {
 }
 
 # Sustained GFLOP/s of the training loop (bf16 where native, channels_last, probes included).
-# CPU: the default recipe at 64² on the demo ran 54.0 img/s on one thread and 101.5 img/s on
+# CPU: the default recipe at 64² on the demo ran 75.4 img/s on one thread and 156.3 img/s on
 # two of the idle 2-core AMD EPYC dev VM (benchmarks/bench_default_rate.py, docs/benchmarks.md)
-# = 208 and 391 GFLOP/s by the count above: a second thread added 88 %; that gain per extra
-# thread is assumed beyond two (likely optimistic on bigger machines).
-CPU_GFLOPS_ONE_THREAD = 208.0
-CPU_EXTRA_THREAD_EFFICIENCY = 0.88
+# = 129 and 266 GFLOP/s by the count above (another run the same hour: 134 img/s on two; the
+# VM's rounds vary by ±8 %). A second thread is taken as adding 95 %, and so is each further
+# one (likely optimistic on bigger machines).
+CPU_GFLOPS_ONE_THREAD = 129.0
+CPU_EXTRA_THREAD_EFFICIENCY = 0.95
 # GPUs: NOT MEASURED in this project yet (no GPU run recorded). Assumed effective rates for
 # small GAN networks (a few % of the cards' bf16 peak), to be replaced by bench figures.
 ASSUMED_GFLOPS = {"cuda": 30_000.0, "mps": 1_500.0}
 
 # Images seen before samples show internal structure (finest-level SWD and C2ST AUC both below
 # the structure-erased reference, docs/evaluation.md), measured with the default recipe on the
-# version-3 demo at 64² (docs/recipes.md, "Structure on the harder demo"; docs/benchmarks.md):
-# not yet after 2,176 steps (70 thousand images: heads with skull and coarse shading, C2ST AUC
-# 0.98), yes after 4,352 (139 thousand: posterior fossa, skull base, CT grain; AUC 0.79 against
-# the reference's 0.93-0.97). Larger images are assumed to need at least as many.
-STRUCTURE_IMAGES = 140_000
+# version-3 demo at 64² (docs/recipes.md, "More quality per FLOP"; docs/benchmarks.md): yes at
+# 1,900 steps (60,800 images: C2ST AUC 0.68 against the reference's 0.93-0.97) and at 2,830.
+# By eye those samples have CT grain, skull and scalp, not yet ventricles or skull-base slices
+# (those appear after ≈ 5,700 steps, 180,000 images). Larger images are assumed to need at least
+# as many.
+STRUCTURE_IMAGES = 61_000
+ANATOMY_IMAGES = 180_000
 
 
 @dataclass(frozen=True)
@@ -84,11 +87,17 @@ class Expectation:
                 f"{speed}; {seen}. {need}: expect the outline and skull with smooth blobs "
                 "inside, not anatomy. Use a GPU or a longer budget."
             )
-        return f"{speed}; {seen}. {need}: internal structure can appear in this budget."
+        if self.images_in_budget < ANATOMY_IMAGES:
+            return (
+                f"{speed}; {seen}. {need}: expect skull, scalp and CT grain; ventricles and "
+                f"skull-base slices typically need ~{ANATOMY_IMAGES:,} images."
+            )
+        return f"{speed}; {seen}. {need}: internal anatomy can appear in this budget."
 
     @property
     def warn(self) -> bool:
-        return self.reaches_structure is False
+        """Whether the budget ends before the samples typically show anatomy."""
+        return self.images_in_budget is not None and self.images_in_budget < ANATOMY_IMAGES
 
 
 def device_gflops(device: str, cpu_threads: int | None = None) -> tuple[float, bool]:

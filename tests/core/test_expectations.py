@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from medgan.models.expectations import (
+    ANATOMY_IMAGES,
     GFLOP_PER_IMAGE,
     STRUCTURE_IMAGES,
     device_gflops,
@@ -35,12 +36,16 @@ def test_ten_cpu_minutes_at_64_warn_and_a_gpu_does_not() -> None:
     cpu = expect("default", 64, device="cpu", minutes=10, cpu_threads=2)
     assert cpu.measured and cpu.img_per_s is not None
     assert cpu.images_in_budget == pytest.approx(cpu.img_per_s * 600)
-    assert cpu.images_in_budget < STRUCTURE_IMAGES and cpu.warn
-    assert "blobs" in cpu.message() and "GPU" in cpu.message()
+    assert STRUCTURE_IMAGES <= cpu.images_in_budget < ANATOMY_IMAGES and cpu.warn
+    assert "CT grain" in cpu.message() and "ventricles" in cpu.message()
+    short = expect("default", 64, device="cpu", minutes=3, cpu_threads=2)
+    assert short.warn and not short.reaches_structure
+    assert "blobs" in short.message() and "GPU" in short.message()
     gpu = expect("default", 128, device="cuda", minutes=10)
     assert not gpu.measured and not gpu.warn and "(assumed)" in gpu.message()
     long_cpu = expect("default", 64, device="cpu", minutes=60, cpu_threads=2)
     assert long_cpu.reaches_structure and not long_cpu.warn
+    assert "anatomy can appear" in long_cpu.message()
 
 
 def test_steps_budget_and_unknown_cases() -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from ui.widgets.train_settings import TrainSettings
 
 
-def test_form_warns_for_ten_cpu_minutes_and_not_for_a_gpu(qtbot) -> None:  # type: ignore[no-untyped-def]
+def test_form_warns_for_a_short_cpu_run_and_not_for_a_gpu(qtbot) -> None:  # type: ignore[no-untyped-def]
     form = TrainSettings()
     qtbot.addWidget(form)
-    form.set_values({"recipe": "default", "resolution": 64, "minutes": 10.0, "device": "cpu"})
+    form.set_values({"recipe": "default", "resolution": 64, "minutes": 3.0, "device": "cpu"})
     form.by_time.setChecked(True)
-    form.minutes.setValue(10.0)
-    assert "blobs" in form.expectation.text() and form.expectation.text().startswith("⚠")
+    form.minutes.setValue(3.0)  # short of anatomy on up to 8 CPU threads
+    text = form.expectation.text()
+    assert text.startswith("⚠") and ("blobs" in text or "ventricles" in text)
     form.set_devices([{"key": "cuda", "label": "Test GPU", "available": True},
                       {"key": "cpu", "label": "CPU", "available": True},
                       {"key": "auto", "label": "auto", "available": True}])  # fmt: skip
