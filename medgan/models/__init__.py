@@ -53,9 +53,9 @@ RECIPES: dict[str, Recipe] = {
         name="default",
         title="Small-data (recommended)",
         description=(
-            "FastGAN-like generator with skip-layer excitation, spectral-norm residual "
-            "discriminator, non-saturating loss with LeCam, adaptive DiffAugment, long EMA "
-            "generator, TTUR. "
+            "FastGAN-like generator with skip-layer excitation and noise inputs, "
+            "spectral-norm residual discriminator, non-saturating loss with LeCam, adaptive "
+            "DiffAugment, EMA generator, TTUR. "
             "Built for 100–5,000 grayscale slices."
         ),
         module="medgan.models.default",
