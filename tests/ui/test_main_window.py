@@ -310,6 +310,9 @@ def test_generating_and_exporting_keep_the_loop_responsive(qtbot, make_window, t
     assert gen.gallery_model.rowCount() == 64
     gen.allow_memorized.setChecked(True)  # an untrained model's images may look alike
     gen.apply_filters()
+    # the page publishes its decisions after a short debounce timer (late under load)
+    qtbot.waitUntil(lambda: window.state.decisions is not None
+                    and bool(window.state.decisions.keep.any()), timeout=10000)  # fmt: skip
     export = window.show_page("export")
     dest = tmp_path / "export"
     export.format_combo.setCurrentIndex(export.format_combo.findData("png"))
