@@ -30,8 +30,9 @@ LEGACY_NETWORK_OPTIONS: dict[str, dict[str, Any]] = {
     "conditional": {"d_block": LEGACY_D_BLOCK},
     "paired": {"d_block": LEGACY_D_BLOCK},
 }
-"""Per recipe, the network options of model files and settings written before each option
-existed (the layouts they hold), filled in when such a file is read."""
+"""Per recipe, its network options (the keys: a recipe has exactly these) and the values of model
+files and settings written before the options existed (the layouts they hold), filled in when
+such a file is read."""
 
 
 @dataclass(frozen=True)

@@ -313,11 +313,7 @@ class TrainConfig:
 
     def network_options(self) -> dict[str, Any]:
         """Extra arguments of the recipe's ``build`` from these settings (model files keep them)."""
-        if self.recipe == "dcgan":
-            return {}
-        if self.recipe == "default":
-            return {"d_block": self.d_block, "g_noise": self.g_noise}
-        return {"d_block": self.d_block}
+        return {name: getattr(self, name) for name in LEGACY_NETWORK_OPTIONS.get(self.recipe, {})}
 
     def architecture(self) -> dict[str, Any]:
         """The settings that fix network shapes (compared on resume and fine-tuning)."""
