@@ -21,6 +21,7 @@ def build(
     n_classes: int = 2,
     n_segments: int = 0,
     d_block: str = "half",
+    d_image: bool = True,
 ) -> tuple[nn.Module, nn.Module]:
     """Build the class-conditional pair (``n_classes`` between 2 and 10)."""
     if not 2 <= int(n_classes) <= MAX_CLASSES:
@@ -35,4 +36,5 @@ def build(
         n_classes=n_classes,
         n_segments=n_segments,
         d_block=d_block,
+        d_image=d_image,
     )

@@ -172,12 +172,31 @@ class LabelledGenerator(nn.Module):
         return torch.cat([image, hard_mask_channels(self.to_mask(x))], dim=1)
 
 
+def _trunk(in_channels: int, resolution: int, width: int, d_block: str) -> nn.ModuleList:
+    """The ``default`` recipe's spectral-norm residual blocks, from R² down to 4²."""
+    sizes = [2**i for i in range(check_resolution(resolution), 1, -1)]
+    stem = nn.Sequential(
+        sn_conv(in_channels, channels_at(resolution, width), 3, 1, 1), nn.LeakyReLU(0.2)
+    )
+    downs = [
+        SNDownBlock(channels_at(s, width), channels_at(s // 2, width), d_block) for s in sizes[:-1]
+    ]
+    return nn.ModuleList([stem, *downs])
+
+
 class ProjectionDiscriminator(nn.Module):
-    """(x (B, channels + n_segments, R, R), y (B,) or None) → logits (B,).
+    """(x (B, channels + n_segments, R, R), y (B,) or None) → logits (B,), or (B, 2) with
+    ``d_image``: column 0 judges the image alone, column 1 the image with its mask.
 
     Without ``y`` the projection term is left out (the unconditional part of the logit). An
     image-only input to a paired D gets empty mask channels (−1), so realism scorers that pass
-    images alone still run; they then judge the image as if it had no segment.
+    images alone still run; they read column 0.
+
+    ``d_image`` (pairs only): a second trunk sees the image channels alone, and each column
+    has its own loss (the losses average over the columns). With one trunk on image and mask
+    together, D tells generated pairs from real ones by their masks and stops teaching the
+    image: on the demo the paired generator's slices became thick bright rings, dark inside
+    (docs/benchmarks.md, issue 11).
     """
 
     def __init__(
@@ -188,20 +207,13 @@ class ProjectionDiscriminator(nn.Module):
         n_classes: int = 1,
         n_segments: int = 0,
         d_block: str = "half",
+        d_image: bool = False,
     ) -> None:
         super().__init__()
-        levels = check_resolution(resolution)
         self.in_channels = channels + n_segments
+        self.image_channels = channels
         self.n_classes = n_classes
-        sizes = [2**i for i in range(levels, 1, -1)]
-        stem = nn.Sequential(
-            sn_conv(self.in_channels, channels_at(resolution, width), 3, 1, 1), nn.LeakyReLU(0.2)
-        )
-        downs = [
-            SNDownBlock(channels_at(s, width), channels_at(s // 2, width), d_block)
-            for s in sizes[:-1]
-        ]
-        self.blocks = nn.ModuleList([stem, *downs])
+        self.blocks = _trunk(self.in_channels, resolution, width, d_block)
         c4 = channels_at(4, width)
         self.act = nn.LeakyReLU(0.2)
         self.head = sn_conv(c4, 1, 4, 1, 0)
@@ -210,19 +222,31 @@ class ProjectionDiscriminator(nn.Module):
             if n_classes > 1
             else None
         )
+        split = bool(d_image) and n_segments > 0
+        self.image_blocks = _trunk(channels, resolution, width, d_block) if split else None
+        self.image_head = sn_conv(c4, 1, 4, 1, 0) if split else None
+
+    def _logit(
+        self, x: torch.Tensor, y: torch.Tensor | None, blocks: nn.ModuleList, head: nn.Module
+    ) -> torch.Tensor:
+        for block in blocks:
+            x = block(x)
+        h = self.act(x)
+        logit = head(h).reshape(-1)
+        if self.embed is not None and y is not None:
+            pooled = h.sum(dim=(2, 3))
+            logit = logit + (self.embed(y.long()).to(pooled.dtype) * pooled).sum(dim=1)
+        return logit
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if x.shape[1] < self.in_channels:
             pad = x.new_full((x.shape[0], self.in_channels - x.shape[1], *x.shape[2:]), -1.0)
             x = torch.cat([x, pad], dim=1)
-        for block in self.blocks:
-            x = block(x)
-        h = self.act(x)
-        logit = self.head(h).reshape(-1)
-        if self.embed is not None and y is not None:
-            pooled = h.sum(dim=(2, 3))
-            logit = logit + (self.embed(y.long()).to(pooled.dtype) * pooled).sum(dim=1)
-        return logit
+        pair = self._logit(x, y, self.blocks, self.head)
+        if self.image_blocks is None or self.image_head is None:
+            return pair
+        image = self._logit(x[:, : self.image_channels], y, self.image_blocks, self.image_head)
+        return torch.stack([image, pair], dim=1)
 
 
 def build_labelled(
@@ -234,8 +258,10 @@ def build_labelled(
     n_classes: int = 1,
     n_segments: int = 0,
     d_block: str = "half",
+    d_image: bool = True,
 ) -> tuple[nn.Module, nn.Module]:
-    """Build the pair; ``n_classes`` 1 is unconditional, ``n_segments`` 0 draws no masks."""
+    """Build the pair; ``n_classes`` 1 is unconditional, ``n_segments`` 0 draws no masks;
+    ``d_image``: D judges the image alone too (pairs only; :class:`ProjectionDiscriminator`)."""
     if not 1 <= int(n_classes) <= MAX_CLASSES:
         raise ValueError(f"n_classes must be between 1 and {MAX_CLASSES}, got {n_classes}.")
     if not 0 <= int(n_segments) <= MAX_SEGMENTS:
@@ -243,7 +269,7 @@ def build_labelled(
     return (
         LabelledGenerator(resolution, z_dim, channels, width, int(n_classes), int(n_segments)),
         ProjectionDiscriminator(
-            resolution, channels, width, int(n_classes), int(n_segments), d_block
+            resolution, channels, width, int(n_classes), int(n_segments), d_block, d_image
         ),
     )
 

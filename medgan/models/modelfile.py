@@ -34,9 +34,10 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "medgan-model"
-FORMAT_VERSION = 2
-# Version 2 records the network options (``d_block``, ``g_noise``) in ``model_kwargs``; version-1
-# files hold the layouts from before the options (medgan.models.LEGACY_NETWORK_OPTIONS).
+FORMAT_VERSION = 3
+# Version 2 records the network options (``d_block``, ``g_noise``) in ``model_kwargs``, version 3
+# also ``d_image``; an option a file does not record is the layout from before it existed
+# (medgan.models.LEGACY_NETWORK_OPTIONS).
 OLDEST_READABLE_VERSION = 1
 SUFFIX = ".safetensors"
 PARTS = ("generator", "discriminator")
@@ -95,7 +96,7 @@ class ModelMetadata:
 
     def network_settings(self) -> dict[str, Any]:
         """The training settings that fix this model's network shapes (``z_dim``, ``channels``
-        and, where recorded, ``width``, ``d_block``, ``g_noise``): what fine-tuning must take
+        and, where recorded, ``width``, ``d_block``, ``g_noise``, ``d_image``): what fine-tuning must take
         over."""
         kw = self.model_kwargs if isinstance(self.model_kwargs, dict) else {}
         out: dict[str, Any] = {"z_dim": int(self.z_dim), "channels": int(self.channels)}
@@ -103,8 +104,9 @@ class ModelMetadata:
             out["width"] = int(kw["width"])
         if kw.get("d_block"):
             out["d_block"] = str(kw["d_block"])
-        if isinstance(kw.get("g_noise"), bool):
-            out["g_noise"] = kw["g_noise"]
+        for flag in ("g_noise", "d_image"):
+            if isinstance(kw.get(flag), bool):
+                out[flag] = kw[flag]
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -154,9 +156,9 @@ class ModelMetadata:
             raise ModelFileError("The model file's metadata names no recipe.")
         _check_sizes(meta)
         _check_labels(meta)
-        if meta.format_version < 2:  # written before the network options existed
-            for key, value in LEGACY_NETWORK_OPTIONS.get(meta.recipe, {}).items():
-                meta.model_kwargs.setdefault(key, value)
+        # options a file does not record were written before they existed: their old layout
+        for key, value in LEGACY_NETWORK_OPTIONS.get(meta.recipe, {}).items():
+            meta.model_kwargs.setdefault(key, value)
         return meta
 
 
@@ -228,6 +230,9 @@ def _check_sizes(meta: ModelMetadata) -> None:
         g_noise = meta.model_kwargs.get("g_noise")
         if g_noise is not None and not isinstance(g_noise, bool):
             problems.append(f"noise inputs {g_noise!r}")
+        d_image = meta.model_kwargs.get("d_image")
+        if d_image is not None and not isinstance(d_image, bool):
+            problems.append(f"image discriminator {d_image!r}")
     if problems:
         raise ModelFileError(
             "The model file's metadata is invalid: " + ", ".join(problems) + ".",

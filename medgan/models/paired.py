@@ -21,6 +21,7 @@ def build(
     n_classes: int = 1,
     n_segments: int = 1,
     d_block: str = "half",
+    d_image: bool = True,
 ) -> tuple[nn.Module, nn.Module]:
     """Build the image + mask pair (``n_segments`` between 1 and 8)."""
     if not 1 <= int(n_segments) <= MAX_SEGMENTS:
@@ -33,4 +34,5 @@ def build(
         n_classes=n_classes,
         n_segments=n_segments,
         d_block=d_block,
+        d_image=d_image,
     )

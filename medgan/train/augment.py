@@ -176,12 +176,12 @@ class Augmenter:
         return x
 
     def observe(self, real_logits: torch.Tensor) -> None:
-        """Accumulate sign(D(real)) on the device (no synchronisation)."""
+        """Accumulate sign(D(real)) on the device (no synchronisation); every column counts."""
         if self.target is None:
             return
         s = torch.sign(real_logits.detach().float()).sum()
         self._sign_sum = s if self._sign_sum is None else self._sign_sum + s
-        self._count += real_logits.shape[0]
+        self._count += real_logits.numel()  # (B,) or (B, parts): a paired D's columns
 
     def adjust(self, step: int) -> None:
         """Every ``interval`` steps, move ``p`` by one notch towards the target overfitting level."""

@@ -45,6 +45,7 @@ ARCHITECTURE_FIELDS: tuple[str, ...] = (
     "width",
     "d_block",
     "g_noise",
+    "d_image",
 )
 
 
@@ -75,6 +76,7 @@ class TrainConfig:
     width: int | None = None  # base channel count; None = the recipe's default
     d_block: str = "half"  # D blocks: second conv at half resolution ("full": the older layout)
     g_noise: bool = True  # default recipe: per-pixel noise inputs from z in G (ZNoise)
+    d_image: bool = True  # labelled recipes with masks: D also judges the image alone
     loss: str = "hinge"
     # Differentiable augmentation of real and fake images in both steps (DiffAugment).
     augment: tuple[str, ...] = DEFAULT_AUGMENT
@@ -292,6 +294,7 @@ class TrainConfig:
             "balanced_classes",
             "class_pairs",
             "g_noise",
+            "d_image",
         ):
             if not isinstance(getattr(self, flag), bool):
                 raise bad(flag, "must be true or false")
@@ -322,7 +325,8 @@ class TrainConfig:
         arch = {name: getattr(self, name) for name in ARCHITECTURE_FIELDS}
         arch["width"] = self.width or RECIPES[self.recipe].default_width
         options = self.network_options()  # None where the recipe has no such option
-        arch["d_block"], arch["g_noise"] = options.get("d_block"), options.get("g_noise")
+        for name in {key for table in LEGACY_NETWORK_OPTIONS.values() for key in table}:
+            arch[name] = options.get(name)
         return arch
 
 

@@ -100,16 +100,58 @@ def test_old_model_files_keep_their_discriminator_for_scoring_and_fine_tuning(
 
 
 def test_new_model_files_record_the_layout() -> None:
-    for recipe, layout, noise in (
-        ("default", "half", True),
-        ("paired", "half", None),
-        ("dcgan", None, None),
+    for recipe, layout, noise, image_d in (
+        ("default", "half", True, None),
+        ("paired", "half", None, True),
+        ("conditional", "half", None, True),
+        ("dcgan", None, None, None),
     ):
         config = TrainConfig.for_recipe(recipe, resolution=32, steps=5)
         meta = model_metadata(config, {}, {})
         again = ModelMetadata.from_dict(meta.to_dict())
         for kw in (meta.model_kwargs, again.model_kwargs):
             assert kw.get("d_block") == layout and kw.get("g_noise") == noise
+            assert kw.get("d_image") == image_d
+
+
+def test_a_paired_discriminator_judges_the_image_alone_in_its_first_column() -> None:
+    _, D = build_models("paired", 32, n_segments=2)
+    D.eval()  # spectral norm's power iteration would move between the two calls
+    image = torch.randn(3, 1, 32, 32)
+    masks = -torch.ones(3, 2, 32, 32)
+    other = masks.clone()
+    other[:, 0, 8:16, 8:16] = 1.0
+    with torch.no_grad():
+        a, b = D(torch.cat([image, masks], 1)), D(torch.cat([image, other], 1))
+    assert a.shape == (3, 2)
+    assert torch.equal(a[:, 0], b[:, 0])  # the image column does not see the mask
+    assert not torch.allclose(a[:, 1], b[:, 1])  # the pair column does
+    realism = discriminator_realism(D, device="cpu")
+    assert realism(np.zeros((3, 32, 32), np.float32)).shape == (3,)  # column 0 per image
+    _, images_only = build_models("conditional", 32, n_classes=2)  # no masks: one logit
+    assert images_only(image, torch.tensor([0, 1, 0])).shape == (3,)
+
+
+def test_paired_files_and_settings_from_before_the_image_column_keep_one_trunk(
+    tmp_path: Path,
+) -> None:
+    new = TrainConfig.for_recipe("paired", resolution=32, steps=5)
+    assert new.d_image is True
+    old = {k: v for k, v in new.to_dict().items() if k not in ("d_image", "d_block")}
+    assert TrainConfig.from_dict(old).d_image is False
+    G, D = build_models("paired", 32, n_segments=1, d_block="full", d_image=False)
+    assert not any(k.startswith("image_") for k in D.state_dict())
+    meta = ModelMetadata(recipe="paired", resolution=32, model_kwargs={
+        "width": 16, "n_segments": 1, "d_block": "full"}, format_version=2, segments=["lesion"],
+        segment_colours=[[235, 64, 52]])  # fmt: skip
+    path = save_model(tmp_path / "p.safetensors",
+                      {"generator": G.state_dict(), "discriminator": D.state_dict()}, meta)  # fmt: skip
+    loaded = load_model(path)
+    assert loaded.metadata.model_kwargs["d_image"] is False
+    settings = loaded.metadata.network_settings()
+    config = TrainConfig.for_recipe("paired", resolution=32, steps=5, **settings)
+    G2, D2 = build_networks(config, torch.device("cpu"), model_kwargs={"n_segments": 1})
+    load_init_model(G2, D2, loaded.as_init(), config)  # raises if the layouts differ
 
 
 def test_noise_inputs_start_silent_and_keep_a_sample_a_function_of_its_z() -> None:
