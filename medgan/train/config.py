@@ -158,6 +158,10 @@ class TrainConfig:
                 r1_gamma=0.0,
                 batch_size=32,
             )
+        if recipe == "default":
+            # Twice the steps for the same images at the same CPU rate: more structure within
+            # a CPU budget (docs/recipes.md, "Smaller batches"); probes per image unchanged.
+            base.update(batch_size=16, quality_every=100)
         base.update(overrides)
         return cls._checked(base)
 

@@ -20,3 +20,18 @@ def test_checkpoint_interval_by_steps_and_minutes(qtbot):
     assert make_train_config(form.values()).checkpoint_minutes is None
     form.set_values({"checkpoint_every": 50, "checkpoint_minutes": 1.0})
     assert (form.checkpoint_every.value(), form.checkpoint_minutes.value()) == (50, 1.0)
+
+
+def test_the_form_starts_from_each_recipes_own_defaults(qtbot):
+    from medgan.train.config import TrainConfig
+
+    form = TrainSettings()
+    qtbot.addWidget(form)
+    for recipe in ("default", "dcgan", "paired", "default"):
+        form.recipe.setCurrentIndex(form.recipe.findData(recipe))
+        expected = TrainConfig.for_recipe(recipe)
+        config = make_train_config(form.values())
+        assert config.batch_size == expected.batch_size
+        assert (config.lr_g, config.lr_d) == (expected.lr_g, expected.lr_d)
+        assert config.augment == expected.augment and config.ada_target == expected.ada_target
+    assert TrainConfig.for_recipe("default").batch_size == 16  # CPU-sized: more steps

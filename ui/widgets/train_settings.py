@@ -38,13 +38,18 @@ AUGMENT_CHOICES: tuple[tuple[str, str], ...] = (
     ("off", "Off"),
 )
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
-# Form defaults that follow the recipe (mirrors TrainConfig.for_recipe).
-_RECIPE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "default": {"lr_g": 2e-4, "lr_d": 4e-4, "batch_size": 32, "augment": "adaptive"},
-    "dcgan": {"lr_g": 2e-4, "lr_d": 2e-4, "batch_size": 64, "augment": "off"},
-    "conditional": {"lr_g": 2e-4, "lr_d": 4e-4, "batch_size": 32, "augment": "adaptive"},
-    "paired": {"lr_g": 2e-4, "lr_d": 4e-4, "batch_size": 32, "augment": "adaptive"},
-}
+
+
+def recipe_form_defaults(recipe: str) -> dict[str, Any] | None:
+    """The form values that follow the recipe, read from ``TrainConfig.for_recipe``."""
+    from medgan.train.config import RECIPE_NAMES, TrainConfig
+
+    if recipe not in RECIPE_NAMES:
+        return None
+    cfg = TrainConfig.for_recipe(recipe)
+    augment = "off" if not cfg.augment else ("adaptive" if cfg.ada_target is not None else "fixed")
+    return {"lr_g": cfg.lr_g, "lr_d": cfg.lr_d, "batch_size": cfg.batch_size, "augment": augment}
+
 MINORITY_SHARE = 0.1  # a class below this share of the labelled slices gets a warning
 FIXED_AUGMENT_P = 0.3
 
@@ -193,6 +198,7 @@ class TrainSettings(QWidget):
         for d in (self.minutes, self.lr_g, self.lr_d, self.checkpoint_minutes):
             d.valueChanged.connect(self.changed)
         self.recipe.currentIndexChanged.connect(self._on_recipe_changed)
+        self._on_recipe_changed()  # the first recipe's rates, batch and augmentation
         self.changed.connect(self._update_expectation)
         self._update_expectation()
 
@@ -386,7 +392,7 @@ class TrainSettings(QWidget):
 
     def _on_recipe_changed(self) -> None:
         """Load the recipe's defaults for rates, batch and augmentation."""
-        defaults = _RECIPE_DEFAULTS.get(self.recipe.currentData())
+        defaults = recipe_form_defaults(str(self.recipe.currentData()))
         if defaults:
             self.lr_g.setValue(defaults["lr_g"])
             self.lr_d.setValue(defaults["lr_d"])
