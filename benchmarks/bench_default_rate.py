@@ -2,7 +2,8 @@
 the figure behind the Train page's time estimates (``medgan.models.expectations``).
 
 Trains on the demo study at 64² on the CPU for ``--seconds`` per variant (after a warm-up),
-alternating the current recipe with it without noise inputs, with the default before the FLOP
+alternating the current recipe (batch 16) with it at batch 32 (the default before the batch study)
+and 8, without noise inputs, with the default before the FLOP
 study (both convolutions of each D block at full resolution, ``d_block="full"``, no noise
 inputs) and with the settings before the structure study (that plus cutout, LeCam 0.3, ADA
 speed 20k; docs/recipes.md) for ``--rounds``
@@ -28,8 +29,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 NO_NOISE = {"g_noise": False}
-FULL_D = {"d_block": "full", "g_noise": False, "ema_rampup": 0.5}  # the default before the FLOP study
+BATCH_32 = {"batch_size": 32, "quality_every": 50}  # the default before "Smaller batches"
+BATCH_8 = {"batch_size": 8, "quality_every": 200}
+FULL_D = {"d_block": "full", "g_noise": False, "ema_rampup": 0.5, **BATCH_32}  # before the FLOP study
 BEFORE_STUDY = {
+    **BATCH_32,
     "d_block": "full",
     "g_noise": False,
     "ema_rampup": 0.5,
@@ -85,6 +89,8 @@ def main() -> int:
     images = bq._training_set().images
     variants = {
         "now": {},
+        "batch 32": BATCH_32,
+        "batch 8": BATCH_8,
         "no noise inputs": NO_NOISE,
         "full-resolution D blocks, no noise": FULL_D,
         "before the study": BEFORE_STUDY,

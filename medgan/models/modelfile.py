@@ -36,9 +36,11 @@ log = logging.getLogger(__name__)
 FORMAT_NAME = "medgan-model"
 FORMAT_VERSION = 3
 # Version 2 records the network options (``d_block``, ``g_noise``) in ``model_kwargs``, version 3
-# also ``d_image``; an option a file does not record is the layout from before it existed
-# (medgan.models.LEGACY_NETWORK_OPTIONS).
+# also ``d_image``; a file older than an option holds the layout from before it
+# (medgan.models.LEGACY_NETWORK_OPTIONS, OPTION_SINCE).
 OLDEST_READABLE_VERSION = 1
+OPTION_SINCE: dict[str, int] = {"d_block": 2, "g_noise": 2, "d_image": 3}
+"""The format version that first recorded each network option."""
 SUFFIX = ".safetensors"
 PARTS = ("generator", "discriminator")
 _MAX_HEADER_BYTES = 100 * 1024 * 1024  # safetensors' own limit
@@ -156,9 +158,10 @@ class ModelMetadata:
             raise ModelFileError("The model file's metadata names no recipe.")
         _check_sizes(meta)
         _check_labels(meta)
-        # options a file does not record were written before they existed: their old layout
+        # a file older than an option holds the layout from before it existed
         for key, value in LEGACY_NETWORK_OPTIONS.get(meta.recipe, {}).items():
-            meta.model_kwargs.setdefault(key, value)
+            if meta.format_version < OPTION_SINCE.get(key, FORMAT_VERSION):
+                meta.model_kwargs.setdefault(key, value)
         return meta
 
 

@@ -179,3 +179,12 @@ def test_noise_maps_are_fixed_and_look_like_white_noise() -> None:
     assert abs(float(maps.std()) - 1.0) < 0.05
     pairs = torch.stack([maps[:, :, :-1].reshape(-1), maps[:, :, 1:].reshape(-1)])
     assert abs(float(torch.corrcoef(pairs)[0, 1])) < 0.05  # neighbours ≈ uncorrelated
+
+
+def test_every_network_option_names_the_format_version_that_first_recorded_it() -> None:
+    from medgan.models import LEGACY_NETWORK_OPTIONS
+    from medgan.models.modelfile import FORMAT_VERSION, OPTION_SINCE
+
+    options = {key for table in LEGACY_NETWORK_OPTIONS.values() for key in table}
+    assert options == set(OPTION_SINCE)
+    assert all(2 <= v <= FORMAT_VERSION for v in OPTION_SINCE.values())
