@@ -103,6 +103,18 @@ class FastGenerator(nn.Module):
         return self.to_image(x)
 
 
+def sn_trunk(in_channels: int, resolution: int, width: int, d_block: str) -> nn.ModuleList:
+    """The discriminator's blocks: a spectral-norm stem, then residual blocks from R² to 4²."""
+    sizes = [2**i for i in range(check_resolution(resolution), 1, -1)]  # R, R/2, …, 4
+    stem = nn.Sequential(
+        sn_conv(in_channels, channels_at(resolution, width), 3, 1, 1), nn.LeakyReLU(0.2)
+    )
+    downs = [
+        SNDownBlock(channels_at(s, width), channels_at(s // 2, width), d_block) for s in sizes[:-1]
+    ]
+    return nn.ModuleList([stem, *downs])
+
+
 class SNDiscriminator(nn.Module):
     """image (B, channels, R, R) → logits (B,); every convolution spectrally normalized."""
 
@@ -110,16 +122,7 @@ class SNDiscriminator(nn.Module):
         self, resolution: int, channels: int = 1, width: int = DEFAULT_WIDTH, d_block: str = "half"
     ) -> None:
         super().__init__()
-        levels = check_resolution(resolution)
-        sizes = [2**i for i in range(levels, 1, -1)]  # R, R/2, …, 4
-        stem = nn.Sequential(
-            sn_conv(channels, channels_at(resolution, width), 3, 1, 1), nn.LeakyReLU(0.2)
-        )
-        downs = [
-            SNDownBlock(channels_at(s, width), channels_at(s // 2, width), d_block)
-            for s in sizes[:-1]
-        ]
-        self.blocks = nn.ModuleList([stem, *downs])
+        self.blocks = sn_trunk(channels, resolution, width, d_block)
         c4 = channels_at(4, width)
         self.head = nn.Sequential(nn.LeakyReLU(0.2), sn_conv(c4, 1, 4, 1, 0))
 

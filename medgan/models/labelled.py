@@ -35,11 +35,10 @@ from medgan.models.blocks import (
     GLU,
     PixelNorm,
     SkipExcitation,
-    SNDownBlock,
     check_resolution,
     sn_conv,
 )
-from medgan.models.default import channels_at
+from medgan.models.default import channels_at, sn_trunk
 
 DEFAULT_WIDTH = 16
 EMBED_DIM = 32
@@ -172,18 +171,6 @@ class LabelledGenerator(nn.Module):
         return torch.cat([image, hard_mask_channels(self.to_mask(x))], dim=1)
 
 
-def _trunk(in_channels: int, resolution: int, width: int, d_block: str) -> nn.ModuleList:
-    """The ``default`` recipe's spectral-norm residual blocks, from R² down to 4²."""
-    sizes = [2**i for i in range(check_resolution(resolution), 1, -1)]
-    stem = nn.Sequential(
-        sn_conv(in_channels, channels_at(resolution, width), 3, 1, 1), nn.LeakyReLU(0.2)
-    )
-    downs = [
-        SNDownBlock(channels_at(s, width), channels_at(s // 2, width), d_block) for s in sizes[:-1]
-    ]
-    return nn.ModuleList([stem, *downs])
-
-
 class ProjectionDiscriminator(nn.Module):
     """(x (B, channels + n_segments, R, R), y (B,) or None) → logits (B,), or (B, 2) with
     ``d_image``: column 0 judges the image alone, column 1 the image with its mask.
@@ -213,7 +200,7 @@ class ProjectionDiscriminator(nn.Module):
         self.in_channels = channels + n_segments
         self.image_channels = channels
         self.n_classes = n_classes
-        self.blocks = _trunk(self.in_channels, resolution, width, d_block)
+        self.blocks = sn_trunk(self.in_channels, resolution, width, d_block)
         c4 = channels_at(4, width)
         self.act = nn.LeakyReLU(0.2)
         self.head = sn_conv(c4, 1, 4, 1, 0)
@@ -223,7 +210,7 @@ class ProjectionDiscriminator(nn.Module):
             else None
         )
         split = bool(d_image) and n_segments > 0
-        self.image_blocks = _trunk(channels, resolution, width, d_block) if split else None
+        self.image_blocks = sn_trunk(channels, resolution, width, d_block) if split else None
         self.image_head = sn_conv(c4, 1, 4, 1, 0) if split else None
 
     def _logit(

@@ -188,3 +188,12 @@ def test_every_network_option_names_the_format_version_that_first_recorded_it() 
     options = {key for table in LEGACY_NETWORK_OPTIONS.values() for key in table}
     assert options == set(OPTION_SINCE)
     assert all(2 <= v <= FORMAT_VERSION for v in OPTION_SINCE.values())
+
+
+def test_ada_reads_every_logit_column_of_a_paired_discriminator() -> None:
+    from medgan.train.augment import Augmenter
+
+    aug = Augmenter(("flip",), target=0.6, interval=1)
+    aug.observe(torch.tensor([[1.0, 1.0], [1.0, -1.0]]))  # (B, 2): 3 of 4 logits positive
+    aug.adjust(1)
+    assert aug.last_r == pytest.approx(0.5)  # the mean sign over all columns, within [-1, 1]
