@@ -22,6 +22,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from ui.log_handler import log_handler, remove_log_handler
+from ui.main_thread_gc import install_main_thread_collector
 from ui.widgets.error_dialog import show_error
 from ui.widgets.log_panel import QtLogHandler
 
@@ -118,6 +119,7 @@ def create_app(argv: list[str] | None = None) -> QApplication:
         stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(stream)
     install_excepthooks()
+    install_main_thread_collector(app)
     return app
 
 

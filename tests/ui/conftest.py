@@ -61,6 +61,16 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _collect_garbage_on_the_ui_thread(qapp: object) -> Iterator[None]:
+    """As the app does: no cyclic collection in a worker (it could destroy a Qt object there)."""
+    from ui.main_thread_gc import install_main_thread_collector
+
+    collector = install_main_thread_collector()
+    yield
+    collector.deleteLater()
+
+
 @pytest.fixture(autouse=True)
 def _no_thread_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail any test that leaves a QThread running (after a 3 s grace period)."""
