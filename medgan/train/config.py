@@ -92,6 +92,7 @@ class TrainConfig:
     label_smoothing: float = 0.0  # real target 1 - s (one-sided)
     lecam_weight: float = 0.0  # LeCam regularization of D (Tseng et al. 2021); 0 = off
     lecam_decay: float = 0.99  # moving-average decay of its logit anchors
+    mode_seeking: float = 0.0  # weight of the mode-seeking term in G's loss (Mao et al. 2019); 0 = off
     device: str = "auto"
     amp: str = "auto"  # bf16 autocast where the device runs it natively (CUDA, bf16 CPUs)
     channels_last: bool = True
@@ -288,6 +289,7 @@ class TrainConfig:
         number("label_smoothing", 0.0, 0.5)
         number("lecam_weight", 0.0, 100.0)
         number("lecam_decay", 0.0, 0.99999)
+        number("mode_seeking", 0.0, 100.0)
         choice("device", DEVICES)
         choice("amp", AMP_MODES)
         for flag in (

@@ -53,6 +53,21 @@ def g_loss(kind: str, fake_logits: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"Unknown loss {kind!r}.")
 
 
+def mode_seeking_penalty(fake: torch.Tensor, z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Mode seeking (Mao et al. 2019, MSGAN): 1 / (‖G(z₁) − G(z₂)‖₁ / ‖z₁ − z₂‖₁).
+
+    The batch's first half is paired with its second half. Small when two different inputs
+    give different slices, large when G maps them to the same one, so G is pushed to spread
+    its samples over the kinds of slices in the data instead of repeating the commonest.
+    """
+    half = fake.shape[0] // 2
+    if half == 0:
+        return fake.new_zeros((), dtype=torch.float32)
+    image_gap = (fake[:half] - fake[half : 2 * half]).float().abs().mean()
+    noise_gap = (z[:half] - z[half : 2 * half]).float().abs().mean()
+    return 1.0 / (image_gap / noise_gap + eps)
+
+
 def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:
     """R1 (Mescheder et al. 2018): E[‖∇ₓ D(x)‖²] on real images; scale by γ/2 outside.
 

@@ -92,6 +92,7 @@ class GanStep:
         ema: EMA | None = None,
         lecam: losses.LeCam | None = None,
         lecam_weight: float = 0.0,
+        mode_seeking: float = 0.0,
         frozen_d: list[nn.Module] | None = None,
     ) -> None:
         self.G, self.D = G, D
@@ -107,6 +108,7 @@ class GanStep:
         self.label_smoothing = label_smoothing
         self.ema = ema
         self.lecam, self.lecam_weight = lecam, lecam_weight
+        self.mode_seeking = mode_seeking
         self.frozen_d = frozen_d or []
         self.concat_d = not has_batchnorm(D)
         self._d_trainable = [p for p in D.parameters() if p.requires_grad]
@@ -187,6 +189,8 @@ class GanStep:
         with self._d_frozen(), self._autocast():
             g_logits = self._d(self.augment(fake, self.gen), y)
         g_loss = losses.g_loss(self.loss, g_logits)
+        if self.mode_seeking > 0:
+            g_loss = g_loss + self.mode_seeking * losses.mode_seeking_penalty(fake, z)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()

@@ -150,6 +150,7 @@ class Trainer:
             label_smoothing=config.label_smoothing,
             lecam=losses.LeCam(config.lecam_decay) if config.lecam_weight > 0 else None,
             lecam_weight=config.lecam_weight,
+            mode_seeking=config.mode_seeking,
             ema=EMA(G, ema_model, config.ema_decay, config.ema_rampup)
             if ema_model is not None
             else None,

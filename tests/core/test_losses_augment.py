@@ -46,6 +46,39 @@ def test_hinge():
         losses.d_loss("wgan", real, fake)
 
 
+def test_mode_seeking_penalty_is_the_inverse_distance_ratio_and_punishes_collapse():
+    z = torch.tensor([[0.0, 0.0], [1.0, 3.0]])  # halves differ by 2 on average
+    fake = torch.tensor([[[[0.0, 0.0]]], [[[0.5, 1.5]]]])  # halves differ by 1 on average
+    assert losses.mode_seeking_penalty(fake, z).item() == pytest.approx(2.0, rel=1e-4)
+    spread = torch.randn(8, 1, 4, 4, requires_grad=True)
+    collapsed = torch.zeros(8, 1, 4, 4) + 0.01 * torch.randn(8, 1, 4, 4)
+    noise = torch.randn(8, 16)
+    assert losses.mode_seeking_penalty(collapsed, noise) > 10 * losses.mode_seeking_penalty(spread, noise)
+    losses.mode_seeking_penalty(spread, noise).backward()
+    assert spread.grad is not None and torch.isfinite(spread.grad).all()
+    assert losses.mode_seeking_penalty(torch.ones(1, 1, 2, 2), torch.ones(1, 3)).item() == 0.0
+
+
+def test_mode_seeking_weight_reaches_the_generator_loss():
+    import numpy as np
+
+    from medgan.train.config import TrainConfig
+    from medgan.train.trainer import Trainer
+
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 32, 32)).astype(np.float32)
+    finals = []
+    for weight in (0.0, 5.0):
+        cfg = TrainConfig.for_recipe("default", resolution=32, steps=2, batch_size=8, width=8,
+                                     device="cpu", quality_every=0, sample_every=10**6,
+                                     metrics_interval_s=0.0, mode_seeking=weight)  # fmt: skip
+        trainer = Trainer(cfg, images)
+        trainer.run()
+        finals.append(torch.cat([p.detach().flatten() for p in trainer.G.parameters()]))
+    assert not torch.equal(finals[0], finals[1])
+    with pytest.raises(Exception, match="mode_seeking"):
+        TrainConfig.for_recipe("default", mode_seeking=-1.0)
+
+
 def test_r1_penalty_equals_squared_gradient_norm():
     x = torch.randn(3, 1, 4, 4, requires_grad=True)
     w = torch.randn(1, 1, 4, 4)
