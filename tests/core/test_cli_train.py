@@ -112,9 +112,12 @@ def test_quality_probes_choose_the_model_and_keep_last_opts_out(
     assert "SWD" in capsys.readouterr().err
 
     last = tmp_path / "last"
-    assert main(_train_args(demo, last, "--steps", "4", "--quality-every", "2", "--keep-last")) == 0
+    assert main(_train_args(demo, last, "--steps", "4", "--quality-every", "2", "--keep-last",
+                            "--mode-seeking", "0.1")) == 0
     meta = read_metadata(tmp_path / "last.safetensors")
     assert meta.step == 4 and meta.quality["keep_best"] is False
+    assert meta.train_config["mode_seeking"] == pytest.approx(0.1)
+    assert read_metadata(tmp_path / "best.safetensors").train_config["mode_seeking"] == 0.0
 
 
 def test_ctrl_c_stops_cleanly_writes_the_model_and_resumes(

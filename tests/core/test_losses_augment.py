@@ -77,6 +77,11 @@ def test_mode_seeking_weight_reaches_the_generator_loss():
     assert not torch.equal(finals[0], finals[1])
     with pytest.raises(Exception, match="mode_seeking"):
         TrainConfig.for_recipe("default", mode_seeking=-1.0)
+    # off in every recipe (docs/recipes.md, "Mode seeking"), and in settings saved before it existed
+    assert all(TrainConfig.for_recipe(r).mode_seeking == 0.0 for r in ("default", "dcgan", "conditional", "paired"))
+    old_settings = TrainConfig.for_recipe("default").to_dict()
+    del old_settings["mode_seeking"]
+    assert TrainConfig.from_dict(old_settings).mode_seeking == 0.0
 
 
 def test_r1_penalty_equals_squared_gradient_norm():
