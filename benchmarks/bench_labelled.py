@@ -17,6 +17,7 @@ Usage::
 ``--steps`` gives every arm a step budget instead of minutes (results that do not depend on
 the machine's load; the per-class ``default`` models share it as they share the minutes);
 ``--only`` runs one part. ``--grid PNG`` writes generated pairs with their mask outlines.
+``--set JSON`` overrides training settings of every arm (e.g. ``'{"mask_first": false}'``).
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def _share(budget: Budget, parts: int) -> Budget:
     return (None if minutes is None else minutes / parts, None if steps is None else steps // parts)
 
 
+SETTINGS: dict[str, Any] = {}
+"""Training settings of every arm from ``--set`` (over the recipe defaults)."""
+
+
 def _train(recipe: str, images: np.ndarray, budget: Budget, seed: int, **labelled: Any) -> Any:
     from medgan.train.config import TrainConfig
     from medgan.train.trainer import Trainer
@@ -70,7 +75,7 @@ def _train(recipe: str, images: np.ndarray, budget: Budget, seed: int, **labelle
     minutes, steps = budget
     cfg = TrainConfig.for_recipe(
         recipe, resolution=64, steps=steps, minutes=None if steps else minutes, seed=seed,
-        device="cpu", quality_every=50, width=16,
+        device="cpu", quality_every=50, width=16, **SETTINGS,
     )  # fmt: skip
     trainer = Trainer(cfg, images, **labelled)
     result = trainer.run()
@@ -244,6 +249,8 @@ def bench_pairs(
     net = _segmenter(images, masks, seg_seconds, seed, seg_steps)
     d_synth = _dice(_segment(net, synth), synth_masks > 0)
     d_real = _dice(_segment(net, images), masks > 0)
+    painted = _painted_for_real_masks(trainer, masks, n, seed)
+    d_painted = None if painted is None else _dice(_segment(net, painted[0]), painted[1] > 0)
     return {
         "segments": list(ts.segment_names),
         "training_pairs": int(len(images)),
@@ -259,7 +266,36 @@ def bench_pairs(
         "generated_mask_pixel_share": round(float((synth_masks > 0).mean()), 5),
         "real_mask_pixel_share": round(float((masks > 0).mean()), 5),
         "n_generated_with_any_lesion": int(np.isfinite(d_synth).sum()),
+        "mask_first": painted is not None,
+        "segmenter_dice_on_images_painted_for_real_masks": None
+        if d_painted is None
+        else round(float(np.nanmean(d_painted)), 3),
     }
+
+
+def _painted_for_real_masks(
+    trainer: Any, masks: np.ndarray, n: int, seed: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A mask-first model's images for ``n`` real masks with a lesion (None: not mask-first):
+    does the painter draw the lesion where a given mask puts it?"""
+    import torch
+
+    from medgan.models.labelled import masks_to_channels
+    from medgan.models.mask_first import is_mask_first
+
+    g = trainer.model_generator.eval()
+    if not is_mask_first(g):
+        return None
+    rng = np.random.default_rng(seed)
+    with_lesion = np.flatnonzero((masks > 0).any((1, 2)))
+    pick = rng.choice(with_lesion, size=min(n, len(with_lesion)), replace=False)
+    chosen = masks[pick]
+    gen = torch.Generator().manual_seed(seed + 7)
+    z = torch.randn(len(chosen), trainer.config.z_dim, generator=gen)
+    channels = masks_to_channels(torch.from_numpy(chosen), g.n_segments)
+    with torch.no_grad():
+        out = g(z, None, channels)
+    return out[:, 0].clamp(-1, 1).numpy(), chosen
 
 
 def main() -> None:
@@ -274,7 +310,9 @@ def main() -> None:
     parser.add_argument("--seg-seconds", type=float, default=60.0)
     parser.add_argument("--seg-steps", type=int, default=None, help="segmenter steps (not seconds)")
     parser.add_argument("--out", default="bench_labelled.json")
+    parser.add_argument("--set", default="{}", help="JSON of training settings for every arm")
     args = parser.parse_args()
+    SETTINGS.update(json.loads(args.set))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t0 = time.perf_counter()
     ts = _training_set(args.data)
@@ -287,6 +325,7 @@ def main() -> None:
         "device": "cpu",
         "torch_threads": __import__("torch").get_num_threads(),
         "load_average_start": list(os.getloadavg()),
+        "settings": dict(SETTINGS),
     }
     if args.only in (None, "classes"):
         result["classes"] = bench_classes(ts, budget, args.n, args.seed)

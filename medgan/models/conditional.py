@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from medgan.models.labelled import DEFAULT_WIDTH, MAX_CLASSES, build_labelled
+from medgan.models.labelled import DEFAULT_WIDTH, MAX_CLASSES
+from medgan.models.labelled_build import build_labelled
 
 
 def build(
@@ -22,6 +23,7 @@ def build(
     n_segments: int = 0,
     d_block: str = "half",
     d_image: bool = True,
+    mask_first: bool = False,
 ) -> tuple[nn.Module, nn.Module]:
     """Build the class-conditional pair (``n_classes`` between 2 and 10)."""
     if not 2 <= int(n_classes) <= MAX_CLASSES:
@@ -37,4 +39,5 @@ def build(
         n_segments=n_segments,
         d_block=d_block,
         d_image=d_image,
+        mask_first=mask_first,
     )

@@ -89,25 +89,62 @@ class ClassAffine(nn.Module):
         return x * (1.0 + gain) + bias
 
 
-class CondUpBlock(nn.Module):
-    """Bilinear ×2, 3×3 conv, PixelNorm, class-conditional gain/bias, GLU."""
+def zero_conv(in_ch: int, out_ch: int) -> nn.Conv2d:
+    """A 3×3 convolution whose weights and bias start at 0 (its branch starts silent)."""
+    conv = nn.Conv2d(in_ch, out_ch, 3, 1, 1)
+    nn.init.zeros_(conv.weight)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    return conv
 
-    def __init__(self, in_ch: int, out_ch: int, embed_dim: int) -> None:
+
+class SpatialAffine(nn.Module):
+    """Per-pixel gain and bias on normalized features from a mask (SPADE, Park et al. 2019).
+
+    The mask's ±1 channels, averaged down to the features' size, go through one 3×3 conv to a
+    gain and a bias per feature channel; zero at initialisation (identity), so a painter starts
+    as the unconditional network and learns what each segment looks like, where it is.
+    """
+
+    def __init__(self, mask_ch: int, ch: int) -> None:
+        super().__init__()
+        self.proj = zero_conv(mask_ch, 2 * ch)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if mask.shape[-1] != x.shape[-1]:
+            mask = nn.functional.adaptive_avg_pool2d(mask, (x.shape[-2], x.shape[-1]))
+        gain, bias = self.proj(mask.to(x.dtype)).chunk(2, dim=1)
+        return x * (1.0 + gain) + bias
+
+
+class CondUpBlock(nn.Module):
+    """Bilinear ×2, 3×3 conv, PixelNorm, class-conditional gain/bias, [mask gain/bias], GLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, embed_dim: int, mask_ch: int = 0) -> None:
         super().__init__()
         self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
         self.conv = nn.Conv2d(in_ch, out_ch * 2, 3, 1, 1)
         self.norm = PixelNorm()
         self.affine = ClassAffine(embed_dim, out_ch * 2)
+        self.spatial = SpatialAffine(mask_ch, out_ch * 2) if mask_ch > 0 else None
         self.glu = GLU()
 
-    def forward(self, x: torch.Tensor, e: torch.Tensor | None) -> torch.Tensor:
-        return self.glu(self.affine(self.norm(self.conv(self.up(x))), e))
+    def forward(
+        self, x: torch.Tensor, e: torch.Tensor | None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = self.affine(self.norm(self.conv(self.up(x))), e)
+        if self.spatial is not None and mask is not None:
+            x = self.spatial(x, mask)
+        return self.glu(x)
 
 
 class LabelledGenerator(nn.Module):
     """(z (B, z_dim), y (B,) class indices) → (B, channels + n_segments, R, R) in [-1, 1].
 
-    ``y`` is required when ``n_classes`` > 1 and ignored otherwise.
+    ``y`` is required when ``n_classes`` > 1 and ignored otherwise. ``channels`` 0 draws masks
+    only; ``mask_inputs`` > 0 paints an image for given masks (``forward(z, y, masks)``, the ±1
+    channels of :func:`masks_to_channels`): every up-sampling stage then takes a per-pixel gain
+    and bias from them (:class:`SpatialAffine`; :mod:`medgan.models.mask_first`).
     """
 
     def __init__(
@@ -118,11 +155,15 @@ class LabelledGenerator(nn.Module):
         width: int = DEFAULT_WIDTH,
         n_classes: int = 1,
         n_segments: int = 0,
+        mask_inputs: int = 0,
+        hard_masks: bool = True,
     ) -> None:
         super().__init__()
         levels = check_resolution(resolution)
         self.z_dim, self.image_channels = z_dim, channels
         self.n_classes, self.n_segments = n_classes, n_segments
+        self.mask_inputs = mask_inputs
+        self.hard_masks = hard_masks  # False: the mask head's raw values (mask_first's fields)
         self.sizes = [2**i for i in range(2, levels + 1)]
         conditional = n_classes > 1
         self.embed = nn.Embedding(n_classes, EMBED_DIM) if conditional else None
@@ -133,7 +174,7 @@ class LabelledGenerator(nn.Module):
         self.seed_affine = ClassAffine(EMBED_DIM, c4 * 2)
         self.glu = GLU()
         self.blocks = nn.ModuleList(
-            CondUpBlock(channels_at(s // 2, width), channels_at(s, width), EMBED_DIM)
+            CondUpBlock(channels_at(s // 2, width), channels_at(s, width), EMBED_DIM, mask_inputs)
             for s in self.sizes[1:]
         )
         self.excite = nn.ModuleDict(
@@ -144,14 +185,22 @@ class LabelledGenerator(nn.Module):
             }
         )
         c_out = channels_at(resolution, width)
-        self.to_image = nn.Sequential(nn.Conv2d(c_out, channels, 3, 1, 1), nn.Tanh())
+        self.to_image = (
+            nn.Sequential(nn.Conv2d(c_out, channels, 3, 1, 1), nn.Tanh()) if channels > 0 else None
+        )
+        # painters: the mask also adds to the image's pre-activation directly (zero at first)
+        self.mask_to_image = zero_conv(mask_inputs, channels) if mask_inputs else None
         # The pre-activations only (hard_mask_channels); a Sequential keeps the weight names
         # of files written when a tanh followed, whose masks are the same (tanh keeps the sign).
         self.to_mask = (
             nn.Sequential(nn.Conv2d(c_out, n_segments, 3, 1, 1)) if n_segments > 0 else None
         )
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, y: torch.Tensor | None = None, masks: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if self.mask_inputs and masks is None:
+            raise ValueError("This generator paints images for masks: pass the mask channels.")
         e: torch.Tensor | None = None
         if self.embed is not None:
             if y is None:
@@ -161,14 +210,22 @@ class LabelledGenerator(nn.Module):
         x = self.glu(self.seed_affine(self.seed_norm(self.seed(z[:, :, None, None])), e))
         feats = {4: x}
         for size, block in zip(self.sizes[1:], self.blocks, strict=True):
-            x = block(x, e)
+            x = block(x, e, masks)
             if str(size) in self.excite:
                 x = self.excite[str(size)](feats[size // 8], x)
             feats[size] = x
-        image = self.to_image(x)
-        if self.to_mask is None:
-            return image
-        return torch.cat([image, hard_mask_channels(self.to_mask(x))], dim=1)
+        parts = [] if self.to_image is None else [self._image(x, masks)]
+        if self.to_mask is not None:
+            pre = self.to_mask(x)
+            parts.append(hard_mask_channels(pre) if self.hard_masks else pre)
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    def _image(self, x: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+        assert self.to_image is not None
+        if self.mask_to_image is None or masks is None:
+            return self.to_image(x)
+        conv, tanh = self.to_image[0], self.to_image[1]
+        return tanh(conv(x) + self.mask_to_image(masks.to(x.dtype)))
 
 
 class ProjectionDiscriminator(nn.Module):
@@ -234,31 +291,6 @@ class ProjectionDiscriminator(nn.Module):
             return pair
         image = self._logit(x[:, : self.image_channels], y, self.image_blocks, self.image_head)
         return torch.stack([image, pair], dim=1)
-
-
-def build_labelled(
-    resolution: int,
-    *,
-    z_dim: int = 128,
-    channels: int = 1,
-    width: int = DEFAULT_WIDTH,
-    n_classes: int = 1,
-    n_segments: int = 0,
-    d_block: str = "half",
-    d_image: bool = True,
-) -> tuple[nn.Module, nn.Module]:
-    """Build the pair; ``n_classes`` 1 is unconditional, ``n_segments`` 0 draws no masks;
-    ``d_image``: D judges the image alone too (pairs only; :class:`ProjectionDiscriminator`)."""
-    if not 1 <= int(n_classes) <= MAX_CLASSES:
-        raise ValueError(f"n_classes must be between 1 and {MAX_CLASSES}, got {n_classes}.")
-    if not 0 <= int(n_segments) <= MAX_SEGMENTS:
-        raise ValueError(f"n_segments must be between 0 and {MAX_SEGMENTS}, got {n_segments}.")
-    return (
-        LabelledGenerator(resolution, z_dim, channels, width, int(n_classes), int(n_segments)),
-        ProjectionDiscriminator(
-            resolution, channels, width, int(n_classes), int(n_segments), d_block, d_image
-        ),
-    )
 
 
 def is_conditional(module: nn.Module) -> bool:

@@ -34,12 +34,12 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "medgan-model"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 # Version 2 records the network options (``d_block``, ``g_noise``) in ``model_kwargs``, version 3
-# also ``d_image``; a file older than an option holds the layout from before it
+# also ``d_image``, version 4 ``mask_first``; a file older than an option holds the layout from before it
 # (medgan.models.LEGACY_NETWORK_OPTIONS, OPTION_SINCE).
 OLDEST_READABLE_VERSION = 1
-OPTION_SINCE: dict[str, int] = {"d_block": 2, "g_noise": 2, "d_image": 3}
+OPTION_SINCE: dict[str, int] = {"d_block": 2, "g_noise": 2, "d_image": 3, "mask_first": 4}
 """The format version that first recorded each network option."""
 SUFFIX = ".safetensors"
 PARTS = ("generator", "discriminator")
@@ -98,7 +98,7 @@ class ModelMetadata:
 
     def network_settings(self) -> dict[str, Any]:
         """The training settings that fix this model's network shapes (``z_dim``, ``channels``
-        and, where recorded, ``width``, ``d_block``, ``g_noise``, ``d_image``): what fine-tuning must take
+        and, where recorded, ``width``, ``d_block``, ``g_noise``, ``d_image``, ``mask_first``): what fine-tuning must take
         over."""
         kw = self.model_kwargs if isinstance(self.model_kwargs, dict) else {}
         out: dict[str, Any] = {"z_dim": int(self.z_dim), "channels": int(self.channels)}
@@ -106,7 +106,7 @@ class ModelMetadata:
             out["width"] = int(kw["width"])
         if kw.get("d_block"):
             out["d_block"] = str(kw["d_block"])
-        for flag in ("g_noise", "d_image"):
+        for flag in ("g_noise", "d_image", "mask_first"):
             if isinstance(kw.get(flag), bool):
                 out[flag] = kw[flag]
         return out
@@ -233,9 +233,10 @@ def _check_sizes(meta: ModelMetadata) -> None:
         g_noise = meta.model_kwargs.get("g_noise")
         if g_noise is not None and not isinstance(g_noise, bool):
             problems.append(f"noise inputs {g_noise!r}")
-        d_image = meta.model_kwargs.get("d_image")
-        if d_image is not None and not isinstance(d_image, bool):
-            problems.append(f"image discriminator {d_image!r}")
+        for flag, what in (("d_image", "image discriminator"), ("mask_first", "mask-first")):
+            value = meta.model_kwargs.get(flag)
+            if value is not None and not isinstance(value, bool):
+                problems.append(f"{what} {value!r}")
     if problems:
         raise ModelFileError(
             "The model file's metadata is invalid: " + ", ".join(problems) + ".",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from medgan.models.labelled import DEFAULT_WIDTH, MAX_SEGMENTS, build_labelled
+from medgan.models.labelled import DEFAULT_WIDTH, MAX_SEGMENTS
+from medgan.models.labelled_build import build_labelled
 
 
 def build(
@@ -22,6 +23,7 @@ def build(
     n_segments: int = 1,
     d_block: str = "half",
     d_image: bool = True,
+    mask_first: bool = False,
 ) -> tuple[nn.Module, nn.Module]:
     """Build the image + mask pair (``n_segments`` between 1 and 8)."""
     if not 1 <= int(n_segments) <= MAX_SEGMENTS:
@@ -35,4 +37,5 @@ def build(
         n_segments=n_segments,
         d_block=d_block,
         d_image=d_image,
+        mask_first=mask_first,
     )

@@ -46,6 +46,7 @@ ARCHITECTURE_FIELDS: tuple[str, ...] = (
     "d_block",
     "g_noise",
     "d_image",
+    "mask_first",
 )
 
 
@@ -77,6 +78,7 @@ class TrainConfig:
     d_block: str = "half"  # D blocks: second conv at half resolution ("full": the older layout)
     g_noise: bool = True  # default recipe: per-pixel noise inputs from z in G (ZNoise)
     d_image: bool = True  # labelled recipes with masks: D also judges the image alone
+    mask_first: bool = True  # labelled recipes with masks: a mask, then the image painted for it
     loss: str = "hinge"
     # Differentiable augmentation of real and fake images in both steps (DiffAugment).
     augment: tuple[str, ...] = DEFAULT_AUGMENT
@@ -301,6 +303,7 @@ class TrainConfig:
             "class_pairs",
             "g_noise",
             "d_image",
+            "mask_first",
         ):
             if not isinstance(getattr(self, flag), bool):
                 raise bad(flag, "must be true or false")

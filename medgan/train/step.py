@@ -9,6 +9,9 @@ Speed choices that keep the maths of each recipe intact:
 * a discriminator without BatchNorm sees real and fake in one concatenated batch (with
   BatchNorm, real and fake stay in separate batches as in the DCGAN paper);
 * bf16 autocast where the device runs it natively; channels_last memory format.
+
+Mask-first pairs (:mod:`medgan.models.mask_first`): the painter paints the real batch's masks,
+and the mask generator learns against its own discriminator in the same step.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from medgan.models.mask_first import is_mask_first, mask_fields
 from medgan.train import losses
 from medgan.train.augment import Augmenter
 
@@ -111,6 +115,7 @@ class GanStep:
         self.mode_seeking = mode_seeking
         self.frozen_d = frozen_d or []
         self.concat_d = not has_batchnorm(D)
+        self.mask_first = is_mask_first(G)
         self._d_trainable = [p for p in D.parameters() if p.requires_grad]
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -143,6 +148,11 @@ class GanStep:
     def _d(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.D_fwd(x) if y is None else self.D_fwd(x, y)
 
+    def _augment_fields(self, fields: torch.Tensor) -> torch.Tensor:
+        """Mask fields through the pairs' geometric augmentation (a −1 image rides along)."""
+        blank = torch.full_like(fields[:, :1], -1.0)
+        return self.augment(torch.cat([blank, fields], dim=1), self.gen)[:, 1:]
+
     def __call__(
         self, real: torch.Tensor, step: int, labels: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
@@ -155,8 +165,15 @@ class GanStep:
         real = self._format(real)
         z = torch.randn(b, self.z_dim, device=self.device, generator=self.gen)
         y = labels
+        c = int(getattr(self.G, "image_channels", 1))
+        fake_fields: torch.Tensor | None = None
         with self._autocast():
-            fake = self._g(z, y)
+            if self.mask_first:  # the painter paints the real masks; masks on their own below
+                fake = self.G_fwd(z, y, real[:, c:])
+                zm = torch.randn(b, self.z_dim, device=self.device, generator=self.gen)
+                fake_fields = self.G.draw_fields(zm, y)  # type: ignore[operator]
+            else:
+                fake = self._g(z, y)
 
         # ---- discriminator step
         real_aug = self.augment(real, self.gen)
@@ -180,6 +197,15 @@ class GanStep:
             d_total = d_total + (0.5 * self.r1_gamma * self.r1_every) * r1
         if self.lecam is not None and self.lecam_weight > 0:
             d_total = d_total + self.lecam_weight * self.lecam.penalty(real_logits, fake_logits)
+        if fake_fields is not None:  # the mask generator's fields against the real masks'
+            yy = None if y is None else torch.cat([y, y])
+            fields = [
+                mask_fields(real_aug[:, c:].detach()),
+                self._augment_fields(fake_fields.detach()),
+            ]
+            with self._autocast():
+                mask_logits = self.D.judge_fields(torch.cat(fields), yy)  # type: ignore[operator]
+            d_total = d_total + losses.d_loss(self.loss, mask_logits[:b], mask_logits[b:])
         self.opt_d.zero_grad(set_to_none=True)
         d_total.backward()
         self.opt_d.step()
@@ -188,7 +214,11 @@ class GanStep:
         # ---- generator step (same fake, fresh augmentation, D weights get no gradients)
         with self._d_frozen(), self._autocast():
             g_logits = self._d(self.augment(fake, self.gen), y)
+            if fake_fields is not None:
+                m_logits = self.D.judge_fields(self._augment_fields(fake_fields), y)  # type: ignore[operator]
         g_loss = losses.g_loss(self.loss, g_logits)
+        if fake_fields is not None:
+            g_loss = g_loss + losses.g_loss(self.loss, m_logits)
         if self.mode_seeking > 0:
             g_loss = g_loss + self.mode_seeking * losses.mode_seeking_penalty(fake, z)
         self.opt_g.zero_grad(set_to_none=True)
