@@ -46,6 +46,16 @@ def _args(demo: Path, out: Path, *extra: str) -> list[str]:
             "--seed", "1", "--quality-every", "0", *extra]  # fmt: skip
 
 
+def _default_stop_signals() -> None:
+    """In the child: the stop signals as a terminal leaves them, whatever started the tests.
+
+    ``nohup`` ignores SIGHUP and a non-interactive shell's ``&`` ignores SIGINT; a child
+    inherits that, and the trainer rightly keeps an ignored signal ignored.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 class Run:
     """A `python -m medgan train` process with its stderr in a file."""
 
@@ -56,6 +66,7 @@ class Run:
             self.proc = subprocess.Popen(
                 [sys.executable, *(args if python_args else ["-m", "medgan", *args])],
                 cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=err,
+                preexec_fn=_default_stop_signals,
             )  # fmt: skip
 
     def text(self) -> str:

@@ -46,6 +46,7 @@ def test_signal_stops_training_saves_a_checkpoint_and_closes(qtbot, tmp_path, si
     window = _Window(page)
     qtbot.addWidget(window)  # not shown: showing would start the device probe
     try:
+        signal.signal(sig, signal.SIG_DFL)  # as a terminal leaves it (nohup would ignore SIGHUP)
         close_on_signals(window)
         assert page.start_training()
         qtbot.waitUntil(lambda: page.metrics_seen >= 2, timeout=5000)
