@@ -145,7 +145,12 @@ def available_devices() -> list[dict[str, Any]]:
     cores = os.cpu_count() or 1
     mem_gib = psutil.virtual_memory().total / 2**30
     devices: list[dict[str, Any]] = [
-        {"key": "cpu", "label": f"{cpu_name()}, {cores} cores, {mem_gib:.0f} GiB", "available": True}
+        {
+            "key": "cpu",
+            "label": f"{cpu_name()}, {cores} cores, {mem_gib:.0f} GiB",
+            "available": True,
+            "bf16": cpu_has_fast_bf16(),  # float32 training without it: several times slower
+        }
     ]
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
@@ -159,5 +164,7 @@ def available_devices() -> list[dict[str, Any]]:
         devices.append({"key": "mps", "label": "not available", "available": False})
     best = resolve_device("auto").type
     by_key = {d["key"]: d for d in devices}
-    devices.insert(0, {"key": "auto", "label": f"{best}: {by_key[best]['label']}", "available": True})
+    devices.insert(
+        0, {"key": "auto", "label": f"{best}: {by_key[best]['label']}", "available": True}
+    )
     return devices

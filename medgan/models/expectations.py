@@ -41,6 +41,11 @@ GFLOP_PER_IMAGE: dict[tuple[str, int], float] = {
 # one (likely optimistic on bigger machines).
 CPU_GFLOPS_ONE_THREAD = 129.0
 CPU_EXTRA_THREAD_EFFICIENCY = 0.95
+# CPUs without native bf16 (AVX2 only: most laptops, older servers) train in float32, about five
+# times slower: on a 2-core AMD EPYC VM with AVX2 (no AVX-512) the same benchmark ran 18.7 img/s
+# on one thread and 29.6 on two = 32 and 50 GFLOP/s (docs/benchmarks.md, 2026-12-02).
+CPU_FP32_GFLOPS_ONE_THREAD = 32.0
+CPU_FP32_EXTRA_THREAD_EFFICIENCY = 0.58
 # GPUs: NOT MEASURED in this project yet (no GPU run recorded). Assumed effective rates for
 # small GAN networks (a few % of the cards' bf16 peak), to be replaced by bench figures.
 ASSUMED_GFLOPS = {"cuda": 30_000.0, "mps": 1_500.0}
@@ -70,11 +75,14 @@ class Expectation:
     images_in_budget: float | None
     minutes_to_structure_at_least: float | None
     reaches_structure: bool | None  # None: unknown (no budget in time, or no cost figure)
+    cpu_float32: bool = False  # a CPU without native bf16: the slower float32 figures
 
     def message(self) -> str:
         if self.img_per_s is None:
             return f"No cost figure for {self.recipe} at {self.resolution}²."
         speed = f"≈ {self.img_per_s:,.0f} img/s" + ("" if self.measured else " (assumed)")
+        if self.cpu_float32:
+            speed += " (float32: this CPU has no native bf16)"
         need = (
             f"Samples typically show only the outline before ~{STRUCTURE_IMAGES:,} "
             f"images (≈ {self.minutes_to_structure_at_least:,.0f} min here)"
@@ -100,13 +108,23 @@ class Expectation:
         return self.images_in_budget is not None and self.images_in_budget < ANATOMY_IMAGES
 
 
-def device_gflops(device: str, cpu_threads: int | None = None) -> tuple[float, bool]:
-    """(sustained GFLOP/s of the training loop, measured?) for a device kind."""
+def device_gflops(
+    device: str, cpu_threads: int | None = None, cpu_bf16: bool | None = None
+) -> tuple[float, bool]:
+    """(sustained GFLOP/s of the training loop, measured?) for a device kind.
+
+    ``cpu_bf16``: whether the CPU runs bf16 natively (:func:`medgan.core.device.cpu_has_fast_bf16`,
+    which the Train page's device probe reports); None (not probed yet) takes the bf16 figures.
+    """
     kind = device.split(":")[0]
     if kind in ASSUMED_GFLOPS:
         return ASSUMED_GFLOPS[kind], False
     threads = max(1, cpu_threads or min(os.cpu_count() or 1, 8))
-    return CPU_GFLOPS_ONE_THREAD * (1.0 + CPU_EXTRA_THREAD_EFFICIENCY * (threads - 1)), True
+    if cpu_bf16 is False:
+        one, extra = CPU_FP32_GFLOPS_ONE_THREAD, CPU_FP32_EXTRA_THREAD_EFFICIENCY
+    else:
+        one, extra = CPU_GFLOPS_ONE_THREAD, CPU_EXTRA_THREAD_EFFICIENCY
+    return one * (1.0 + extra * (threads - 1)), True
 
 
 def expect(
@@ -118,16 +136,18 @@ def expect(
     steps: int | None = None,
     batch_size: int = 32,
     cpu_threads: int | None = None,
+    cpu_bf16: bool | None = None,
 ) -> Expectation:
     """Estimate images per second, images in the budget and whether structure can appear.
 
     Args:
         device: "cpu", "cuda", "mps" (or "auto", read as the CPU: the caller knows better).
         minutes / steps: the budget (one of them; both None = open-ended).
+        cpu_bf16: whether the CPU runs bf16 natively (None: not known, the bf16 figures).
     """
     kind = "cpu" if device in ("auto", "") else device.split(":")[0]
     gflop = GFLOP_PER_IMAGE.get((recipe, int(resolution)))
-    rate, measured = device_gflops(kind, cpu_threads)
+    rate, measured = device_gflops(kind, cpu_threads, cpu_bf16)
     if gflop is None:
         return Expectation(recipe, resolution, kind, None, rate, measured, None, None, None, None)
     img_s = rate / gflop
@@ -141,5 +161,5 @@ def expect(
     reaches = None if images is None else images >= STRUCTURE_IMAGES
     return Expectation(
         recipe, int(resolution), kind, gflop, rate, measured, img_s, images,
-        math.ceil(need_min * 10) / 10, reaches,
+        math.ceil(need_min * 10) / 10, reaches, kind == "cpu" and cpu_bf16 is False,
     )  # fmt: skip

@@ -54,3 +54,26 @@ def test_steps_budget_and_unknown_cases() -> None:
     assert expect("default", 64, minutes=None).reaches_structure is None
     assert expect("nope", 64).message().startswith("No cost figure")
     assert device_gflops("cpu", 4)[0] > device_gflops("cpu", 1)[0]
+
+
+def test_a_cpu_without_native_bf16_takes_the_slower_float32_figures() -> None:
+    fast = expect("default", 64, device="cpu", minutes=10, cpu_threads=2, cpu_bf16=True)
+    slow = expect("default", 64, device="cpu", minutes=10, cpu_threads=2, cpu_bf16=False)
+    assert fast.img_per_s is not None and slow.img_per_s is not None
+    # measured: 156 against 30 img/s on two threads (docs/benchmarks.md)
+    assert 4 < fast.img_per_s / slow.img_per_s < 7
+    assert not slow.reaches_structure and slow.warn and "blobs" in slow.message()
+    assert "float32" in slow.message() and "float32" not in fast.message()
+    unknown = expect("default", 64, device="cpu", minutes=10, cpu_threads=2)
+    assert unknown.img_per_s == fast.img_per_s  # not probed yet: the bf16 figures
+    gpu = expect("default", 64, device="cuda", minutes=10, cpu_bf16=False)
+    assert "float32" not in gpu.message()
+
+
+def test_the_device_probe_says_whether_the_cpu_runs_bf16() -> None:
+    from medgan.core.device import available_devices, cpu_has_fast_bf16
+
+    devices = available_devices()
+    assert devices[0]["key"] == "auto"
+    cpu = next(d for d in devices if d["key"] == "cpu")
+    assert cpu["available"] and cpu["bf16"] is cpu_has_fast_bf16()

@@ -21,3 +21,15 @@ def test_form_warns_for_a_short_cpu_run_and_not_for_a_gpu(qtbot) -> None:  # typ
         form.device.setCurrentIndex(i)
         assert not form.expectation.text().startswith("⚠")
         assert "assumed" in form.expectation.text()
+
+
+def test_the_probed_cpu_precision_reaches_the_estimate(qtbot) -> None:  # type: ignore[no-untyped-def]
+    form = TrainSettings()
+    qtbot.addWidget(form)
+    form.set_values({"recipe": "default", "resolution": 64, "minutes": 10.0, "device": "cpu"})
+    form.by_time.setChecked(True)
+    form.minutes.setValue(10.0)
+    for bf16, slow in ((True, False), (False, True)):
+        form.set_devices([{"key": "cpu", "label": "CPU", "available": True, "bf16": bf16},
+                          {"key": "auto", "label": "auto", "available": True}])  # fmt: skip
+        assert ("float32" in form.expectation.text()) is slow

@@ -306,7 +306,8 @@ class TrainSettings(QWidget):
         if device == "auto":  # training picks CUDA, then MPS, then the CPU
             device = getattr(self, "_auto_device", "cpu")
         e = expect(v["recipe"], v["resolution"], device=device,
-                   minutes=v["minutes"], steps=v["steps"], batch_size=v["batch_size"])  # fmt: skip
+                   minutes=v["minutes"], steps=v["steps"], batch_size=v["batch_size"],
+                   cpu_bf16=getattr(self, "_cpu_bf16", None))  # fmt: skip
         self.expectation.setText(("⚠ " if e.warn else "") + e.message())
         self.expectation.setStyleSheet("color: #b36b00;" if e.warn else "")
 
@@ -335,6 +336,8 @@ class TrainSettings(QWidget):
         self.device_info.setText("; ".join(lines) or "CPU only")
         usable = [k for k in ("cuda", "mps") if by_key.get(k, {}).get("available")]
         self._auto_device = usable[0] if usable else "cpu"
+        bf16 = by_key.get("cpu", {}).get("bf16")
+        self._cpu_bf16 = None if bf16 is None else bool(bf16)
         self._update_expectation()
 
     def values(self) -> dict[str, Any]:
