@@ -27,8 +27,20 @@ existed, :data:`LEGACY_D_BLOCK`). See docs/recipes.md."""
 LEGACY_D_BLOCK = "full"
 LEGACY_NETWORK_OPTIONS: dict[str, dict[str, Any]] = {
     "default": {"d_block": LEGACY_D_BLOCK, "g_noise": False},
-    "conditional": {"d_block": LEGACY_D_BLOCK, "d_image": False, "mask_first": False},
-    "paired": {"d_block": LEGACY_D_BLOCK, "d_image": False, "mask_first": False},
+    "conditional": {
+        "d_block": LEGACY_D_BLOCK,
+        "d_image": False,
+        "mask_first": False,
+        "g_noise": False,
+        "labelled_layout": 1,
+    },
+    "paired": {
+        "d_block": LEGACY_D_BLOCK,
+        "d_image": False,
+        "mask_first": False,
+        "g_noise": False,
+        "labelled_layout": 1,
+    },
 }
 """Per recipe, its network options (the keys: a recipe has exactly these) and the values of model
 files and settings written before the options existed (the layouts they hold), filled in when

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from medgan.models.labelled import DEFAULT_WIDTH, MAX_CLASSES
-from medgan.models.labelled_build import build_labelled
+from medgan.models.labelled_build import LABELLED_LAYOUT, build_labelled
 
 
 def build(
@@ -24,6 +24,8 @@ def build(
     d_block: str = "half",
     d_image: bool = True,
     mask_first: bool = False,
+    g_noise: bool = True,
+    labelled_layout: int = LABELLED_LAYOUT,
 ) -> tuple[nn.Module, nn.Module]:
     """Build the class-conditional pair (``n_classes`` between 2 and 10)."""
     if not 2 <= int(n_classes) <= MAX_CLASSES:
@@ -40,4 +42,6 @@ def build(
         d_block=d_block,
         d_image=d_image,
         mask_first=mask_first,
+        g_noise=g_noise,
+        labelled_layout=labelled_layout,
     )

@@ -35,6 +35,7 @@ from medgan.models.blocks import (
     GLU,
     PixelNorm,
     SkipExcitation,
+    ZNoise,
     check_resolution,
     sn_conv,
 )
@@ -145,6 +146,13 @@ class LabelledGenerator(nn.Module):
     only; ``mask_inputs`` > 0 paints an image for given masks (``forward(z, y, masks)``, the ±1
     channels of :func:`masks_to_channels`): every up-sampling stage then takes a per-pixel gain
     and bias from them (:class:`SpatialAffine`; :mod:`medgan.models.mask_first`).
+
+    ``g_noise``: the ``default`` recipe's per-pixel noise inputs from ``z`` at 32² and up
+    (:class:`~medgan.models.blocks.ZNoise`). ``unit_mask_inputs``: the given masks enter as 0/1
+    (background 0) instead of ±1. With ±1 an empty mask is a plane of −1, and the zero padding
+    of the mask convolutions turns it into a fixed pattern at the borders of every stage — the
+    same in every sample, whatever ``z``; with 0/1 an empty mask adds nothing anywhere
+    (SPADE's one-hot maps). Both off: the layout of files written before they existed.
     """
 
     def __init__(
@@ -157,6 +165,8 @@ class LabelledGenerator(nn.Module):
         n_segments: int = 0,
         mask_inputs: int = 0,
         hard_masks: bool = True,
+        g_noise: bool = False,
+        unit_mask_inputs: bool = False,
     ) -> None:
         super().__init__()
         levels = check_resolution(resolution)
@@ -164,6 +174,7 @@ class LabelledGenerator(nn.Module):
         self.n_classes, self.n_segments = n_classes, n_segments
         self.mask_inputs = mask_inputs
         self.hard_masks = hard_masks  # False: the mask head's raw values (mask_first's fields)
+        self.unit_mask_inputs = unit_mask_inputs  # painters: masks enter as 0/1, not ±1
         self.sizes = [2**i for i in range(2, levels + 1)]
         conditional = n_classes > 1
         self.embed = nn.Embedding(n_classes, EMBED_DIM) if conditional else None
@@ -184,6 +195,13 @@ class LabelledGenerator(nn.Module):
                 if s >= 32
             }
         )
+        self.noise = nn.ModuleDict(
+            {
+                str(s): ZNoise(z_dim, s, channels_at(s, width), seed=s)
+                for s in self.sizes
+                if s >= 32 and g_noise
+            }
+        )
         c_out = channels_at(resolution, width)
         self.to_image = (
             nn.Sequential(nn.Conv2d(c_out, channels, 3, 1, 1), nn.Tanh()) if channels > 0 else None
@@ -201,6 +219,9 @@ class LabelledGenerator(nn.Module):
     ) -> torch.Tensor:
         if self.mask_inputs and masks is None:
             raise ValueError("This generator paints images for masks: pass the mask channels.")
+        if masks is not None and self.unit_mask_inputs:
+            masks = (masks + 1.0) * 0.5
+        z_noise = z  # the noise maps follow z alone, not the class embedding
         e: torch.Tensor | None = None
         if self.embed is not None:
             if y is None:
@@ -213,6 +234,8 @@ class LabelledGenerator(nn.Module):
             x = block(x, e, masks)
             if str(size) in self.excite:
                 x = self.excite[str(size)](feats[size // 8], x)
+            if str(size) in self.noise:
+                x = self.noise[str(size)](x, z_noise)
             feats[size] = x
         parts = [] if self.to_image is None else [self._image(x, masks)]
         if self.to_mask is not None:

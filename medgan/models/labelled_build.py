@@ -18,6 +18,11 @@ from medgan.models.labelled import (
 )
 from medgan.models.mask_first import MaskFirstDiscriminator, MaskFirstGenerator
 
+LABELLED_LAYOUT = 2
+"""The labelled generators' layout: 2 has the ``default`` recipe's noise inputs (``g_noise``)
+and paints for masks given as 0/1 (:class:`LabelledGenerator`); 1 is the layout of model files
+and settings written before (format version 4 and older), without either."""
+
 
 def build_labelled(
     resolution: int,
@@ -30,24 +35,43 @@ def build_labelled(
     d_block: str = "half",
     d_image: bool = True,
     mask_first: bool = False,
+    g_noise: bool = True,
+    labelled_layout: int = LABELLED_LAYOUT,
 ) -> tuple[nn.Module, nn.Module]:
     """Build the pair; ``n_classes`` 1 is unconditional, ``n_segments`` 0 draws no masks;
     ``d_image``: D judges the image alone too (pairs only; :class:`ProjectionDiscriminator`);
     ``mask_first``: pairs in two stages, a mask then the image painted for it
-    (:mod:`medgan.models.mask_first`; pairs only, ignored without masks)."""
+    (:mod:`medgan.models.mask_first`; pairs only, ignored without masks); ``g_noise``: noise
+    inputs in the image generator; ``labelled_layout``: :data:`LABELLED_LAYOUT` (1: files
+    written before noise inputs and 0/1 mask inputs, which get neither)."""
     if not 1 <= int(n_classes) <= MAX_CLASSES:
         raise ValueError(f"n_classes must be between 1 and {MAX_CLASSES}, got {n_classes}.")
     if not 0 <= int(n_segments) <= MAX_SEGMENTS:
         raise ValueError(f"n_segments must be between 0 and {MAX_SEGMENTS}, got {n_segments}.")
+    if int(labelled_layout) not in (1, LABELLED_LAYOUT):
+        raise ValueError(f"labelled_layout must be 1 or {LABELLED_LAYOUT}, got {labelled_layout}.")
+    current = int(labelled_layout) >= 2
+    noise = bool(g_noise) and current
     if mask_first and int(n_segments) > 0:
         return (
-            MaskFirstGenerator(resolution, z_dim, channels, width, int(n_classes), int(n_segments)),
+            MaskFirstGenerator(
+                resolution,
+                z_dim,
+                channels,
+                width,
+                int(n_classes),
+                int(n_segments),
+                g_noise=noise,
+                unit_mask_inputs=current,
+            ),
             MaskFirstDiscriminator(
                 resolution, channels, width, int(n_classes), int(n_segments), d_block, d_image
             ),
         )
     return (
-        LabelledGenerator(resolution, z_dim, channels, width, int(n_classes), int(n_segments)),
+        LabelledGenerator(
+            resolution, z_dim, channels, width, int(n_classes), int(n_segments), g_noise=noise
+        ),
         ProjectionDiscriminator(
             resolution, channels, width, int(n_classes), int(n_segments), d_block, d_image
         ),

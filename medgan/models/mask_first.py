@@ -78,7 +78,11 @@ def mask_width(width: int) -> int:
 
 
 class MaskFirstGenerator(nn.Module):
-    """``(z, y)`` → mask (mask generator), then image (painter): ``(B, C + K, R, R)``."""
+    """``(z, y)`` → mask (mask generator), then image (painter): ``(B, C + K, R, R)``.
+
+    ``g_noise`` and ``unit_mask_inputs`` are the painter's (:class:`LabelledGenerator`); the
+    mask generator draws smooth fields and has no noise inputs.
+    """
 
     def __init__(
         self,
@@ -88,6 +92,8 @@ class MaskFirstGenerator(nn.Module):
         width: int = 16,
         n_classes: int = 1,
         n_segments: int = 1,
+        g_noise: bool = False,
+        unit_mask_inputs: bool = False,
     ) -> None:
         super().__init__()
         self.z_dim, self.image_channels = z_dim, channels
@@ -100,7 +106,15 @@ class MaskFirstGenerator(nn.Module):
         if isinstance(conv, nn.Conv2d) and conv.bias is not None:
             nn.init.constant_(conv.bias, -1.0)  # fields start at the background: no segment near
         self.painter = LabelledGenerator(
-            resolution, z_dim, channels, width, n_classes, 0, mask_inputs=n_segments
+            resolution,
+            z_dim,
+            channels,
+            width,
+            n_classes,
+            0,
+            mask_inputs=n_segments,
+            g_noise=g_noise,
+            unit_mask_inputs=unit_mask_inputs,
         )
 
     def draw_fields(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -34,12 +34,19 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "medgan-model"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 # Version 2 records the network options (``d_block``, ``g_noise``) in ``model_kwargs``, version 3
-# also ``d_image``, version 4 ``mask_first``; a file older than an option holds the layout from before it
+# also ``d_image``, version 4 ``mask_first``, version 5 ``labelled_layout`` (and ``g_noise`` for the
+# labelled recipes); a file older than an option holds the layout from before it
 # (medgan.models.LEGACY_NETWORK_OPTIONS, OPTION_SINCE).
 OLDEST_READABLE_VERSION = 1
-OPTION_SINCE: dict[str, int] = {"d_block": 2, "g_noise": 2, "d_image": 3, "mask_first": 4}
+OPTION_SINCE: dict[str, int] = {
+    "d_block": 2,
+    "g_noise": 2,
+    "d_image": 3,
+    "mask_first": 4,
+    "labelled_layout": 5,
+}
 """The format version that first recorded each network option."""
 SUFFIX = ".safetensors"
 PARTS = ("generator", "discriminator")
@@ -98,8 +105,8 @@ class ModelMetadata:
 
     def network_settings(self) -> dict[str, Any]:
         """The training settings that fix this model's network shapes (``z_dim``, ``channels``
-        and, where recorded, ``width``, ``d_block``, ``g_noise``, ``d_image``, ``mask_first``): what fine-tuning must take
-        over."""
+        and, where recorded, ``width``, ``d_block``, ``g_noise``, ``d_image``, ``mask_first``,
+        ``labelled_layout``): what fine-tuning must take over."""
         kw = self.model_kwargs if isinstance(self.model_kwargs, dict) else {}
         out: dict[str, Any] = {"z_dim": int(self.z_dim), "channels": int(self.channels)}
         if kw.get("width"):
@@ -109,6 +116,8 @@ class ModelMetadata:
         for flag in ("g_noise", "d_image", "mask_first"):
             if isinstance(kw.get(flag), bool):
                 out[flag] = kw[flag]
+        if kw.get("labelled_layout") in (1, 2):
+            out["labelled_layout"] = int(kw["labelled_layout"])
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -237,6 +246,9 @@ def _check_sizes(meta: ModelMetadata) -> None:
             value = meta.model_kwargs.get(flag)
             if value is not None and not isinstance(value, bool):
                 problems.append(f"{what} {value!r}")
+        layout = meta.model_kwargs.get("labelled_layout")
+        if layout is not None and (isinstance(layout, bool) or layout not in (1, 2)):
+            problems.append(f"labelled generator layout {layout!r}")
     if problems:
         raise ModelFileError(
             "The model file's metadata is invalid: " + ", ".join(problems) + ".",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from medgan.models.labelled import DEFAULT_WIDTH, MAX_SEGMENTS
-from medgan.models.labelled_build import build_labelled
+from medgan.models.labelled_build import LABELLED_LAYOUT, build_labelled
 
 
 def build(
@@ -24,6 +24,8 @@ def build(
     d_block: str = "half",
     d_image: bool = True,
     mask_first: bool = False,
+    g_noise: bool = True,
+    labelled_layout: int = LABELLED_LAYOUT,
 ) -> tuple[nn.Module, nn.Module]:
     """Build the image + mask pair (``n_segments`` between 1 and 8)."""
     if not 1 <= int(n_segments) <= MAX_SEGMENTS:
@@ -38,4 +40,6 @@ def build(
         d_block=d_block,
         d_image=d_image,
         mask_first=mask_first,
+        g_noise=g_noise,
+        labelled_layout=labelled_layout,
     )

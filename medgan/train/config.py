@@ -47,6 +47,7 @@ ARCHITECTURE_FIELDS: tuple[str, ...] = (
     "g_noise",
     "d_image",
     "mask_first",
+    "labelled_layout",
 )
 
 
@@ -76,9 +77,10 @@ class TrainConfig:
     channels: int = 1
     width: int | None = None  # base channel count; None = the recipe's default
     d_block: str = "half"  # D blocks: second conv at half resolution ("full": the older layout)
-    g_noise: bool = True  # default recipe: per-pixel noise inputs from z in G (ZNoise)
+    g_noise: bool = True  # per-pixel noise inputs from z in G (ZNoise; labelled: layout 2)
     d_image: bool = True  # labelled recipes with masks: D also judges the image alone
     mask_first: bool = True  # labelled recipes with masks: a mask, then the image painted for it
+    labelled_layout: int = 2  # labelled generators: 2 noise inputs, 0/1 mask inputs; 1 older files
     loss: str = "hinge"
     # Differentiable augmentation of real and fake images in both steps (DiffAugment).
     augment: tuple[str, ...] = DEFAULT_AUGMENT
@@ -94,7 +96,7 @@ class TrainConfig:
     label_smoothing: float = 0.0  # real target 1 - s (one-sided)
     lecam_weight: float = 0.0  # LeCam regularization of D (Tseng et al. 2021); 0 = off
     lecam_decay: float = 0.99  # moving-average decay of its logit anchors
-    mode_seeking: float = 0.0  # weight of the mode-seeking term in G's loss (Mao et al. 2019); 0 = off
+    mode_seeking: float = 0.0  # mode-seeking term in G's loss (Mao et al. 2019); 0 = off
     device: str = "auto"
     amp: str = "auto"  # bf16 autocast where the device runs it natively (CUDA, bf16 CPUs)
     channels_last: bool = True
@@ -307,6 +309,7 @@ class TrainConfig:
         ):
             if not isinstance(getattr(self, flag), bool):
                 raise bad(flag, "must be true or false")
+        integer("labelled_layout", 1, 2)
         integer("seed", 0, 2**63 - 1)
         integer("sample_every", 1)
         integer("n_samples", 1, 256)

@@ -100,18 +100,18 @@ def test_old_model_files_keep_their_discriminator_for_scoring_and_fine_tuning(
 
 
 def test_new_model_files_record_the_layout() -> None:
-    for recipe, layout, noise, image_d in (
-        ("default", "half", True, None),
-        ("paired", "half", None, True),
-        ("conditional", "half", None, True),
-        ("dcgan", None, None, None),
+    for recipe, layout, noise, image_d, labelled in (
+        ("default", "half", True, None, None),
+        ("paired", "half", True, True, 2),
+        ("conditional", "half", True, True, 2),
+        ("dcgan", None, None, None, None),
     ):
         config = TrainConfig.for_recipe(recipe, resolution=32, steps=5)
         meta = model_metadata(config, {}, {})
         again = ModelMetadata.from_dict(meta.to_dict())
         for kw in (meta.model_kwargs, again.model_kwargs):
             assert kw.get("d_block") == layout and kw.get("g_noise") == noise
-            assert kw.get("d_image") == image_d
+            assert kw.get("d_image") == image_d and kw.get("labelled_layout") == labelled
 
 
 def test_a_paired_discriminator_judges_the_image_alone_in_its_first_column() -> None:
@@ -139,7 +139,9 @@ def test_paired_files_and_settings_from_before_the_image_column_keep_one_trunk(
     assert new.d_image is True
     old = {k: v for k, v in new.to_dict().items() if k not in ("d_image", "d_block")}
     assert TrainConfig.from_dict(old).d_image is False
-    G, D = build_models("paired", 32, n_segments=1, d_block="full", d_image=False)
+    G, D = build_models(
+        "paired", 32, n_segments=1, d_block="full", d_image=False, labelled_layout=1
+    )
     assert not any(k.startswith("image_") for k in D.state_dict())
     meta = ModelMetadata(recipe="paired", resolution=32, model_kwargs={
         "width": 16, "n_segments": 1, "d_block": "full"}, format_version=2, segments=["lesion"],
