@@ -249,6 +249,7 @@ def bench_pairs(
     net = _segmenter(images, masks, seg_seconds, seed, seg_steps)
     d_synth = _dice(_segment(net, synth), synth_masks > 0)
     d_real = _dice(_segment(net, images), masks > 0)
+    quality = image_quality(synth, images, ts.patient_keys[known], seed)
     painted = _painted_for_real_masks(trainer, masks, n, seed)
     d_painted = None if painted is None else _dice(_segment(net, painted[0]), painted[1] > 0)
     return {
@@ -266,11 +267,26 @@ def bench_pairs(
         "generated_mask_pixel_share": round(float((synth_masks > 0).mean()), 5),
         "real_mask_pixel_share": round(float((masks > 0).mean()), 5),
         "n_generated_with_any_lesion": int(np.isfinite(d_synth).sum()),
+        "image_quality": quality,
         "mask_first": painted is not None,
         "segmenter_dice_on_images_painted_for_real_masks": None
         if d_painted is None
         else round(float(np.nanmean(d_painted)), 3),
     }
+
+
+def image_quality(
+    synth: np.ndarray, real: np.ndarray, patient_keys: np.ndarray, seed: int
+) -> dict[str, Any]:
+    """The generated images against the real pair images, as ``medgan evaluate`` measures them:
+    per-level SWD next to its real-vs-real floor, C2ST AUC, the structure verdict."""
+    from medgan.metrics.evaluation import EvaluationConfig, evaluate_sets
+
+    report = evaluate_sets(synth, real, patient_keys=patient_keys,
+                           config=EvaluationConfig(seed=seed, device="cpu"))  # fmt: skip
+    keep = ("swd", "swd_levels", "c2st", "c2st_erased_reference", "structure",
+            "diversity_ssim", "real_diversity_ssim", "memorization_rate")  # fmt: skip
+    return {k: report.get(k) for k in keep}
 
 
 def _painted_for_real_masks(
