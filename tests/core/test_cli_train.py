@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,16 @@ def test_quality_probes_choose_the_model_and_keep_last_opts_out(
     assert read_metadata(tmp_path / "best.safetensors").train_config["mode_seeking"] == 0.0
 
 
+@pytest.fixture
+def _sigint_as_a_terminal_leaves_it() -> Iterator[None]:
+    """Ctrl-C delivered, whatever started the tests: ``nohup ... &`` ignores SIGINT, and the
+    trainer rightly keeps an ignored signal ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("_sigint_as_a_terminal_leaves_it")
 def test_ctrl_c_stops_cleanly_writes_the_model_and_resumes(
     demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
