@@ -153,6 +153,10 @@ class LabelledGenerator(nn.Module):
     of the mask convolutions turns it into a fixed pattern at the borders of every stage — the
     same in every sample, whatever ``z``; with 0/1 an empty mask adds nothing anywhere
     (SPADE's one-hot maps). Both off: the layout of files written before they existed.
+
+    ``presence_inputs`` K > 0 (mask generators, :mod:`medgan.models.mask_first`): ``forward``
+    also takes ``presence`` (B, K), 1 for each segment the mask is to hold; a linear map of it
+    joins the class embedding (concatenated at the seed, conditional normalization after).
     """
 
     def __init__(
@@ -167,6 +171,7 @@ class LabelledGenerator(nn.Module):
         hard_masks: bool = True,
         g_noise: bool = False,
         unit_mask_inputs: bool = False,
+        presence_inputs: int = 0,
     ) -> None:
         super().__init__()
         levels = check_resolution(resolution)
@@ -178,7 +183,9 @@ class LabelledGenerator(nn.Module):
         self.sizes = [2**i for i in range(2, levels + 1)]
         conditional = n_classes > 1
         self.embed = nn.Embedding(n_classes, EMBED_DIM) if conditional else None
-        e_dim = EMBED_DIM if conditional else 0
+        self.presence_inputs = presence_inputs
+        self.presence = nn.Linear(presence_inputs, EMBED_DIM) if presence_inputs > 0 else None
+        e_dim = EMBED_DIM if conditional or presence_inputs > 0 else 0
         c4 = channels_at(4, width)
         self.seed = nn.ConvTranspose2d(z_dim + e_dim, c4 * 2, 4, 1, 0)
         self.seed_norm = PixelNorm()
@@ -215,7 +222,11 @@ class LabelledGenerator(nn.Module):
         )
 
     def forward(
-        self, z: torch.Tensor, y: torch.Tensor | None = None, masks: torch.Tensor | None = None
+        self,
+        z: torch.Tensor,
+        y: torch.Tensor | None = None,
+        masks: torch.Tensor | None = None,
+        presence: torch.Tensor | None = None,
     ) -> torch.Tensor:
         if self.mask_inputs and masks is None:
             raise ValueError("This generator paints images for masks: pass the mask channels.")
@@ -227,6 +238,12 @@ class LabelledGenerator(nn.Module):
             if y is None:
                 raise ValueError("This generator is class-conditional: pass the classes y.")
             e = self.embed(y.long())
+        if self.presence is not None:
+            if presence is None:
+                raise ValueError("This mask generator draws given segments: pass presence.")
+            p = self.presence(presence.to(self.presence.weight.dtype))
+            e = p if e is None else e + p
+        if e is not None:
             z = torch.cat([z, e.to(z.dtype)], dim=1)
         x = self.glu(self.seed_affine(self.seed_norm(self.seed(z[:, :, None, None])), e))
         feats = {4: x}
@@ -275,6 +292,7 @@ class ProjectionDiscriminator(nn.Module):
         n_segments: int = 0,
         d_block: str = "half",
         d_image: bool = False,
+        presence_inputs: int = 0,
     ) -> None:
         super().__init__()
         self.in_channels = channels + n_segments
@@ -289,21 +307,41 @@ class ProjectionDiscriminator(nn.Module):
             if n_classes > 1
             else None
         )
+        self.presence = (
+            nn.utils.parametrizations.spectral_norm(nn.Linear(presence_inputs, c4, bias=False))
+            if presence_inputs > 0
+            else None
+        )
         split = bool(d_image) and n_segments > 0
         self.image_blocks = sn_trunk(channels, resolution, width, d_block) if split else None
         self.image_head = sn_conv(c4, 1, 4, 1, 0) if split else None
 
     def _logit(
-        self, x: torch.Tensor, y: torch.Tensor | None, blocks: nn.ModuleList, head: nn.Module
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        blocks: nn.ModuleList,
+        head: nn.Module,
+        presence: torch.Tensor | None = None,
     ) -> torch.Tensor:
         for block in blocks:
             x = block(x)
         h = self.act(x)
         logit = head(h).reshape(-1)
+        pooled = h.sum(dim=(2, 3))
         if self.embed is not None and y is not None:
-            pooled = h.sum(dim=(2, 3))
             logit = logit + (self.embed(y.long()).to(pooled.dtype) * pooled).sum(dim=1)
+        if self.presence is not None and presence is not None:
+            projected = self.presence(presence.to(pooled.dtype))
+            logit = logit + (projected.to(pooled.dtype) * pooled).sum(dim=1)
         return logit
+
+    def judge(
+        self, x: torch.Tensor, y: torch.Tensor | None, presence: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Logits (B,) of the pair trunk's input with its classes and intended segments (B, K),
+        a projection term for each (mask discriminators, :mod:`medgan.models.mask_first`)."""
+        return self._logit(x, y, self.blocks, self.head, presence)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if x.shape[1] < self.in_channels:

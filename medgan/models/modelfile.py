@@ -34,10 +34,11 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "medgan-model"
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 # Version 2 records the network options (``d_block``, ``g_noise``) in ``model_kwargs``, version 3
 # also ``d_image``, version 4 ``mask_first``, version 5 ``labelled_layout`` (and ``g_noise`` for the
-# labelled recipes); a file older than an option holds the layout from before it
+# labelled recipes), version 6 allows ``labelled_layout`` 3 (mask-first segment patterns, whose
+# frequencies are a generator buffer); a file older than an option holds the layout from before it
 # (medgan.models.LEGACY_NETWORK_OPTIONS, OPTION_SINCE).
 OLDEST_READABLE_VERSION = 1
 OPTION_SINCE: dict[str, int] = {
@@ -116,7 +117,7 @@ class ModelMetadata:
         for flag in ("g_noise", "d_image", "mask_first"):
             if isinstance(kw.get(flag), bool):
                 out[flag] = kw[flag]
-        if kw.get("labelled_layout") in (1, 2):
+        if kw.get("labelled_layout") in (1, 2, 3):
             out["labelled_layout"] = int(kw["labelled_layout"])
         return out
 
@@ -247,7 +248,7 @@ def _check_sizes(meta: ModelMetadata) -> None:
             if value is not None and not isinstance(value, bool):
                 problems.append(f"{what} {value!r}")
         layout = meta.model_kwargs.get("labelled_layout")
-        if layout is not None and (isinstance(layout, bool) or layout not in (1, 2)):
+        if layout is not None and (isinstance(layout, bool) or layout not in (1, 2, 3)):
             problems.append(f"labelled generator layout {layout!r}")
     if problems:
         raise ModelFileError(

@@ -80,7 +80,7 @@ class TrainConfig:
     g_noise: bool = True  # per-pixel noise inputs from z in G (ZNoise; labelled: layout 2)
     d_image: bool = True  # labelled recipes with masks: D also judges the image alone
     mask_first: bool = True  # labelled recipes with masks: a mask, then the image painted for it
-    labelled_layout: int = 2  # labelled generators: 2 noise inputs, 0/1 mask inputs; 1 older files
+    labelled_layout: int = 3  # labelled generators: 3 segment patterns, 2 without, 1 older files
     loss: str = "hinge"
     # Differentiable augmentation of real and fake images in both steps (DiffAugment).
     augment: tuple[str, ...] = DEFAULT_AUGMENT
@@ -309,7 +309,7 @@ class TrainConfig:
         ):
             if not isinstance(getattr(self, flag), bool):
                 raise bad(flag, "must be true or false")
-        integer("labelled_layout", 1, 2)
+        integer("labelled_layout", 1, 3)
         integer("seed", 0, 2**63 - 1)
         integer("sample_every", 1)
         integer("n_samples", 1, 256)

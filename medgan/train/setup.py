@@ -16,8 +16,10 @@ import torch
 from torch import nn
 
 from medgan.core.errors import DataError, ModelFileError, TrainingError
+from medgan.models.mask_first import MaskFirstGenerator
 from medgan.train.checkpoint import Checkpoint
 from medgan.train.config import ARCHITECTURE_FIELDS, TrainConfig, TrainConfigError
+from medgan.train.labelled import LabelledData
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,16 @@ def build_networks(
         G = G.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         D = D.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return G, D
+
+
+def learn_segment_patterns(G: nn.Module, data: LabelledData) -> None:
+    """A mask-first generator that draws segment patterns learns their shares (per class)
+    from the training masks (:meth:`medgan.models.mask_first.MaskFirstGenerator.set_presence`);
+    after any starting model's weights, so fine-tuning draws the new data's patterns."""
+    if data.masks is None or not isinstance(G, MaskFirstGenerator):
+        return
+    labels = None if data.labels is None else torch.from_numpy(data.labels)
+    G.set_presence(torch.from_numpy(data.masks), labels)
 
 
 def load_init_model(G: nn.Module, D: nn.Module, init: dict[str, Any], config: TrainConfig) -> None:

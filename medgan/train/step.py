@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from medgan.models.mask_first import is_mask_first, mask_fields
+from medgan.models.mask_first import is_mask_first, mask_fields, presence_of, presence_shortfall
 from medgan.train import losses
 from medgan.train.augment import Augmenter
 
@@ -167,11 +167,13 @@ class GanStep:
         y = labels
         c = int(getattr(self.G, "image_channels", 1))
         fake_fields: torch.Tensor | None = None
+        fake_presence: torch.Tensor | None = None
         with self._autocast():
             if self.mask_first:  # the painter paints the real masks; masks on their own below
                 fake = self.G_fwd(z, y, real[:, c:])
                 zm = torch.randn(b, self.z_dim, device=self.device, generator=self.gen)
                 fake_fields = self.G.draw_fields(zm, y)  # type: ignore[operator]
+                fake_presence = self.G.presence_for(zm, y)  # type: ignore[operator]
             else:
                 fake = self._g(z, y)
 
@@ -203,8 +205,11 @@ class GanStep:
                 mask_fields(real_aug[:, c:].detach()),
                 self._augment_fields(fake_fields.detach()),
             ]
+            pp = None  # the patterns meant: a real slice's own (before augmentation), the drawn
+            if fake_presence is not None:
+                pp = torch.cat([presence_of(real[:, c:]).to(fake_presence.dtype), fake_presence])
             with self._autocast():
-                mask_logits = self.D.judge_fields(torch.cat(fields), yy)  # type: ignore[operator]
+                mask_logits = self.D.judge_fields(torch.cat(fields), yy, pp)  # type: ignore[operator]
             d_total = d_total + losses.d_loss(self.loss, mask_logits[:b], mask_logits[b:])
         self.opt_d.zero_grad(set_to_none=True)
         d_total.backward()
@@ -215,10 +220,15 @@ class GanStep:
         with self._d_frozen(), self._autocast():
             g_logits = self._d(self.augment(fake, self.gen), y)
             if fake_fields is not None:
-                m_logits = self.D.judge_fields(self._augment_fields(fake_fields), y)  # type: ignore[operator]
+                m_logits = self.D.judge_fields(  # type: ignore[operator]
+                    self._augment_fields(fake_fields), y, fake_presence
+                )
         g_loss = losses.g_loss(self.loss, g_logits)
         if fake_fields is not None:
             g_loss = g_loss + losses.g_loss(self.loss, m_logits)
+            if fake_presence is not None:  # requested segments must be drawn
+                region = getattr(self.G, "presence_region", None)
+                g_loss = g_loss + presence_shortfall(fake_fields, fake_presence, region)
         if self.mode_seeking > 0:
             g_loss = g_loss + self.mode_seeking * losses.mode_seeking_penalty(fake, z)
         self.opt_g.zero_grad(set_to_none=True)

@@ -119,6 +119,7 @@ class Trainer:
             lr_scale = config.finetune_lr_scale
         elif init_model is not None:
             log.info("Resuming: the starting model is ignored, the checkpoint has the weights.")
+        setup.learn_segment_patterns(G, self.labelled)
         frozen = setup.freeze_blocks(D, config.freeze_d_blocks)
         ema_model = setup.make_ema(G, config)
         opt_g, opt_d = setup.make_optimizers(G, D, config, lr_scale)

@@ -65,7 +65,10 @@ def test_labelled_generators_have_noise_inputs_and_layout_1_has_none() -> None:
         "conditional", 32, n_classes=2, width=8, g_noise=False)[0].modules())  # fmt: skip
     old, _ = build_models("paired", 32, n_segments=2, width=8, mask_first=True, labelled_layout=1)
     assert not old.painter.unit_mask_inputs
-    assert set(G.state_dict()) - set(old.state_dict()) == {"painter.noise.32.weight"}
+    v2, _ = build_models("paired", 32, n_segments=2, width=8, mask_first=True, labelled_layout=2)
+    assert set(v2.state_dict()) - set(old.state_dict()) == {"painter.noise.32.weight"}
+    assert set(G.state_dict()) - set(v2.state_dict()) == {
+        "presence_freq", "masker.presence.weight", "masker.presence.bias"}  # fmt: skip
     z, y = torch.randn(4, 128), torch.tensor([0, 1, 1, 0])
     with torch.no_grad():
         for module in Gc.modules():
@@ -75,7 +78,7 @@ def test_labelled_generators_have_noise_inputs_and_layout_1_has_none() -> None:
         alone = torch.cat([Gc(z[i : i + 1], y[i : i + 1]) for i in range(4)])
     assert torch.allclose(batch, alone, atol=1e-5)  # a sample stays a function of (z, class)
     with pytest.raises(ValueError, match="labelled_layout"):
-        build_models("paired", 32, n_segments=1, labelled_layout=3)
+        build_models("paired", 32, n_segments=1, labelled_layout=4)
     with pytest.raises(ValueError, match="labelled_layout"):
         TrainConfig.for_recipe("paired", labelled_layout=0)
 
@@ -96,7 +99,7 @@ def test_files_and_settings_from_before_layout_2_keep_their_generator(tmp_path: 
     load_init_model(G2, D2, loaded.as_init(), config)  # raises if the layouts differ
 
     new = TrainConfig.for_recipe("paired", resolution=32, steps=5)
-    assert new.labelled_layout == 2 and new.network_options()["g_noise"] is True
+    assert new.labelled_layout == 3 and new.network_options()["g_noise"] is True
     saved = new.to_dict()
     saved.pop("labelled_layout")  # settings written before the option (g_noise stays stored)
     assert TrainConfig.from_dict(saved).labelled_layout == 1

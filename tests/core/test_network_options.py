@@ -102,8 +102,8 @@ def test_old_model_files_keep_their_discriminator_for_scoring_and_fine_tuning(
 def test_new_model_files_record_the_layout() -> None:
     for recipe, layout, noise, image_d, labelled in (
         ("default", "half", True, None, None),
-        ("paired", "half", True, True, 2),
-        ("conditional", "half", True, True, 2),
+        ("paired", "half", True, True, 3),
+        ("conditional", "half", True, True, 3),
         ("dcgan", None, None, None, None),
     ):
         config = TrainConfig.for_recipe(recipe, resolution=32, steps=5)
