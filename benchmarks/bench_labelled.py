@@ -267,12 +267,28 @@ def bench_pairs(
         "generated_mask_pixel_share": round(float((synth_masks > 0).mean()), 5),
         "real_mask_pixel_share": round(float((masks > 0).mean()), 5),
         "n_generated_with_any_lesion": int(np.isfinite(d_synth).sum()),
+        "per_segment": _per_segment(synth_masks, masks, tuple(ts.segment_names)),
         "image_quality": quality,
         "mask_first": painted is not None,
         "segmenter_dice_on_images_painted_for_real_masks": None
         if d_painted is None
         else round(float(np.nanmean(d_painted)), 3),
     }
+
+
+def _per_segment(
+    synth_masks: np.ndarray, masks: np.ndarray, names: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """Per segment: the share of generated and real slices that hold it, and of their pixels."""
+    out = {}
+    for k, name in enumerate(names, start=1):
+        out[name] = {
+            "generated_slices": round(float((synth_masks == k).any((1, 2)).mean()), 3),
+            "real_slices": round(float((masks == k).any((1, 2)).mean()), 3),
+            "generated_pixels": round(float((synth_masks == k).mean()), 5),
+            "real_pixels": round(float((masks == k).mean()), 5),
+        }
+    return out
 
 
 def image_quality(
