@@ -27,7 +27,6 @@ from medgan import __version__
 from medgan.core.errors import ModelFileError
 from medgan.core.fileio import atomic_path
 from medgan.models import D_BLOCKS, LEGACY_NETWORK_OPTIONS
-from medgan.models.labelled_build import LABELLED_LAYOUTS
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -118,7 +117,7 @@ class ModelMetadata:
         for flag in ("g_noise", "d_image", "mask_first"):
             if isinstance(kw.get(flag), bool):
                 out[flag] = kw[flag]
-        if kw.get("labelled_layout") in LABELLED_LAYOUTS:
+        if kw.get("labelled_layout") in (1, 2, 3):
             out["labelled_layout"] = int(kw["labelled_layout"])
         return out
 
@@ -249,7 +248,7 @@ def _check_sizes(meta: ModelMetadata) -> None:
             if value is not None and not isinstance(value, bool):
                 problems.append(f"{what} {value!r}")
         layout = meta.model_kwargs.get("labelled_layout")
-        if layout is not None and (isinstance(layout, bool) or layout not in LABELLED_LAYOUTS):
+        if layout is not None and (isinstance(layout, bool) or layout not in (1, 2, 3)):
             problems.append(f"labelled generator layout {layout!r}")
     if problems:
         raise ModelFileError(

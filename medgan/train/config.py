@@ -18,7 +18,6 @@ from typing import Any
 
 from medgan.core.errors import TrainingError
 from medgan.models import D_BLOCKS, LEGACY_NETWORK_OPTIONS
-from medgan.models.labelled_build import LABELLED_LAYOUTS
 
 RECIPE_NAMES: tuple[str, ...] = ("default", "dcgan", "conditional", "paired")
 RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 256)
@@ -310,7 +309,7 @@ class TrainConfig:
         ):
             if not isinstance(getattr(self, flag), bool):
                 raise bad(flag, "must be true or false")
-        integer("labelled_layout", min(LABELLED_LAYOUTS), max(LABELLED_LAYOUTS))
+        integer("labelled_layout", 1, 3)
         integer("seed", 0, 2**63 - 1)
         integer("sample_every", 1)
         integer("n_samples", 1, 256)
