@@ -91,8 +91,9 @@ def _grid(images: np.ndarray, path: Path, cols: int = 8) -> None:
     Image.fromarray(canvas).save(path)
 
 
-def _structure(trainer, g_eval, z_dim: int, ts) -> dict:  # type: ignore[no-untyped-def]
-    """Per-level SWD with floors and C2ST of the model file's samples (as `medgan evaluate`)."""
+def _structure(trainer, g_eval, z_dim: int, ts, n_classes: int = 0) -> dict:  # type: ignore[no-untyped-def]
+    """Per-level SWD with floors and C2ST of the model file's samples (as `medgan evaluate`);
+    ``n_classes`` > 0: a conditional G, its classes drawn in turn."""
     import torch
 
     from medgan.generate.sampling import sample_noise
@@ -102,7 +103,12 @@ def _structure(trainer, g_eval, z_dim: int, ts) -> dict:  # type: ignore[no-unty
     g_eval.load_state_dict(trainer.model_state()["generator"])
     z = torch.from_numpy(sample_noise(999, np.arange(N_C2ST), z_dim))
     with torch.inference_mode():
-        samples = torch.cat([g_eval(zb)[:, 0] for zb in z.split(64)]).clamp(-1, 1).numpy()
+        if n_classes:
+            y = torch.arange(len(z)) % n_classes
+            parts = [g_eval(zb, yb)[:, 0] for zb, yb in zip(z.split(64), y.split(64), strict=True)]
+        else:
+            parts = [g_eval(zb)[:, 0] for zb in z.split(64)]
+        samples = torch.cat(parts).clamp(-1, 1).numpy()
     levels = swd_levels_against_floor(samples, ts.images, ts.patient_keys, seed=0, device=DEVICE)
     c2st = c2st_auc(ts.images, samples, groups=ts.patient_keys,
                     config=C2STConfig(device=DEVICE, seeds=C2ST_SEEDS, steps=C2ST_STEPS))  # fmt: skip

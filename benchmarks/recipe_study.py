@@ -53,6 +53,9 @@ def main() -> int:
                         help="at the end, per-level SWD with floors and C2ST of the model file")
     parser.add_argument("--structure-at", type=int, nargs="*", default=[],
                         help="also measure structure (and save a grid) at these steps")
+    parser.add_argument("--position-bins", type=int, default=0,
+                        help="condition on the slice's level in its series, in this many equal "
+                             "bins (the conditional recipe, classes = levels)")
     args = parser.parse_args()
 
     import torch
@@ -71,6 +74,13 @@ def main() -> int:
     ts = bq._training_set()
     half_a, half_b = bq._halves(ts)
     overrides = {"quality_every": 0, **json.loads(args.set)}  # probes would add their own cost
+    levels = None
+    if args.position_bins:
+        from medgan.dataset.positions import position_bins
+
+        levels = position_bins(ts.levels, args.position_bins)
+        args.recipe = "conditional"
+        overrides = {"batch_size": 16, "balanced_classes": False, **overrides}
     cfg = TrainConfig.for_recipe(
         args.recipe,
         resolution=bq.RES,
@@ -83,10 +93,12 @@ def main() -> int:
     )
     width = cfg.width or RECIPES[args.recipe].default_width
     g_eval, _ = build_models(
-        args.recipe, bq.RES, z_dim=cfg.z_dim, width=width, **cfg.network_options()
+        args.recipe, bq.RES, z_dim=cfg.z_dim, width=width, **cfg.network_options(),
+        **({"n_classes": args.position_bins} if args.position_bins else {}),
     )
     g_eval.eval()
     z = torch.from_numpy(sample_noise(1234, np.arange(len(half_a)), cfg.z_dim))
+    y = None if levels is None else torch.arange(len(z)) % args.position_bins
     rows: list[dict[str, float | int | None]] = []
     clock = {"t0": time.perf_counter(), "eval_s": 0.0}
     best = {"swd": float("inf"), "step": -1}
@@ -96,7 +108,11 @@ def main() -> int:
         source = trainer.G if raw else trainer.model_generator
         g_eval.load_state_dict(source.state_dict())
         with torch.inference_mode():
-            return torch.cat([g_eval(zb)[:, 0] for zb in z.split(64)]).clamp(-1, 1).numpy()
+            if y is None:
+                return torch.cat([g_eval(zb)[:, 0] for zb in z.split(64)]).clamp(-1, 1).numpy()
+            return torch.cat(
+                [g_eval(zb, yb)[:, 0] for zb, yb in zip(z.split(64), y.split(64), strict=True)]
+            ).clamp(-1, 1).numpy()
 
     def measure(trainer: Trainer) -> None:
         t = time.perf_counter()
@@ -129,13 +145,14 @@ def main() -> int:
                 measure(trainer)
             if event.step in args.structure_at and event.step not in structures:
                 t = time.perf_counter()
-                structures[event.step] = bq._structure(trainer, g_eval, cfg.z_dim, ts)
+                structures[event.step] = bq._structure(trainer, g_eval, cfg.z_dim, ts, args.position_bins)
                 bq._grid(sample(trainer), out_dir / f"{args.name}_step{event.step}.png")
                 print(args.name, "structure at", event.step, json.dumps(structures[event.step]),
                       flush=True)
                 clock["eval_s"] += time.perf_counter() - t
 
-    trainer = Trainer(cfg, ts.images, on_event=on_event)
+    names = tuple(f"level{i}" for i in range(args.position_bins))
+    trainer = Trainer(cfg, ts.images, on_event=on_event, labels=levels, class_names=names)
     measure(trainer)
     clock.update(t0=time.perf_counter(), eval_s=0.0)
     trainer.run()
@@ -146,7 +163,7 @@ def main() -> int:
 
     model = trainer.model_state()["generator"]
     save_file({k: v.contiguous() for k, v in model.items()}, out_dir / f"{args.name}_G.safetensors")
-    structure = bq._structure(trainer, g_eval, cfg.z_dim, ts) if args.structure else None
+    structure = bq._structure(trainer, g_eval, cfg.z_dim, ts, args.position_bins) if args.structure else None
     if structure:
         print(args.name, "structure", json.dumps(structure), flush=True)
     (out_dir / f"{args.name}.json").write_text(

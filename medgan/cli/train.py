@@ -135,6 +135,13 @@ def register(subparsers: Any) -> None:
         "docs/recipes.md)",
     )
     p.add_argument(
+        "--levels",
+        type=int,
+        metavar="N",
+        help="default recipe: condition on each slice's level in its series, in N bins "
+        "(2-10; default 0 = off; docs/recipes.md, \"Slice levels\")",
+    )
+    p.add_argument(
         "--keep-last",
         action="store_true",
         help="write the last step's generator, not the one with the best measured quality",
@@ -258,6 +265,8 @@ def _train_config(
         overrides["quality_every"] = args.quality_every
     if getattr(args, "mode_seeking", None) is not None:
         overrides["mode_seeking"] = args.mode_seeking
+    if getattr(args, "levels", None) is not None:
+        overrides["levels"] = args.levels
     if getattr(args, "keep_last", False):
         overrides["keep_best"] = False
     if getattr(args, "class_pairs", False):
@@ -381,6 +390,7 @@ def run(args: argparse.Namespace) -> int:
         init_model=loaded,
         resume_from=resume_from,
         patient_keys=tuple(str(k) for k in trainset.patient_keys),
+        slice_levels=getattr(trainset, "levels", None),
         **labelled,
     )
     return _train_and_save(request, _listeners(args, config, TrainProgress(show_checkpoints=True)))

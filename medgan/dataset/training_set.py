@@ -32,6 +32,7 @@ import numpy as np
 from medgan.core.errors import Cancelled, DataError
 from medgan.dataset import labelled
 from medgan.dataset.cache import cache_dir, cache_key, load_arrays, save_arrays
+from medgan.dataset.positions import series_levels
 from medgan.dicom.labels.records import LabelSet
 from medgan.dicom.records import SeriesRecord
 
@@ -135,6 +136,7 @@ class TrainingSet:
     masks: np.ndarray | None = None  # uint8 (N, R, R); k > 0 = segment_names[k - 1]
     mask_known: np.ndarray | None = None  # bool (N,): False where no source covers the slice
     segment_names: tuple[str, ...] = ()
+    levels: np.ndarray | None = None  # float32 (N,): level in its series, 0 first … 1 last slice
 
     @property
     def resolution(self) -> int:
@@ -238,7 +240,7 @@ def _choose_window(
 _FIELDS = (
     "images", "patient_keys", "holdout_images", "holdout_keys", "window", "info",
     "labels", "holdout_labels", "class_names", "masks", "holdout_masks", "segment_names",
-    "mask_known", "holdout_mask_known",
+    "mask_known", "holdout_mask_known", "levels",
 )  # fmt: skip
 _NO_LABELS = np.zeros(0, np.int64)
 
@@ -264,6 +266,7 @@ def _to_arrays(ts: TrainingSet) -> dict[str, np.ndarray]:
             held.mask_known if held and held.mask_known is not None else np.zeros(0, bool)
         ),
         "segment_names": np.array(ts.segment_names, dtype=str),
+        "levels": ts.levels if ts.levels is not None else np.zeros(0, np.float32),
     }
 
 
@@ -300,6 +303,7 @@ def _from_arrays(data: dict[str, np.ndarray], config: TrainingSetConfig) -> Trai
         masks=opt("masks", bool(segment_names)),
         mask_known=opt("mask_known", bool(segment_names)),
         segment_names=segment_names,
+        levels=data["levels"].astype(np.float32) if len(data["levels"]) else None,
     )
 
 
@@ -372,6 +376,7 @@ def build_training_set(
     resized: list[np.ndarray] = []
     resized_masks: list[np.ndarray] = []
     patient_keys: list[str] = []
+    slice_levels: list[np.ndarray] = []
     sizes: dict[str, int] = {}
     done = 0
     for s, idx in zip(series_list, indices, strict=True):
@@ -396,6 +401,7 @@ def build_training_set(
                 )
                 resized_masks.append(labelled.resize_masks(stack_m, config.resolution))
             patient_keys.extend([pkey] * n)
+            slice_levels.append(series_levels(chunk, len(s.images), n))
             done += len(chunk)
             if progress:
                 progress(done, total)
@@ -418,6 +424,7 @@ def build_training_set(
         chosen.labels[~keep] if chosen.labels is not None else None, chosen.class_names
     )
     images, keys = images[keep], np.asarray(patient_keys)[keep]
+    levels = np.concatenate(slice_levels)[keep]
     slice_labels = chosen.labels[keep] if chosen.labels is not None else None
     masks = masks[keep] if masks is not None else None
     known = None
@@ -498,6 +505,7 @@ def build_training_set(
         masks=train_masks,
         mask_known=part(known, ~in_holdout),
         segment_names=chosen.segment_names,
+        levels=np.ascontiguousarray(levels[~in_holdout]),
     )
     log.info(
         "Training set: %d images (%d held out, %d nearly empty dropped) at %dx%d.",

@@ -25,8 +25,10 @@ resolution, as in StyleGAN2's discriminator: about a quarter of the arithmetic; 
 ``full`` (both convolutions before the pooling: the layout of files written before the option
 existed, :data:`LEGACY_D_BLOCK`). See docs/recipes.md."""
 LEGACY_D_BLOCK = "full"
+MAX_LEVELS = 10
+"""Most slice-level bins the ``default`` recipe conditions on (``levels``, :mod:`medgan.models.levels`)."""
 LEGACY_NETWORK_OPTIONS: dict[str, dict[str, Any]] = {
-    "default": {"d_block": LEGACY_D_BLOCK, "g_noise": False},
+    "default": {"d_block": LEGACY_D_BLOCK, "g_noise": False, "levels": 0},
     "conditional": {
         "d_block": LEGACY_D_BLOCK,
         "d_image": False,
@@ -141,7 +143,12 @@ def build_models(
             f"{', '.join(str(r) for r in SUPPORTED_RESOLUTIONS)}."
         )
     info = RECIPES[recipe]
-    module = importlib.import_module(info.module)
+    name = info.module
+    if recipe == "default" and kw.get("levels"):  # conditioned on the slice's level
+        name = "medgan.models.levels"
+    else:
+        kw.pop("levels", None)
+    module = importlib.import_module(name)
     return module.build(
         resolution, z_dim=z_dim, channels=channels, width=width or info.default_width, **kw
     )

@@ -142,7 +142,8 @@ def build(
     g_noise: bool = True,
 ) -> tuple[nn.Module, nn.Module]:
     """Build the small-data pair (``d_block``: :data:`medgan.models.D_BLOCKS`; ``g_noise``:
-    per-pixel noise from ``z`` at 32² and up, :class:`~medgan.models.blocks.ZNoise`)."""
+    per-pixel noise from ``z`` at 32² and up, :class:`~medgan.models.blocks.ZNoise`); with
+    ``levels`` the recipe builds through :func:`medgan.models.levels.build` instead."""
     return (
         FastGenerator(resolution, z_dim=z_dim, channels=channels, width=width, g_noise=g_noise),
         SNDiscriminator(resolution, channels=channels, width=width, d_block=d_block),

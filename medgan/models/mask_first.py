@@ -53,6 +53,7 @@ from medgan.models.labelled import (
     channels_to_masks,
     masks_to_channels,
 )
+from medgan.models.levels import pick_by_last_coordinate
 
 FIELD_REACH = 1.0 / 8
 """How far (share of the image side) a mask field rises from −1 to the segment's edge."""
@@ -243,12 +244,8 @@ class MaskFirstGenerator(nn.Module):
         from its class's pattern frequencies; None without ``presence``."""
         if not self.conditions_presence:
             return None
-        u = 0.5 * (1.0 + torch.erf(z[:, -1].float() / 2**0.5))
         rows = self.presence_freq[0 if y is None else y.long()]
-        if rows.dim() == 1:
-            rows = rows.expand(z.shape[0], -1)
-        cdf = rows.cumsum(dim=1)
-        index = (cdf < u.unsqueeze(1)).sum(dim=1).clamp(max=cdf.shape[1] - 1)
+        index = pick_by_last_coordinate(z, rows)
         return self.presence_bits[index].to(z.dtype)
 
     def draw_fields(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -34,11 +34,12 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "medgan-model"
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 # Version 2 records the network options (``d_block``, ``g_noise``) in ``model_kwargs``, version 3
 # also ``d_image``, version 4 ``mask_first``, version 5 ``labelled_layout`` (and ``g_noise`` for the
 # labelled recipes), version 6 allows ``labelled_layout`` 3 (mask-first segment patterns, whose
-# frequencies are a generator buffer); a file older than an option holds the layout from before it
+# frequencies are a generator buffer), version 7 ``levels`` (the default recipe conditioned on the
+# slice's level, whose shares are the generator buffer ``level_freq``); a file older than an option holds the layout from before it
 # (medgan.models.LEGACY_NETWORK_OPTIONS, OPTION_SINCE).
 OLDEST_READABLE_VERSION = 1
 OPTION_SINCE: dict[str, int] = {
@@ -47,6 +48,7 @@ OPTION_SINCE: dict[str, int] = {
     "d_image": 3,
     "mask_first": 4,
     "labelled_layout": 5,
+    "levels": 7,
 }
 """The format version that first recorded each network option."""
 SUFFIX = ".safetensors"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from medgan.core.errors import TrainingError
-from medgan.models import D_BLOCKS, LEGACY_NETWORK_OPTIONS
+from medgan.models import D_BLOCKS, LEGACY_NETWORK_OPTIONS, MAX_LEVELS
 
 RECIPE_NAMES: tuple[str, ...] = ("default", "dcgan", "conditional", "paired")
 RESOLUTIONS: tuple[int, ...] = (32, 64, 128, 256)
@@ -48,6 +48,7 @@ ARCHITECTURE_FIELDS: tuple[str, ...] = (
     "d_image",
     "mask_first",
     "labelled_layout",
+    "levels",
 )
 
 
@@ -81,6 +82,7 @@ class TrainConfig:
     d_image: bool = True  # labelled recipes with masks: D also judges the image alone
     mask_first: bool = True  # labelled recipes with masks: a mask, then the image painted for it
     labelled_layout: int = 3  # labelled generators: 3 segment patterns, 2 without, 1 older files
+    levels: int = 0  # default recipe: conditioned on the slice's level in its series (bins; 0 off)
     loss: str = "hinge"
     # Differentiable augmentation of real and fake images in both steps (DiffAugment).
     augment: tuple[str, ...] = DEFAULT_AUGMENT
@@ -310,6 +312,9 @@ class TrainConfig:
             if not isinstance(getattr(self, flag), bool):
                 raise bad(flag, "must be true or false")
         integer("labelled_layout", 1, 3)
+        integer("levels", 0, MAX_LEVELS)
+        if self.levels == 1:
+            raise bad("levels", f"must be 0 (off) or 2 to {MAX_LEVELS}")
         integer("seed", 0, 2**63 - 1)
         integer("sample_every", 1)
         integer("n_samples", 1, 256)

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 from medgan.core.errors import DataError, ModelFileError, TrainingError
+from medgan.dataset.positions import position_bins
+from medgan.models.levels import is_level_conditioned
 from medgan.models.mask_first import MaskFirstGenerator
 from medgan.train.checkpoint import Checkpoint
 from medgan.train.config import ARCHITECTURE_FIELDS, TrainConfig, TrainConfigError
@@ -95,6 +97,31 @@ def learn_segment_patterns(G: nn.Module, data: LabelledData) -> None:
         return
     labels = None if data.labels is None else torch.from_numpy(data.labels)
     G.set_presence(torch.from_numpy(data.masks), labels)
+
+
+def learn_slice_levels(
+    G: nn.Module, config: TrainConfig, slice_levels: np.ndarray | None, n_images: int
+) -> np.ndarray | None:
+    """A level-conditioned generator (``levels``) learns the levels' shares from the training
+    slices' levels in their series (``TrainingSet.levels``); returns each slice's level bin, for
+    D. Without levels (images given on their own) every slice counts as the middle level."""
+    if not is_level_conditioned(G):
+        return None
+    if slice_levels is None:
+        log.warning(
+            "No slice levels were given: every slice counts as the middle of its series, so "
+            "the generator learns no difference between levels."
+        )
+        slice_levels = np.full(n_images, 0.5, np.float32)
+    slice_levels = np.asarray(slice_levels, np.float32)
+    if slice_levels.shape != (n_images,):
+        raise DataError(
+            f"{len(slice_levels)} slice levels were given for {n_images} training images.",
+            advice="Pass the training set's own levels (TrainingSet.levels).",
+        )
+    bins = position_bins(slice_levels, config.levels)
+    G.set_level_shares(torch.from_numpy(bins))  # type: ignore[operator]
+    return bins
 
 
 def load_init_model(G: nn.Module, D: nn.Module, init: dict[str, Any], config: TrainConfig) -> None:

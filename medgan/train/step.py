@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from medgan.models.levels import is_level_conditioned
 from medgan.models.mask_first import is_mask_first, mask_fields, presence_of, presence_shortfall
 from medgan.train import losses
 from medgan.train.augment import Augmenter
@@ -116,6 +117,7 @@ class GanStep:
         self.frozen_d = frozen_d or []
         self.concat_d = not has_batchnorm(D)
         self.mask_first = is_mask_first(G)
+        self.levels = is_level_conditioned(G)
         self._d_trainable = [p for p in D.parameters() if p.requires_grad]
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -165,6 +167,9 @@ class GanStep:
         real = self._format(real)
         z = torch.randn(b, self.z_dim, device=self.device, generator=self.gen)
         y = labels
+        # a level-conditioned G draws its fakes' levels from z, as in generation; D judges
+        # each slice with its level (real: the slice's own)
+        y_fake = self.G.level_of(z) if self.levels else y  # type: ignore[operator]
         c = int(getattr(self.G, "image_channels", 1))
         fake_fields: torch.Tensor | None = None
         fake_presence: torch.Tensor | None = None
@@ -175,7 +180,7 @@ class GanStep:
                 fake_fields = self.G.draw_fields(zm, y)  # type: ignore[operator]
                 fake_presence = self.G.presence_for(zm, y)  # type: ignore[operator]
             else:
-                fake = self._g(z, y)
+                fake = self._g(z, None if self.levels else y)
 
         # ---- discriminator step
         real_aug = self.augment(real, self.gen)
@@ -185,12 +190,12 @@ class GanStep:
             real_aug = real_aug.detach().requires_grad_(True)
         with self._autocast():
             if self.concat_d:
-                yy = None if y is None else torch.cat([y, y])
+                yy = None if y is None or y_fake is None else torch.cat([y, y_fake])
                 logits = self._d(torch.cat([real_aug, fake_aug.to(real_aug.dtype)]), yy)
                 real_logits, fake_logits = logits[:b], logits[b:]
             else:
                 real_logits = self._d(real_aug, y)
-                fake_logits = self._d(fake_aug, y)
+                fake_logits = self._d(fake_aug, y_fake)
         d_loss = losses.d_loss(self.loss, real_logits, fake_logits, self.label_smoothing)
         r1 = torch.zeros((), device=self.device)
         d_total = d_loss
@@ -218,7 +223,7 @@ class GanStep:
 
         # ---- generator step (same fake, fresh augmentation, D weights get no gradients)
         with self._d_frozen(), self._autocast():
-            g_logits = self._d(self.augment(fake, self.gen), y)
+            g_logits = self._d(self.augment(fake, self.gen), y_fake)
             if fake_fields is not None:
                 m_logits = self.D.judge_fields(  # type: ignore[operator]
                     self._augment_fields(fake_fields), y, fake_presence

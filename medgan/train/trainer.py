@@ -87,6 +87,7 @@ class Trainer:
         masks: np.ndarray | None = None,
         mask_known: np.ndarray | None = None,
         segment_names: Sequence[str] = (),
+        slice_levels: np.ndarray | None = None,
     ) -> None:
         self.config = config
         # Labelled recipes: checked (clear refusals before any network) and the slices they
@@ -120,6 +121,7 @@ class Trainer:
         elif init_model is not None:
             log.info("Resuming: the starting model is ignored, the checkpoint has the weights.")
         setup.learn_segment_patterns(G, self.labelled)
+        level_bins = setup.learn_slice_levels(G, config, slice_levels, len(self.images))
         frozen = setup.freeze_blocks(D, config.freeze_d_blocks)
         ema_model = setup.make_ema(G, config)
         opt_g, opt_d = setup.make_optimizers(G, D, config, lr_scale)
@@ -190,6 +192,8 @@ class Trainer:
         self._data = self._place_data()
         lab = self.labelled.labels
         self._labels = None if lab is None else torch.from_numpy(lab)
+        if level_bins is not None:  # the real slices' levels, for D
+            self._labels = torch.from_numpy(level_bins)
         self.sampler = (
             None
             if lab is None

@@ -92,6 +92,8 @@ class TrainRequest:
     masks: np.ndarray | None = None
     mask_known: np.ndarray | None = None
     segment_names: tuple[str, ...] = ()
+    # Each slice's level in its series (TrainingSet.levels), for ``levels`` in the settings.
+    slice_levels: np.ndarray | None = None
 
     def labelled_kwargs(self) -> dict[str, Any]:
         """The trainer arguments for labels and masks ({} when there are none)."""
@@ -285,6 +287,8 @@ def train_and_save(
     if request.hooks:
         kwargs["hooks"] = list(request.hooks)
     kwargs.update(request.labelled_kwargs())
+    if request.slice_levels is not None and request.config.levels:
+        kwargs["slice_levels"] = request.slice_levels
     trainer = factory(
         request.config,
         request.images,

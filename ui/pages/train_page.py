@@ -356,6 +356,9 @@ class TrainPage(Page):
             ]
 
         labelled = self._labelled_inputs(config)
+        levels = getattr(self.state.training_set, "levels", None)
+        if getattr(config, "levels", 0) and levels is not None:
+            labelled["slice_levels"] = levels  # each slice's level in its series
 
         def make(*args: Any, on_event: Any = None, **kwargs: Any) -> Any:
             for key, value in labelled.items():
