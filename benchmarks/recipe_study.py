@@ -54,8 +54,10 @@ def main() -> int:
     parser.add_argument("--structure-at", type=int, nargs="*", default=[],
                         help="also measure structure (and save a grid) at these steps")
     parser.add_argument("--position-bins", type=int, default=0,
-                        help="condition on the slice's level in its series, in this many equal "
-                             "bins (the conditional recipe, classes = levels)")
+                        help="the conditional recipe with the slice's level in its series as the "
+                             "class, in this many equal bins (fakes take the real batch's levels; "
+                             "the default recipe's own option is --set '{\"levels\": N}', whose "
+                             "fakes draw their levels from z)")
     args = parser.parse_args()
 
     import torch
@@ -152,7 +154,8 @@ def main() -> int:
                 clock["eval_s"] += time.perf_counter() - t
 
     names = tuple(f"level{i}" for i in range(args.position_bins))
-    trainer = Trainer(cfg, ts.images, on_event=on_event, labels=levels, class_names=names)
+    trainer = Trainer(cfg, ts.images, on_event=on_event, labels=levels, class_names=names,
+                      slice_levels=ts.levels)  # used by the default recipe's "levels" only
     measure(trainer)
     clock.update(t0=time.perf_counter(), eval_s=0.0)
     trainer.run()
