@@ -2,14 +2,16 @@
 
 :class:`QtLogHandler` is a ``logging.Handler`` whose ``emit`` only formats the record and
 emits a Qt signal, so records logged in worker threads reach the panel through a queued
-connection and are drawn in the UI thread.
+connection and are drawn in the UI thread. The panel adds the records that arrive within
+:data:`FLUSH_INTERVAL_MS` to its document in one edit (a job starting logs a burst, and laying
+out and painting the view once per record stalled the event loop for tens of milliseconds).
 """
 
 from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 MAX_BLOCKS = 5000
+FLUSH_INTERVAL_MS = 100
 LEVEL_COLOURS = {
     logging.DEBUG: "#8a8f98",
     logging.INFO: "#d8dee9",
@@ -70,7 +73,7 @@ class LogPanel(QWidget):
             self.level_box.addItem(name, getattr(logging, name))
         self.level_box.setCurrentIndex(1)
         clear = QPushButton("Clear", self)
-        clear.clicked.connect(self.view.clear)
+        clear.clicked.connect(self.clear)
         top = QHBoxLayout()
         top.addWidget(QLabel("Show:", self))
         top.addWidget(self.level_box)
@@ -81,6 +84,11 @@ class LogPanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.view)
         self.records: list[tuple[int, str]] = []  # what the panel received (bounded)
+        self._pending: list[tuple[int, str]] = []  # shown records not yet in the document
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        self._flush_timer.timeout.connect(self.flush)
 
     def attach(self, handler: QtLogHandler) -> None:
         handler.bridge.record.connect(self.append_record)
@@ -92,14 +100,37 @@ class LogPanel(QWidget):
             del self.records[: len(self.records) - MAX_BLOCKS]
         if level < int(self.level_box.currentData()):
             return
-        fmt = QTextCharFormat()
-        fmt.setForeground(QColor(LEVEL_COLOURS.get(level, "#d8dee9")))
+        self._pending.append((level, text))
+        if len(self._pending) > MAX_BLOCKS:
+            del self._pending[: len(self._pending) - MAX_BLOCKS]
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def flush(self) -> None:
+        """Add the pending records to the view in one edit and scroll to the end."""
+        self._flush_timer.stop()
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
         cursor = self.view.textCursor()
+        cursor.beginEditBlock()
         cursor.movePosition(QTextCursor.MoveOperation.End)
-        if not self.view.document().isEmpty():
-            cursor.insertBlock()
-        cursor.insertText(text, fmt)
-        self.view.verticalScrollBar().setValue(self.view.verticalScrollBar().maximum())
+        for level, text in pending:
+            fmt = QTextCharFormat()
+            fmt.setForeground(QColor(LEVEL_COLOURS.get(level, "#d8dee9")))
+            if not self.view.document().isEmpty():
+                cursor.insertBlock()
+            cursor.insertText(text, fmt)
+        cursor.endEditBlock()
+        bar = self.view.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def clear(self) -> None:
+        """Empty the view (the records it received are kept)."""
+        self._pending.clear()
+        self.view.clear()
 
     def text(self) -> str:
+        """The text shown (pending records included)."""
+        self.flush()
         return self.view.toPlainText()
