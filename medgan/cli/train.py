@@ -135,6 +135,13 @@ def register(subparsers: Any) -> None:
         "docs/recipes.md)",
     )
     p.add_argument(
+        "--paint-check",
+        type=float,
+        metavar="W",
+        help="paired (mask first): weight of a segmenter's loss on the painted pairs, so lesions "
+        "are painted where their masks are (default 0 = off; docs/recipes.md, \"Paint check\")",
+    )
+    p.add_argument(
         "--levels",
         type=int,
         metavar="N",
@@ -265,6 +272,8 @@ def _train_config(
         overrides["quality_every"] = args.quality_every
     if getattr(args, "mode_seeking", None) is not None:
         overrides["mode_seeking"] = args.mode_seeking
+    if getattr(args, "paint_check", None) is not None:
+        overrides["paint_check"] = args.paint_check
     if getattr(args, "levels", None) is not None:
         overrides["levels"] = args.levels
     if getattr(args, "keep_last", False):

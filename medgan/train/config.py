@@ -99,6 +99,7 @@ class TrainConfig:
     lecam_weight: float = 0.0  # LeCam regularization of D (Tseng et al. 2021); 0 = off
     lecam_decay: float = 0.99  # moving-average decay of its logit anchors
     mode_seeking: float = 0.0  # mode-seeking term in G's loss (Mao et al. 2019); 0 = off
+    paint_check: float = 0.0  # mask-first pairs: weight of a real-trained segmenter's loss on painted pairs
     device: str = "auto"
     amp: str = "auto"  # bf16 autocast where the device runs it natively (CUDA, bf16 CPUs)
     channels_last: bool = True
@@ -296,6 +297,7 @@ class TrainConfig:
         number("lecam_weight", 0.0, 100.0)
         number("lecam_decay", 0.0, 0.99999)
         number("mode_seeking", 0.0, 100.0)
+        number("paint_check", 0.0, 100.0)
         choice("device", DEVICES)
         choice("amp", AMP_MODES)
         for flag in (

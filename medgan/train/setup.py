@@ -18,14 +18,15 @@ from torch import nn
 from medgan.core.errors import DataError, ModelFileError, TrainingError
 from medgan.dataset.positions import position_bins
 from medgan.models.levels import is_level_conditioned
-from medgan.models.mask_first import MaskFirstGenerator
+from medgan.models.mask_first import MaskFirstGenerator, is_mask_first
 from medgan.train.checkpoint import Checkpoint
 from medgan.train.config import ARCHITECTURE_FIELDS, TrainConfig, TrainConfigError
 from medgan.train.labelled import LabelledData
+from medgan.train.paint_check import PaintCheck
 
 log = logging.getLogger(__name__)
 
-RESUME_MUST_MATCH = (*ARCHITECTURE_FIELDS, "freeze_d_blocks")
+RESUME_MUST_MATCH = (*ARCHITECTURE_FIELDS, "freeze_d_blocks", "paint_check")
 
 
 def check_images(images: Any, config: TrainConfig) -> np.ndarray:
@@ -178,6 +179,27 @@ def freeze_blocks(D: nn.Module, n: int) -> list[nn.Module]:
     return frozen
 
 
+def make_paint_check(G: nn.Module, config: TrainConfig, device: torch.device) -> PaintCheck | None:
+    """The paint check of mask-first pairs (``paint_check`` > 0; :mod:`medgan.train.paint_check`),
+    learning at D's rate; None when off, or when the networks are not mask first (logged)."""
+    if config.paint_check <= 0:
+        return None
+    if not is_mask_first(G):
+        log.warning("paint_check applies to mask-first image + mask pairs only; ignored here.")
+        return None
+    betas = (float(config.betas[0]), float(config.betas[1]))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + 1)
+        return PaintCheck(
+            channels=config.channels,
+            n_segments=int(getattr(G, "n_segments", 0)),
+            weight=config.paint_check,
+            lr=config.lr_d,
+            betas=betas,
+            device=device,
+        )
+
+
 def make_optimizers(
     G: nn.Module, D: nn.Module, config: TrainConfig, lr_scale: float
 ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
@@ -207,6 +229,7 @@ def check_resume(ckpt: Checkpoint, config: TrainConfig) -> None:
         config.freeze_d_blocks,
         saved.freeze_d_blocks,
     )
+    ours["paint_check"], theirs["paint_check"] = config.paint_check > 0, saved.paint_check > 0
     diff = [k for k in RESUME_MUST_MATCH if ours[k] != theirs[k]]
     if diff:
         detail = ", ".join(f"{k} {theirs[k]!r} (now {ours[k]!r})" for k in diff)

@@ -11,7 +11,9 @@ Speed choices that keep the maths of each recipe intact:
 * bf16 autocast where the device runs it natively; channels_last memory format.
 
 Mask-first pairs (:mod:`medgan.models.mask_first`): the painter paints the real batch's masks,
-and the mask generator learns against its own discriminator in the same step.
+and the mask generator learns against its own discriminator in the same step; with a paint
+check (:mod:`medgan.train.paint_check`) a segmenter learns the real pairs in the D step and
+the painter pays for lesions it cannot find in the G step.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from medgan.models.levels import is_level_conditioned
 from medgan.models.mask_first import is_mask_first, mask_fields, presence_of, presence_shortfall
 from medgan.train import losses
 from medgan.train.augment import Augmenter
+from medgan.train.paint_check import PaintCheck
 
 
 def has_batchnorm(module: nn.Module) -> bool:
@@ -99,6 +102,7 @@ class GanStep:
         lecam_weight: float = 0.0,
         mode_seeking: float = 0.0,
         frozen_d: list[nn.Module] | None = None,
+        paint_check: PaintCheck | None = None,
     ) -> None:
         self.G, self.D = G, D
         self.G_fwd: nn.Module = G  # replaced by a compiled wrapper when compiling
@@ -118,6 +122,7 @@ class GanStep:
         self.concat_d = not has_batchnorm(D)
         self.mask_first = is_mask_first(G)
         self.levels = is_level_conditioned(G)
+        self.paint_check = paint_check if self.mask_first else None
         self._d_trainable = [p for p in D.parameters() if p.requires_grad]
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -220,15 +225,24 @@ class GanStep:
         d_total.backward()
         self.opt_d.step()
         self.augment.observe(real_logits)
+        if self.paint_check is not None:  # the segmenter learns the real pairs D just saw
+            with self._autocast():
+                self.paint_check.learn(real_aug)
 
         # ---- generator step (same fake, fresh augmentation, D weights get no gradients)
+        paint_loss: torch.Tensor | None = None
         with self._d_frozen(), self._autocast():
-            g_logits = self._d(self.augment(fake, self.gen), y_fake)
+            fake_seen = self.augment(fake, self.gen)
+            g_logits = self._d(fake_seen, y_fake)
+            if self.paint_check is not None:  # lesions must be where their masks say
+                paint_loss = self.paint_check.painter_loss(fake_seen)
             if fake_fields is not None:
                 m_logits = self.D.judge_fields(  # type: ignore[operator]
                     self._augment_fields(fake_fields), y, fake_presence
                 )
         g_loss = losses.g_loss(self.loss, g_logits)
+        if paint_loss is not None:
+            g_loss = g_loss + paint_loss
         if fake_fields is not None:
             g_loss = g_loss + losses.g_loss(self.loss, m_logits)
             if fake_presence is not None:  # requested segments must be drawn

@@ -158,6 +158,7 @@ class Trainer:
             if ema_model is not None
             else None,
             frozen_d=frozen,
+            paint_check=setup.make_paint_check(G, config, self.device),
         )
         self.quality: QualityProbe | None = None
         if config.quality_every > 0 and self.labelled.labels is not None:
@@ -280,10 +281,13 @@ class Trainer:
         if self.quality is not None:
             modules.update(self.quality.modules())
         lecam = self.step_fn.lecam
+        optimizers = {"G": self.step_fn.opt_g.state_dict(), "D": self.step_fn.opt_d.state_dict()}
+        if self.step_fn.paint_check is not None:
+            modules["PaintCheck"], optimizers["PaintCheck"] = self.step_fn.paint_check.state()
         return Checkpoint(
             step=self.step,
             modules=modules,
-            optimizers={"G": self.step_fn.opt_g.state_dict(), "D": self.step_fn.opt_d.state_dict()},
+            optimizers=optimizers,
             rng=setup.capture_rng(self.gen),
             meta={
                 "config": self.config.to_dict(),
@@ -319,6 +323,8 @@ class Trainer:
             self.G_ema.load_state_dict(ckpt.modules.get("EMA") or ckpt.modules["G"])
         self.step_fn.opt_g.load_state_dict(ckpt.optimizers["G"])
         self.step_fn.opt_d.load_state_dict(ckpt.optimizers["D"])
+        if self.step_fn.paint_check is not None:
+            self.step_fn.paint_check.load(ckpt.modules["PaintCheck"], ckpt.optimizers["PaintCheck"])
         self.augmenter.load_state_dict(ckpt.meta.get("augment") or {"p": 0.0}, self.device)
         if self.step_fn.lecam is not None and ckpt.meta.get("lecam"):
             self.step_fn.lecam.load_state_dict(ckpt.meta["lecam"], self.device)

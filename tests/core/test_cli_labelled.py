@@ -73,11 +73,12 @@ def test_conditional_trains_and_generates_per_class(demo: Path, tmp_path: Path, 
 
 def test_paired_trains_on_the_demo_seg_masks(demo: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     model = tmp_path / "pairs.safetensors"
-    code = _train(demo, model, "--recipe", "paired")
+    code = _train(demo, model, "--recipe", "paired", "--paint-check", "0.5")
     err = capsys.readouterr().err
     assert code == 0, err
     meta = read_metadata(model)
     assert meta.n_segments >= 1 and meta.masks_from == "paired" and meta.segments
+    assert meta.train_config["paint_check"] == 0.5
 
 
 def test_one_class_only_is_refused_before_training(demo: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
