@@ -268,3 +268,16 @@ def test_saved_step_text_names_an_earlier_kept_generator():
     )
     assert saved_step_text({"selected_step": 300, "trained_steps": 300}) == ""
     assert saved_step_text({}) == ""
+
+
+def test_slice_levels_reach_the_config_for_the_default_recipe_only(qtbot, page):
+    from ui.widgets.train_settings import make_train_config
+
+    settings = page.settings
+    settings.recipe.setCurrentIndex(settings.recipe.findData("default"))
+    assert settings.levels.isEnabled() and make_train_config(settings.values()).levels == 0
+    settings.set_values({"levels": 2})
+    assert settings.levels.currentText() == "2 levels"
+    assert make_train_config(settings.values()).levels == 2
+    settings.recipe.setCurrentIndex(settings.recipe.findData("dcgan"))
+    assert not settings.levels.isEnabled() and settings.values()["levels"] == 0
